@@ -1,0 +1,3 @@
+from janus_eval.cli import main
+
+main()

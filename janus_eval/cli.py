@@ -1,0 +1,114 @@
+"""The ``janus-eval`` command: parse, call the Python API, print. Errors are one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from janus_eval.task import JanusEvalError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Fast, exact evaluation of Janus models.")
+out_console = Console()
+err_console = Console(stderr=True)
+
+DataRoot = Annotated[Optional[Path], typer.Option("--data-root", help="Folder of dataset snapshots; default: bundled fixtures.")]
+Protocol = Annotated[str, typer.Option("--protocol", help="lmms-eval (default) or vlmevalkit.")]
+
+
+def _split_tasks(tasks: str) -> list[str]:
+    return [t.strip() for t in tasks.split(",") if t.strip()]
+
+
+@app.command("list")
+def list_command(data_root: DataRoot = None) -> None:
+    """Every benchmark: kind, headline metric, data source, and whether its data is found."""
+    from janus_eval.hfdata import find_dataset_files
+    from janus_eval.registry import SUITE, get_task, is_implemented
+
+    table = Table("task", "kind", "headline", "source", "status", "data")
+    for name, info in SUITE.items():
+        if not is_implemented(name):
+            table.add_row(name, info.kind, info.headline, info.source, "not implemented yet", "-")
+            continue
+        task = get_task(name)
+        try:
+            files = find_dataset_files(task.dataset, data_root)
+            where = f"found ({len(files)} files)" if data_root else "bundled fixture"
+        except JanusEvalError:
+            where = "missing"
+        table.add_row(name, info.kind, task.headline, info.source, "ready", where)
+    out_console.print(table)
+
+
+@app.command("run")
+def run_command(
+    tasks: Annotated[str, typer.Option("--tasks", help="Comma-separated task names, e.g. pope,geneval.")],
+    ckpt: Annotated[Optional[str], typer.Option("--ckpt", help="Local checkpoint directory; default: embedded tiny model.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run directory; default runs/<timestamp>.")] = None,
+    data_root: DataRoot = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Evaluate only the first N samples of each task.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 8,
+    seed: Annotated[int, typer.Option("--seed", help="Base seed for sampled outputs.")] = 42,
+    device: Annotated[str, typer.Option("--device")] = "cpu",
+    dtype: Annotated[Optional[str], typer.Option("--dtype", help="float32 | bfloat16 | float16; default bf16 on GPU, fp32 on CPU.")] = None,
+    protocol: Protocol = "lmms-eval",
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+) -> None:
+    """Evaluate a checkpoint on tasks and write a run directory."""
+    from janus_eval.results.report import TINY_WARNING, summary_rows
+    from janus_eval.runner import RunConfig, Runner
+
+    out = out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    config = RunConfig(
+        tasks=_split_tasks(tasks), out=out, ckpt=ckpt, data_root=data_root, limit=limit, batch_size=batch_size,
+        seed=seed, device=device, dtype=dtype, protocol=protocol, show_progress=progress and sys.stderr.isatty(),
+    )  # fmt: skip
+    results = Runner(config).run()
+    card = json.loads((out / "run.json").read_text())
+    table = Table("task", "headline", "value", "samples", title=f"results in {out}")
+    for row in summary_rows(results, card):
+        table.add_row(*row)
+    out_console.print(table)
+    if ckpt is None:
+        out_console.print(f"[yellow]{TINY_WARNING}[/yellow]")
+
+
+@app.command("score")
+def score_command(
+    task: Annotated[str, typer.Option("--task")],
+    predictions: Annotated[Path, typer.Option("--predictions", help='JSONL of {"id", "prediction"} lines.')],
+    data_root: DataRoot = None,
+    protocol: Protocol = "lmms-eval",
+) -> None:
+    """Re-score outside predictions with a task's scorer and print its metrics as JSON."""
+    from janus_eval.scoring import score_predictions
+
+    result = score_predictions(task, predictions, data_root, protocol)
+    out_console.print_json(json.dumps(result))
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except JanusEvalError as err:
+        err_console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as exit_:
+        sys.exit(exit_.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except Exception as err:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(err, click.ClickException):
+            err.show()
+            sys.exit(err.exit_code)
+        raise

@@ -1,0 +1,231 @@
+"""Batched Janus inference over transformers' Janus modules.
+
+``understand``: left-padded batches, image features scattered into the placeholder positions,
+positions counted from each row's first real token, KV cache, greedy, per-row stop at EOS.
+``generate_images``: a conditional and an unconditional row per image in one forward, CFG on the
+generation head's logits, per-image counter-based noise, VQ decode, uint8 like the release.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import DynamicCache, JanusForConditionalGeneration, PreTrainedTokenizerBase
+
+from janus_eval.model import sampling
+from janus_eval.model.chat import BEGIN_OF_IMAGE, END_OF_IMAGE, IMAGE_PLACEHOLDER, ChatFormat
+from janus_eval.model.preprocess import pixel_values
+
+
+class NonFiniteLogits(RuntimeError):
+    """NaN or inf in the logits of some rows; ``rows`` are indices into the call's inputs."""
+
+    def __init__(self, rows: list[int]) -> None:
+        super().__init__(f"NaN or inf logits in rows {rows}")
+        self.rows = rows
+
+
+@dataclass(frozen=True)
+class SpecialIds:
+    bos: int
+    eos: int
+    pad: int
+    image: int
+    begin_of_image: int
+    end_of_image: int
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer: PreTrainedTokenizerBase) -> SpecialIds:
+        ids = tokenizer.convert_tokens_to_ids
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else ids("<｜▁pad▁｜>")
+        return cls(
+            bos=tokenizer.bos_token_id,
+            eos=tokenizer.eos_token_id,
+            pad=pad,
+            image=ids(IMAGE_PLACEHOLDER),
+            begin_of_image=ids(BEGIN_OF_IMAGE),
+            end_of_image=ids(END_OF_IMAGE),
+        )
+
+
+ImageArg = Image.Image | Sequence[Image.Image] | None
+
+
+def _left_pad(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """[B, L] ids and mask, padded on the left so every row's last token is aligned."""
+    length = max(len(r) for r in rows)
+    ids = torch.full((len(rows), length), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), length), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, length - len(row) :] = torch.tensor(row, dtype=torch.long)
+        mask[i, length - len(row) :] = 1
+    return ids, mask
+
+
+def _positions(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids that start at 0 on each row's first real token (pads get 0)."""
+    return (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+class JanusAdapter:
+    """The model surface the runner calls; it knows nothing about tasks or datasets."""
+
+    def __init__(
+        self,
+        model: JanusForConditionalGeneration,
+        tokenizer: PreTrainedTokenizerBase,
+        chat: ChatFormat,
+        *,
+        name: str,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.model = model.to(device=self.device, dtype=dtype).eval()
+        self.tokenizer = tokenizer
+        self.chat = chat
+        self.name = name
+        self.ids = SpecialIds.from_tokenizer(tokenizer)
+        config = model.config
+        self.image_size: int = config.vision_config.image_size
+        self.num_image_tokens: int = config.vision_config.num_image_tokens
+        self.num_gen_tokens: int = config.vq_config.num_patches**2
+        self.codebook_size: int = config.vq_config.num_embeddings
+
+    # -- understanding ------------------------------------------------------------------------
+    def _encode_text(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    def understanding_ids(self, question: str, n_images: int, system_prompt: str | None = None) -> list[int]:
+        """BOS + the chat-formatted prompt, each placeholder expanded to BOI + N image tokens + EOI."""
+        text = self.chat.understanding(question, n_images, system_prompt)
+        ids = [self.ids.bos]
+        for token in self._encode_text(text):
+            if token == self.ids.image:
+                ids += [self.ids.begin_of_image] + [self.ids.image] * self.num_image_tokens + [self.ids.end_of_image]
+            else:
+                ids.append(token)
+        return ids
+
+    @staticmethod
+    def _as_list(images: ImageArg) -> list[Image.Image]:
+        if images is None:
+            return []
+        if isinstance(images, Image.Image):
+            return [images]
+        return list(images)
+
+    @torch.inference_mode()
+    def understand(
+        self,
+        images: Sequence[ImageArg],
+        questions: Sequence[str],
+        max_new_tokens: int,
+        system_prompt: str | None = None,
+    ) -> list[str]:
+        """Greedy answers, one per question; ``images[i]`` is an image, a list of images, or None."""
+        if len(images) != len(questions):
+            raise ValueError(f"{len(images)} image entries for {len(questions)} questions")
+        per_row = [self._as_list(im) for im in images]
+        rows = [self.understanding_ids(q, len(ims), system_prompt) for q, ims in zip(questions, per_row)]
+        tokens = self.greedy(rows, [im for ims in per_row for im in ims], max_new_tokens)
+        return [self.tokenizer.decode(t, skip_special_tokens=True) for t in tokens]
+
+    def _embed(self, ids: torch.Tensor, images: list[Image.Image]) -> torch.Tensor:
+        embeds = self.model.get_input_embeddings()(ids)
+        if images:
+            pv = pixel_values(images, self.image_size).to(self.device, self.dtype)
+            features = self.model.model.get_image_features(pv).pooler_output  # [n_img, N, D]
+            slots = (ids == self.ids.image).unsqueeze(-1)
+            embeds = embeds.masked_scatter(slots, features.reshape(-1, embeds.shape[-1]).to(embeds.dtype))
+        return embeds
+
+    def greedy(self, rows: list[list[int]], images: list[Image.Image], max_new_tokens: int) -> list[list[int]]:
+        """Token ids generated after each prompt row, EOS excluded."""
+        ids, mask = _left_pad(rows, self.ids.pad)
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        embeds = self._embed(ids, images)
+        cache = DynamicCache(config=self.model.config.text_config)
+        positions = _positions(mask)
+        lm = self.model.model.language_model
+        out_tokens: list[list[int]] = [[] for _ in rows]
+        done = torch.zeros(len(rows), dtype=torch.bool, device=self.device)
+        for _ in range(max_new_tokens):
+            hidden = lm(
+                inputs_embeds=embeds, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True
+            ).last_hidden_state[:, -1]
+            logits = self.model.lm_head(hidden).float()
+            bad = (~torch.isfinite(logits).all(-1)) & ~done
+            if bad.any():
+                raise NonFiniteLogits(bad.nonzero().flatten().tolist())
+            next_ids = logits.argmax(-1)
+            for i, token in enumerate(next_ids.tolist()):
+                if not done[i]:
+                    if token == self.ids.eos:
+                        done[i] = True
+                    else:
+                        out_tokens[i].append(token)
+            if done.all():
+                break
+            next_ids = torch.where(done, torch.full_like(next_ids, self.ids.pad), next_ids)
+            embeds = self.model.get_input_embeddings()(next_ids)[:, None]
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            positions = positions[:, -1:] + 1
+        return out_tokens
+
+    # -- generation ---------------------------------------------------------------------------
+    def generation_ids(self, caption: str) -> list[int]:
+        return [self.ids.bos, *self._encode_text(self.chat.generation(caption)), self.ids.begin_of_image]
+
+    def _gen_logits(self, hidden: torch.Tensor, batch: int, cfg_scale: float) -> torch.Tensor:
+        logits = self.model.model.generation_head(hidden).float()  # [2B, V]
+        if not torch.isfinite(logits).all():
+            rows = (~torch.isfinite(logits).all(-1)).nonzero().flatten() % batch
+            raise NonFiniteLogits(sorted(set(rows.tolist())))
+        return sampling.cfg_logits(logits[:batch], logits[batch:], cfg_scale)
+
+    @torch.inference_mode()
+    def generate_tokens(
+        self, prompts: Sequence[str], seeds: Sequence[int], cfg_scale: float = 5.0, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """[B, num_gen_tokens] VQ codes; rows [0, B) conditional, [B, 2B) unconditional in one forward."""
+        if len(prompts) != len(seeds):
+            raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
+        cond = [self.generation_ids(p) for p in prompts]
+        uncond = [[r[0]] + [self.ids.pad] * (len(r) - 2) + [r[-1]] for r in cond]
+        ids, mask = _left_pad(cond + uncond, self.ids.pad)
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        seed_t = torch.tensor(list(seeds), dtype=torch.int64, device=self.device)
+        batch = len(prompts)
+        lm = self.model.model.language_model
+        cache = DynamicCache(config=self.model.config.text_config)
+        embeds = self.model.get_input_embeddings()(ids)
+        positions = _positions(mask)
+        codes = []
+        for step in range(self.num_gen_tokens):
+            hidden = lm(
+                inputs_embeds=embeds, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True
+            ).last_hidden_state[:, -1]
+            logits = self._gen_logits(hidden, batch, cfg_scale)
+            next_codes = sampling.sample(logits, seed_t, step, temperature)  # [B]
+            codes.append(next_codes)
+            embeds = self.model.prepare_embeddings_for_image_generation(next_codes.repeat(2))[:, None]
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            positions = positions[:, -1:] + 1
+        return torch.stack(codes, dim=1)
+
+    @torch.inference_mode()
+    def decode_codes(self, codes: torch.Tensor) -> np.ndarray:
+        """VQ decode to uint8 [B, H, W, 3]: clip((x + 1) / 2 * 255), truncated like the release."""
+        pixels = self.model.decode_image_tokens(codes.to(self.device)).float().cpu().numpy()
+        return np.clip((pixels + 1) / 2 * 255, 0, 255).astype(np.uint8)
+
+    def generate_images(
+        self, prompts: Sequence[str], seeds: Sequence[int], cfg_scale: float = 5.0, temperature: float = 1.0
+    ) -> np.ndarray:
+        return self.decode_codes(self.generate_tokens(prompts, seeds, cfg_scale, temperature))

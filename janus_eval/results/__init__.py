@@ -1,0 +1,1 @@
+"""Readers of run directories: reports, tables, gates, leaderboards."""

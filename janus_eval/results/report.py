@@ -1,0 +1,55 @@
+"""``report.md``: the run's protocol card and metrics, readable in a terminal or a PR comment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from janus_eval.io import write_atomic
+
+TINY_WARNING = (
+    "This run used the embedded tiny Janus with random weights: its numbers are meaningless and only show "
+    "that the pipeline works. Pass --ckpt PATH to evaluate a real checkpoint."
+)
+
+
+def format_value(value: float) -> str:
+    return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
+
+
+def summary_rows(results: dict[str, dict[str, float]], card: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(task, headline metric, value, samples) per task, for the terminal and markdown tables."""
+    rows = []
+    for name, metrics in results.items():
+        task_card = card.get("tasks", {}).get(name, {})
+        headline = task_card.get("headline", "")
+        value = metrics.get(headline)
+        samples = f"{task_card.get('samples', '?')}/{task_card.get('dataset_size', '?')}"
+        rows.append((name, headline, "-" if value is None else format_value(value), samples))
+    return rows
+
+
+def markdown_report(out: Path) -> str:
+    results = json.loads((out / "results.json").read_text())
+    card = json.loads((out / "run.json").read_text())
+    ckpt = card.get("checkpoint", {})
+    lines = [f"# janus-eval run `{out.name}`", ""]
+    if ckpt.get("path") is None:
+        lines += [f"> {TINY_WARNING}", ""]
+    lines += [
+        f"- checkpoint: `{ckpt.get('path') or ckpt.get('name')}` (sha256 `{str(ckpt.get('sha256', ''))[:16]}`)",
+        f"- protocol: {card.get('identity', {}).get('protocol')}; updated {card.get('updated')}",
+        "",
+        "| task | headline | value | samples |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [f"| {t} | {h} | {v} | {n} |" for t, h, v, n in summary_rows(results, card)]
+    for name, metrics in results.items():
+        lines += ["", f"## {name}", "", "| metric | value |", "| --- | --- |"]
+        lines += [f"| {k} | {format_value(v)} |" for k, v in metrics.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown_report(out: Path) -> None:
+    write_atomic(out / "report.md", markdown_report(out))

@@ -1,0 +1,372 @@
+"""Run tasks against a model: batching, per-sample records, resume, aggregation, run directory.
+
+A run directory holds ``run.json`` (the protocol card), ``results.json``, ``<task>/samples.jsonl``
+and ``report.md``. Records are the truth: every aggregate is recomputed from them, and a rerun of
+the same command skips the ids already recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from janus_eval import __version__
+from janus_eval.io import append_jsonl, read_jsonl, sha256_file, write_atomic, write_json
+from janus_eval.registry import check_name, get_task
+from janus_eval.task import JanusEvalError, Task, UnderstandingTask, split_scores
+
+if TYPE_CHECKING:
+    from janus_eval.hfdata import DocSet
+    from janus_eval.model import JanusAdapter
+
+SORT_WINDOW = 32
+"""Docs are length-sorted within windows of this many batches, so image reads stay local."""
+
+
+@dataclass
+class RunConfig:
+    tasks: list[str]
+    out: Path
+    ckpt: str | None = None
+    data_root: Path | None = None
+    limit: int | None = None
+    batch_size: int = 8
+    seed: int = 42
+    device: str = "cpu"
+    dtype: str | None = None
+    protocol: str = "lmms-eval"
+    show_progress: bool = True
+
+    def validate(self) -> None:
+        if not self.tasks:
+            raise JanusEvalError("no task given; pass --tasks, e.g. --tasks pope")
+        for name in self.tasks:
+            check_name(name)
+        if len(set(self.tasks)) != len(self.tasks):
+            raise JanusEvalError(f"a task is listed twice in --tasks {','.join(self.tasks)}")
+        if self.limit is not None and self.limit < 1:
+            raise JanusEvalError(f"--limit must be a positive number of samples, got {self.limit}")
+        if self.batch_size < 1:
+            raise JanusEvalError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.ckpt is not None and not Path(self.ckpt).exists():
+            raise JanusEvalError(f"checkpoint {self.ckpt} does not exist; pass the local directory of a Janus checkpoint")
+
+
+@dataclass
+class TaskRun:
+    """One task's docs, limited, with ids checked for uniqueness."""
+
+    task: Task
+    docset: DocSet
+    indices: list[int]
+    ids: list[str] = field(default_factory=list)
+
+    @property
+    def dir_name(self) -> str:
+        return self.task.name
+
+
+def _check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise JanusEvalError(f"cannot write to --out {out}: {err.strerror or err}") from err
+
+
+def _prepare(task: Task, config: RunConfig) -> TaskRun:
+    docset = task.load(config.data_root)
+    count = len(docset) if config.limit is None else min(config.limit, len(docset))
+    indices = list(range(count))
+    ids = [task.doc_id(docset.docs[i]) for i in indices]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise JanusEvalError(f"{task.name}: sample id {dup!r} occurs more than once in {docset.files[0].parent}")
+    return TaskRun(task=task, docset=docset, indices=indices, ids=ids)
+
+
+def _windows(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Runner:
+    def __init__(self, config: RunConfig, model_factory: Callable[[], JanusAdapter] | None = None) -> None:
+        config.validate()
+        self.config = config
+        self.out = Path(config.out)
+        self._model_factory = model_factory
+        self._model: JanusAdapter | None = None
+
+    @property
+    def model(self) -> JanusAdapter:
+        """Loaded on first use: a finished run re-aggregates without touching weights."""
+        if self._model is None:
+            if self._model_factory is not None:
+                self._model = self._model_factory()
+            else:
+                from janus_eval.model import load
+
+                self._model = load(self.config.ckpt, device=self.config.device, dtype=self.config.dtype)
+        return self._model
+
+    # -- the run ------------------------------------------------------------------------------
+    def run(self) -> dict[str, dict[str, float]]:
+        tasks = [get_task(name, self.config.protocol) for name in self.config.tasks]
+        runs = [_prepare(t, self.config) for t in tasks]
+        _check_writable(self.out)
+        self._check_same_run()
+        for task_run in runs:
+            self._run_task(task_run)
+        return self.finish(runs)
+
+    def _check_same_run(self) -> None:
+        """Refuse to mix a different checkpoint or protocol into an existing run directory."""
+        previous = self.out / "run.json"
+        if not previous.exists():
+            return
+        import json
+
+        try:
+            old = json.loads(previous.read_text())
+        except ValueError as err:
+            raise JanusEvalError(f"{previous} is not valid JSON ({err}); use a fresh --out") from err
+        mine = self._identity()
+        theirs = old.get("identity", {})
+        diff = [k for k in mine if theirs.get(k) != mine[k]]
+        if diff:
+            raise JanusEvalError(
+                f"--out {self.out} holds a run with a different {', '.join(diff)}; use another --out to keep it"
+            )
+
+    def _identity(self) -> dict[str, Any]:
+        """What must match for records to be resumed into this directory."""
+        return {
+            "checkpoint": self.config.ckpt or "embedded-tiny",
+            "protocol": self.config.protocol,
+            "seed": self.config.seed,
+        }
+
+    def _records_path(self, task_run: TaskRun) -> Path:
+        return self.out / task_run.dir_name / "samples.jsonl"
+
+    def _run_task(self, task_run: TaskRun) -> None:
+        task = task_run.task
+        if not isinstance(task, UnderstandingTask):
+            raise JanusEvalError(f"task {task.name!r}: generation tasks are not implemented yet")
+        path = self._records_path(task_run)
+        done = {r["id"] for r in read_jsonl(path, repair=True)}
+        pending = [(i, doc_id) for i, doc_id in zip(task_run.indices, task_run.ids) if doc_id not in done]
+        if not pending:
+            return
+        with _progress(task.name, len(task_run.indices), len(done), self.config.show_progress) as advance:
+            window = SORT_WINDOW * self.config.batch_size
+            for chunk in _windows(list(range(len(pending))), window):
+                items = [pending[k] for k in chunk]
+                docs = {i: task_run.docset.full_doc(i) for i, _ in items}
+                prompts = {i: task.prompt(docs[i]) for i, _ in items}
+                # Longest first within the window: less padding, and OOM shows up on the first batch.
+                order = sorted(items, key=lambda item: -len(prompts[item[0]]))
+                for batch in _windows(list(range(len(order))), self.config.batch_size):
+                    members = [order[b] for b in batch]
+                    records = self._understand_batch(task, members, docs, prompts)
+                    append_jsonl(path, records)
+                    advance(len(records))
+
+    def _understand_batch(
+        self,
+        task: UnderstandingTask,
+        members: list[tuple[int, str]],
+        docs: dict[int, dict[str, Any]],
+        prompts: dict[int, str],
+    ) -> list[dict[str, Any]]:
+        from janus_eval.model import NonFiniteLogits
+
+        images = [task.images(docs[i]) for i, _ in members]
+        questions = [prompts[i] for i, _ in members]
+        try:
+            raw = self._understand_with_backoff(images, questions, task.generation.max_new_tokens)
+        except NonFiniteLogits as err:
+            ids = [members[r][1] for r in err.rows]
+            raise JanusEvalError(f"{task.name}: NaN or inf logits for sample ids {ids}; check the checkpoint and --dtype") from err
+        records = []
+        for (i, doc_id), question, text in zip(members, questions, raw):
+            prediction = task.postprocess(text)
+            scores, info = split_scores(task.score_sample(docs[i], prediction))
+            record = {"id": doc_id, "prompt": question, "prediction": prediction, "scores": scores, "score_info": info}
+            if text != prediction:
+                record["raw_prediction"] = text
+            records.append(record)
+        return records
+
+    def _understand_with_backoff(self, images: list[Any], questions: list[str], max_new_tokens: int) -> list[str]:
+        """On CUDA out-of-memory, split the batch in halves and go on."""
+        import torch
+
+        try:
+            return self.model.understand(images, questions, max_new_tokens)
+        except torch.cuda.OutOfMemoryError:
+            if len(questions) == 1:
+                raise JanusEvalError("out of GPU memory with a batch of one sample; use a smaller model or dtype") from None
+            torch.cuda.empty_cache()
+            half = len(questions) // 2
+            return self._understand_with_backoff(images[:half], questions[:half], max_new_tokens) + (
+                self._understand_with_backoff(images[half:], questions[half:], max_new_tokens)
+            )
+
+    # -- results ------------------------------------------------------------------------------
+    def finish(self, runs: list[TaskRun]) -> dict[str, dict[str, float]]:
+        """Recompute every aggregate from the records and write the run directory's summaries."""
+        results: dict[str, dict[str, float]] = {}
+        sample_counts: dict[str, int] = {}
+        for task_run in runs:
+            records = load_task_records(self._records_path(task_run), task_run.ids)
+            results[task_run.task.name] = task_run.task.aggregate(records)
+            sample_counts[task_run.task.name] = len(records)
+        previous = _read_json(self.out / "results.json")
+        merged = {**previous, **results}
+        write_json(self.out / "results.json", merged)
+        write_json(self.out / "run.json", self._run_card(runs, sample_counts))
+        from janus_eval.results.report import write_markdown_report
+
+        write_markdown_report(self.out)
+        return results
+
+    def _run_card(self, runs: list[TaskRun], sample_counts: dict[str, int]) -> dict[str, Any]:
+        card = _read_json(self.out / "run.json")
+        tasks = card.get("tasks", {})
+        for task_run in runs:
+            full = len(task_run.docset)
+            tasks[task_run.task.name] = {
+                **task_run.task.card(),
+                "data_files": {str(f): sha256_file(f) for f in task_run.docset.files},
+                "samples": sample_counts[task_run.task.name],
+                "dataset_size": full,
+                "subset": sample_counts[task_run.task.name] < full,
+            }
+        config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.config).items()}
+        config.pop("show_progress", None)
+        return {
+            "janus_eval_version": __version__,
+            "created": card.get("created", _now()),
+            "updated": _now(),
+            "identity": self._identity(),
+            "checkpoint": self._checkpoint_card(card.get("checkpoint")),
+            "config": config,
+            "environment": _environment(),
+            "tasks": tasks,
+        }
+
+    def _checkpoint_card(self, previous: dict[str, Any] | None) -> dict[str, Any]:
+        if previous and previous.get("path") == (self.config.ckpt or None):
+            return previous
+        if self.config.ckpt is None:
+            return {"path": None, "name": "embedded tiny Janus (random weights)", "sha256": _tiny_hash()}
+        return {"path": str(Path(self.config.ckpt).resolve()), "sha256": checkpoint_hash(Path(self.config.ckpt))}
+
+
+def load_task_records(path: Path, ids: list[str]) -> list[dict[str, Any]]:
+    """The records for ``ids`` in dataset order; the last record of an id wins."""
+    by_id = {r["id"]: r for r in read_jsonl(path)}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise JanusEvalError(f"{path} lacks {len(missing)} of {len(ids)} samples (first: {missing[0]!r}); rerun to finish")
+    return [by_id[i] for i in ids]
+
+
+def checkpoint_hash(path: Path) -> str:
+    """sha256 over the checkpoint's weight and config files (name + content hash each)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in {".safetensors", ".bin", ".json"})
+    for file in files:
+        digest.update(f"{file.relative_to(path)}:{sha256_file(file)}\n".encode())
+    return digest.hexdigest()
+
+
+def _tiny_hash() -> str:
+    from janus_eval.model.tiny import build_tiny_model
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(build_tiny_model().state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    import json
+
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return {}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _git_sha() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def _environment() -> dict[str, Any]:
+    import numpy
+    import torch
+    import transformers
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "numpy": numpy.__version__,
+        "git_sha": _git_sha(),
+        "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+    }
+
+
+class _progress:
+    """A rich progress bar (samples/s and ETA) that degrades to nothing when disabled."""
+
+    def __init__(self, name: str, total: int, done: int, enabled: bool) -> None:
+        self.name, self.total, self.done, self.enabled = name, total, done, enabled
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not self.enabled:
+            return lambda n: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._start, self._new = time.perf_counter(), 0
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=Console(stderr=True),
+        )  # fmt: skip
+        self.progress.start()
+        self.bar = self.progress.add_task(self.name, total=self.total, completed=self.done, rate="")
+
+        def advance(n: int) -> None:
+            self._new += n
+            rate = self._new / max(time.perf_counter() - self._start, 1e-9)
+            self.progress.update(self.bar, advance=n, rate=f"{rate:.1f} samples/s")
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self.progress.stop()

@@ -1,0 +1,175 @@
+"""The contract every benchmark fulfils.
+
+A benchmark module reads top to bottom: where its data lives (``DatasetSpec``), how a doc becomes a
+prompt, how one prediction is scored, how scores aggregate. The runner owns batching, records and
+resume; the model adapter never sees a task.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from janus_eval.hfdata import DocSet
+
+PROTOCOLS = ("lmms-eval", "vlmevalkit")
+Kind = Literal["understanding", "generation"]
+
+
+class JanusEvalError(Exception):
+    """An error the user can fix; the CLI prints it as one line and exits non-zero."""
+
+
+class TaskNotImplemented(JanusEvalError):
+    pass
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where a benchmark's rows live: a Hugging Face dataset repo, snapshot under ``--data-root``.
+
+    ``repo`` is the repo name without its org (``POPE``); both lmms-eval orgs are accepted.
+    ``fixture`` names the folder under ``janus_eval/fixtures`` holding the bundled mini copy.
+    """
+
+    repo: str
+    split: str
+    config: str | None = None
+    orgs: tuple[str, ...] = ("lmms-lab-encoder", "lmms-lab")
+    fixture: str | None = None
+
+    @property
+    def dataset_id(self) -> str:
+        return f"{self.orgs[-1]}/{self.repo}"
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Decoding settings of a protocol; recorded verbatim in ``run.json``."""
+
+    max_new_tokens: int
+    until: tuple[str, ...] = ("\n\n",)
+    temperature: float = 0.0
+
+    def cut(self, text: str) -> str:
+        """Truncate at the first stop string, as lmms-eval's adapters do with ``until``."""
+        for stop in self.until:
+            if stop:
+                text = text.split(stop, 1)[0]
+        return text
+
+
+@dataclass(frozen=True)
+class UnderstandingRequest:
+    """One model call: images in order and the question text (the chat template is the adapter's)."""
+
+    id: str
+    question: str
+    images: list[Image.Image] = field(default_factory=list)
+
+
+def record_scores(record: dict[str, Any]) -> dict[str, Any]:
+    """Accept either a ``score_sample`` result or a ``samples.jsonl`` record and return the former."""
+    if "scores" in record and isinstance(record["scores"], dict):
+        return {**record.get("score_info", {}), **record["scores"]}
+    return record
+
+
+def split_scores(scored: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
+    """Split a ``score_sample`` result into numeric metrics and the extracted answer details."""
+    numeric = {k: float(v) for k, v in scored.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    info = {k: v for k, v in scored.items() if k not in numeric}
+    return numeric, info
+
+
+class Task(ABC):
+    """Base of every benchmark. Subclasses set the class attributes and implement the hooks."""
+
+    name: ClassVar[str]
+    kind: ClassVar[Kind]
+    headline: ClassVar[str]
+    """Key in ``aggregate()``'s result holding the paper's number on the paper's scale."""
+    higher_is_better: ClassVar[bool] = True
+    dataset: ClassVar[DatasetSpec]
+    reference_version: ClassVar[str] = "lmms-eval 0.7.3"
+    protocols: ClassVar[tuple[str, ...]] = ("lmms-eval",)
+
+    def __init__(self, protocol: str = "lmms-eval") -> None:
+        if protocol not in PROTOCOLS:
+            raise JanusEvalError(f"unknown protocol {protocol!r}; expected one of: {', '.join(PROTOCOLS)}")
+        if protocol not in self.protocols:
+            raise TaskNotImplemented(
+                f"task {self.name!r} has no {protocol!r} protocol yet (available: {', '.join(self.protocols)})"
+            )
+        self.protocol = protocol
+
+    # -- data ---------------------------------------------------------------------------------
+    def load(self, data_root: Path | None) -> DocSet:
+        """The task's rows, from ``data_root`` or, when it is None, the bundled fixture."""
+        from janus_eval.hfdata import load_docset
+
+        return load_docset(self.dataset, data_root)
+
+    @abstractmethod
+    def doc_id(self, doc: dict[str, Any]) -> str: ...
+
+    # -- score --------------------------------------------------------------------------------
+    @abstractmethod
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]: ...
+
+    def card(self) -> dict[str, Any]:
+        """What ``run.json`` records about this task's protocol."""
+        return {
+            "protocol": self.protocol,
+            "reference": self.reference_version,
+            "dataset_id": self.dataset.dataset_id,
+            "split": self.dataset.split,
+            "config": self.dataset.config,
+            "headline": self.headline,
+        }
+
+
+class UnderstandingTask(Task):
+    """A question-answering benchmark: doc -> (images, question) -> text -> score."""
+
+    kind: ClassVar[Kind] = "understanding"
+    generation: ClassVar[GenerationSettings]
+    prompt_template: ClassVar[str]
+    """Human-readable form of ``prompt()``, recorded in ``run.json``."""
+
+    @abstractmethod
+    def prompt(self, doc: dict[str, Any]) -> str:
+        """The question text the protocol sends (before the model's chat template)."""
+
+    def images(self, doc: dict[str, Any]) -> list[Image.Image]:
+        """The doc's images in prompt order; the default reads the ``image`` column."""
+        from janus_eval.hfdata import decode_image
+
+        value = doc.get("image")
+        return [] if value is None else [decode_image(value, where=f"{self.name} sample {self.doc_id(doc)}")]
+
+    @abstractmethod
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        """At least ``score`` in [0, 1]; other keys carry what ``aggregate`` needs."""
+
+    def postprocess(self, prediction: str) -> str:
+        """The framework's clean-up between the model's text and ``score_sample``."""
+        return self.generation.cut(prediction)
+
+    def card(self) -> dict[str, Any]:
+        gen = self.generation
+        return {
+            **super().card(),
+            "prompt_template": self.prompt_template,
+            "generation": {
+                "max_new_tokens": gen.max_new_tokens,
+                "until": list(gen.until),
+                "temperature": gen.temperature,
+                "decoding": "greedy",
+            },
+        }
