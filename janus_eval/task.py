@@ -173,3 +173,65 @@ class UnderstandingTask(Task):
                 "decoding": "greedy",
             },
         }
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """One image to generate: its record id, caption, seed, and path relative to ``<out>/<task>/``."""
+
+    id: str
+    prompt: str
+    seed: int
+    path: str
+    doc_index: int
+
+
+def derive_seed(base_seed: int, *indices: int) -> int:
+    """A stable 63-bit seed from (base seed, indices...), independent of batch and process layout."""
+    import hashlib
+
+    key = ":".join(str(i) for i in (base_seed, *indices)).encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "little") & ((1 << 63) - 1)
+
+
+class GenerationTask(Task):
+    """A text-to-image benchmark: prompts -> images (PNG under ``<out>/<task>/images/``) -> metrics.
+
+    The runner generates every ``ImageRequest`` not yet on disk, then calls ``score_image`` per image
+    (if the task scores images one by one, as GenEval does) and ``aggregate`` over all records.
+    ``bind`` gives the task the run's data root and task folder before any of that.
+    """
+
+    kind: ClassVar[Kind] = "generation"
+    images_per_prompt: ClassVar[int] = 1
+    cfg_scale: ClassVar[float] = 5.0
+    temperature: ClassVar[float] = 1.0
+
+    data_root: Path | None = None
+    task_dir: Path | None = None
+
+    def bind(self, data_root: Path | None, task_dir: Path) -> None:
+        self.data_root, self.task_dir = data_root, task_dir
+
+    @abstractmethod
+    def requests(self, docs: list[dict[str, Any]], base_seed: int) -> list[ImageRequest]:
+        """Every image of the benchmark for these docs (already limited), in a fixed order."""
+
+    def prepare(self, docs: list[dict[str, Any]], image_dir: Path) -> None:
+        """Write side files the official layout needs (e.g. GenEval's per-prompt metadata.jsonl)."""
+
+    def score_image(self, doc: dict[str, Any], image_path: Path) -> dict[str, Any]:
+        """Per-image scores; empty for set-level metrics such as FID."""
+        return {}
+
+    def card(self) -> dict[str, Any]:
+        return {
+            **super().card(),
+            "generation": {
+                "cfg_scale": self.cfg_scale,
+                "temperature": self.temperature,
+                "images_per_prompt": self.images_per_prompt,
+                "sampling": "full vocabulary, no top-k/top-p; per-image counter-based noise keyed by (seed, step)",
+                "seed_policy": "sha256(base_seed:prompt_index:sample_index)[:8]",
+            },
+        }
