@@ -109,8 +109,15 @@ class DocSet:
     def __len__(self) -> int:
         return len(self.docs)
 
+    @classmethod
+    def in_memory(cls, docs: list[dict[str, Any]], files: list[Path]) -> DocSet:
+        """Rows that are not a parquet/arrow dataset (GenEval metadata, COCO captions)."""
+        return cls(docs=docs, files=files, _sources=[], _locators=[])
+
     def full_doc(self, index: int) -> dict[str, Any]:
         """The doc with its image columns read back in."""
+        if not self._sources:
+            return self.docs[index]
         source, row = self._locators[index]
         src = self._sources[source]
         if not src.image_columns:
