@@ -1,0 +1,105 @@
+"""POPE scoring checked against lmms-eval 0.7.3's rules (pope_process_results + pope_aggregate_*)."""
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from janus_eval.registry import get_task
+from janus_eval.task import JanusEvalError
+
+TASK = get_task("pope")
+
+
+def doc(answer: str, category: str = "random", qid: str = "1") -> dict:
+    return {"question_id": qid, "question": " Is there a dog in the image? ", "answer": answer, "category": category}
+
+
+@pytest.mark.parametrize(
+    "prediction, answer, score",
+    [
+        ("yes", "yes", 1.0),
+        ("YES", "yes", 1.0),  # lower-cased
+        ("  no \n", "no", 1.0),  # stripped
+        ("no.", "no", 0.0),  # the period makes it wrong in lmms-eval
+        ("Yes, there is a dog.", "yes", 0.0),  # no word extraction
+        ("", "no", 0.0),
+        ("maybe", "no", 0.0),
+        ("no", "No", 1.0),  # ground truth is lower-cased too
+    ],
+)
+def test_score_sample(prediction, answer, score):
+    assert TASK.score_sample(doc(answer), prediction)["score"] == score
+
+
+def test_prompt_strips_question_and_appends_post_prompt():
+    assert TASK.prompt(doc("yes")) == "Is there a dog in the image?\nAnswer the question using a single word or phrase."
+
+
+def test_aggregate_counts_only_exact_yes_no_for_precision_recall():
+    cases = [
+        ("yes", "yes"),  # TP
+        ("yes", "yes"),  # TP
+        ("yes", "no"),  # FP
+        ("no", "yes"),  # FN
+        ("no", "no"),  # TN
+        ("Yes.", "yes"),  # invisible to P/R, wrong for accuracy
+        ("no.", "no"),  # invisible, wrong
+    ]
+    records = [TASK.score_sample(doc(gt), pred) for pred, gt in cases]
+    result = TASK.aggregate(records)
+    precision, recall = 2 / 3, 2 / 3
+    assert result["pope_accuracy"] == pytest.approx(3 / 7)
+    assert result["pope_precision"] == pytest.approx(precision)
+    assert result["pope_recall"] == pytest.approx(recall)
+    assert result["pope_f1_score"] == pytest.approx(2 * precision * recall / (precision + recall))
+    assert result["pope_yes_ratio"] == pytest.approx(4 / 7)  # ground-truth yes share, not predicted
+    assert result["pope_f1"] == pytest.approx(100 * result["pope_f1_score"])
+
+
+def test_zero_denominators_give_zero():
+    records = [TASK.score_sample(doc("no"), "no"), TASK.score_sample(doc("no"), "unrelated text")]
+    result = TASK.aggregate(records)
+    assert result["pope_precision"] == 0.0 and result["pope_recall"] == 0.0 and result["pope_f1_score"] == 0.0
+
+
+def test_per_split_metrics():
+    records = [TASK.score_sample(doc("yes", "adversarial"), "yes"), TASK.score_sample(doc("yes", "popular"), "no")]
+    result = TASK.aggregate(records)
+    assert result["pope_accuracy/adversarial"] == 1.0 and result["pope_accuracy/popular"] == 0.0
+    assert "pope_accuracy/random" not in result
+
+
+def test_aggregate_accepts_samples_jsonl_records():
+    from janus_eval.task import split_scores
+
+    scored = TASK.score_sample(doc("yes"), "yes")
+    scores, info = split_scores(scored)
+    assert TASK.aggregate([{"id": "1", "scores": scores, "score_info": info}]) == TASK.aggregate([scored])
+
+
+def test_fixture_loads_with_images():
+    docset = TASK.load(None)
+    assert len(docset) >= 12
+    assert {d["category"] for d in docset.docs} == {"adversarial", "popular", "random"}
+    images = TASK.images(docset.full_doc(0))
+    assert len(images) == 1 and images[0].mode == "RGB"
+
+
+def test_snapshot_layout_and_wrong_layout(tmp_path: Path):
+    fixture = Path(TASK.load(None).files[0])
+    table = pq.read_table(fixture)
+    (tmp_path / "POPE" / "data").mkdir(parents=True)
+    pq.write_table(table.slice(0, 5), tmp_path / "POPE" / "data" / "test-00000-of-00002.parquet")
+    pq.write_table(table.slice(5), tmp_path / "POPE" / "data" / "test-00001-of-00002.parquet")
+    docset = TASK.load(tmp_path)
+    assert len(docset) == table.num_rows
+    assert TASK.images(docset.full_doc(7))[0].size == TASK.images(TASK.load(None).full_doc(7))[0].size
+
+    wrong = tmp_path / "wrong"
+    (wrong / "POPE").mkdir(parents=True)
+    (wrong / "POPE" / "rows.csv").write_text("a,b\n")
+    with pytest.raises(JanusEvalError, match=r"POPE/data/test-\*\.parquet"):
+        TASK.load(wrong)
+    with pytest.raises(JanusEvalError, match="not found"):
+        TASK.load(tmp_path / "wrong" / "POPE")

@@ -1,0 +1,113 @@
+"""Runner: records, resume after a crash, identical results, batching independence, atomic outputs."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from janus_eval.io import read_jsonl
+from janus_eval.runner import RunConfig, Runner
+from janus_eval.task import JanusEvalError
+
+
+class CrashAfter:
+    """Wraps the tiny adapter and dies after ``n`` understand() calls, like a killed job."""
+
+    def __init__(self, adapter, n: int) -> None:
+        self.adapter, self.left = adapter, n
+
+    def understand(self, *args, **kwargs):
+        if self.left == 0:
+            raise KeyboardInterrupt("simulated kill")
+        self.left -= 1
+        return self.adapter.understand(*args, **kwargs)
+
+
+def run(out: Path, adapter, **overrides):
+    config = RunConfig(tasks=["pope"], out=out, batch_size=3, show_progress=False, **overrides)
+    return Runner(config, model_factory=lambda: adapter).run()
+
+
+def test_records_and_run_card(tmp_path, tiny_adapter):
+    results = run(tmp_path / "r", tiny_adapter)
+    records = read_jsonl(tmp_path / "r" / "pope" / "samples.jsonl")
+    assert len(records) == 12 and len({r["id"] for r in records}) == 12
+    assert {"id", "prompt", "prediction", "scores"} <= set(records[0])
+    card = json.loads((tmp_path / "r" / "run.json").read_text())
+    pope = card["tasks"]["pope"]
+    assert pope["samples"] == 12 and pope["protocol"] == "lmms-eval" and pope["generation"]["max_new_tokens"] == 128
+    assert all(len(h) == 64 for h in pope["data_files"].values())
+    assert len(card["checkpoint"]["sha256"]) == 64 and card["environment"]["torch"]
+    assert json.loads((tmp_path / "r" / "results.json").read_text()) == results
+    assert (tmp_path / "r" / "report.md").read_text().startswith("# janus-eval run")
+
+
+def test_resume_after_crash_gives_identical_results(tmp_path, tiny_adapter):
+    reference = run(tmp_path / "full", tiny_adapter)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "crash", CrashAfter(tiny_adapter, 2))
+    partial = read_jsonl(tmp_path / "crash" / "pope" / "samples.jsonl")
+    assert len(partial) == 6 and not (tmp_path / "crash" / "results.json").exists()
+    # A torn last line, as a kill during a write leaves it, is dropped on resume.
+    with open(tmp_path / "crash" / "pope" / "samples.jsonl", "a") as handle:
+        handle.write('{"id": "trunc')
+    resumed = run(tmp_path / "crash", CrashAfter(tiny_adapter, 2))  # only 2 batches left to do
+    assert resumed == reference
+    records = read_jsonl(tmp_path / "crash" / "pope" / "samples.jsonl")
+    assert sorted(r["id"] for r in records) == sorted(r["id"] for r in read_jsonl(tmp_path / "full" / "pope" / "samples.jsonl"))
+
+
+def test_rerun_of_finished_run_loads_no_model(tmp_path, tiny_adapter):
+    first = run(tmp_path / "r", tiny_adapter)
+    assert run(tmp_path / "r", CrashAfter(tiny_adapter, 0)) == first
+
+
+def test_predictions_do_not_depend_on_batch_size(tmp_path, tiny_adapter):
+    def predictions(batch: int) -> dict:
+        out = tmp_path / f"b{batch}"
+        Runner(RunConfig(tasks=["pope"], out=out, batch_size=batch, show_progress=False), lambda: tiny_adapter).run()
+        return {r["id"]: r["prediction"] for r in read_jsonl(out / "pope" / "samples.jsonl")}
+
+    assert predictions(1) == predictions(5) == predictions(12)
+
+
+def test_limit(tmp_path, tiny_adapter):
+    run(tmp_path / "r", tiny_adapter, limit=4)
+    assert len(read_jsonl(tmp_path / "r" / "pope" / "samples.jsonl")) == 4
+    card = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert card["tasks"]["pope"]["subset"] is True
+
+
+def test_other_checkpoint_does_not_clobber_run(tmp_path, tiny_adapter):
+    run(tmp_path / "r", tiny_adapter)
+    before = (tmp_path / "r" / "results.json").read_text()
+    with pytest.raises(JanusEvalError, match="different checkpoint"):
+        Runner(RunConfig(tasks=["pope"], out=tmp_path / "r", ckpt=str(tmp_path)), lambda: tiny_adapter).run()
+    assert (tmp_path / "r" / "results.json").read_text() == before
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"limit": 0}, "--limit must be a positive"),
+        ({"batch_size": 0}, "--batch-size must be at least 1"),
+        ({"tasks": ["pope", "pope"]}, "listed twice"),
+        ({"tasks": []}, "no task given"),
+        ({"ckpt": "/nonexistent/janus"}, "does not exist"),
+    ],
+)
+def test_bad_config(tmp_path, overrides, message):
+    config = {"tasks": ["pope"], "out": tmp_path / "r", **overrides}
+    with pytest.raises(JanusEvalError, match=message):
+        RunConfig(**config).validate()
+
+
+def test_nan_logits_name_the_samples(tmp_path, tiny_adapter):
+    from janus_eval.model import NonFiniteLogits
+
+    class NaNModel:
+        def understand(self, images, questions, max_new_tokens):
+            raise NonFiniteLogits([0])
+
+    with pytest.raises(JanusEvalError, match=r"NaN or inf logits for sample ids \['\d+'\]"):
+        run(tmp_path / "r", NaNModel())
