@@ -96,6 +96,7 @@ class JanusAdapter:
         self.num_image_tokens: int = config.vision_config.num_image_tokens
         self.num_gen_tokens: int = config.vq_config.num_patches**2
         self.codebook_size: int = config.vq_config.num_embeddings
+        self.decode_chunk = 8 if self.device.type == "cuda" else 1
 
     # -- understanding ------------------------------------------------------------------------
     def _encode_text(self, text: str) -> list[int]:
@@ -221,8 +222,19 @@ class JanusAdapter:
 
     @torch.inference_mode()
     def decode_codes(self, codes: torch.Tensor) -> np.ndarray:
-        """VQ decode to uint8 [B, H, W, 3]: clip((x + 1) / 2 * 255), truncated like the release."""
-        pixels = self.model.decode_image_tokens(codes.to(self.device)).float().cpu().numpy()
+        """VQ decode to uint8 [B, H, W, 3]: clip((x + 1) / 2 * 255), truncated like the release.
+
+        Convolution kernels are picked by batch shape, and different kernels round differently, so
+        decoding always runs in chunks of exactly ``decode_chunk`` images (the last one padded): an
+        image's pixels then never depend on how many images shared its call.
+        """
+        chunk = self.decode_chunk
+        padded = torch.cat([codes, codes[:1].expand((-chunk) % len(codes), -1)]) if len(codes) % chunk else codes
+        pieces = [
+            self.model.decode_image_tokens(padded[i : i + chunk].to(self.device)).float().cpu()
+            for i in range(0, len(padded), chunk)
+        ]
+        pixels = torch.cat(pieces)[: len(codes)].numpy()
         return np.clip((pixels + 1) / 2 * 255, 0, 255).astype(np.uint8)
 
     def generate_images(
