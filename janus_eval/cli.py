@@ -26,6 +26,17 @@ def _split_tasks(tasks: str) -> list[str]:
     return [t.strip() for t in tasks.split(",") if t.strip()]
 
 
+def _parse_task_options(items: list[str]) -> dict[str, dict[str, str]]:
+    options: dict[str, dict[str, str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        task_name, dot, name = key.partition(".")
+        if not sep or not dot or not task_name or not name:
+            raise JanusEvalError(f"-T {item!r}: expected TASK.NAME=VALUE, e.g. geneval.images_per_prompt=2")
+        options.setdefault(task_name, {})[name] = value
+    return options
+
+
 @app.command("list")
 def list_command(data_root: DataRoot = None) -> None:
     """Every benchmark: kind, headline metric, data source, and whether its data is found."""
@@ -59,6 +70,7 @@ def run_command(
     device: Annotated[str, typer.Option("--device")] = "cpu",
     dtype: Annotated[Optional[str], typer.Option("--dtype", help="float32 | bfloat16 | float16; default bf16 on GPU, fp32 on CPU.")] = None,
     protocol: Protocol = "lmms-eval",
+    task_option: Annotated[Optional[list[str]], typer.Option("-T", "--task-option", help="TASK.NAME=VALUE, e.g. geneval.images_per_prompt=2.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Evaluate a checkpoint on tasks and write a run directory."""
@@ -68,7 +80,8 @@ def run_command(
     out = out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
     config = RunConfig(
         tasks=_split_tasks(tasks), out=out, ckpt=ckpt, data_root=data_root, limit=limit, batch_size=batch_size,
-        seed=seed, device=device, dtype=dtype, protocol=protocol, show_progress=progress and sys.stderr.isatty(),
+        seed=seed, device=device, dtype=dtype, protocol=protocol, task_options=_parse_task_options(task_option or []),
+        show_progress=progress and sys.stderr.isatty(),
     )  # fmt: skip
     results = Runner(config).run()
     card = json.loads((out / "run.json").read_text())

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from janus_eval import __version__
-from janus_eval.io import append_jsonl, read_jsonl, sha256_file, write_atomic, write_json
+from janus_eval.io import append_jsonl, read_jsonl, sha256_file, write_bytes_atomic, write_json
 from janus_eval.registry import check_name, get_task
-from janus_eval.task import JanusEvalError, Task, UnderstandingTask, split_scores
+from janus_eval.task import GenerationTask, ImageRequest, JanusEvalError, Task, UnderstandingTask, split_scores
 
 if TYPE_CHECKING:
     from janus_eval.hfdata import DocSet
@@ -42,6 +42,8 @@ class RunConfig:
     device: str = "cpu"
     dtype: str | None = None
     protocol: str = "lmms-eval"
+    task_options: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per task, option name -> command-line value (``-T geneval.images_per_prompt=2``)."""
     show_progress: bool = True
 
     def validate(self) -> None:
@@ -55,6 +57,9 @@ class RunConfig:
             raise JanusEvalError(f"--limit must be a positive number of samples, got {self.limit}")
         if self.batch_size < 1:
             raise JanusEvalError(f"--batch-size must be at least 1, got {self.batch_size}")
+        for name in self.task_options:
+            if name not in self.tasks:
+                raise JanusEvalError(f"-T option for task {name!r}, which is not in --tasks {','.join(self.tasks)}")
         if self.ckpt is not None and not Path(self.ckpt).exists():
             raise JanusEvalError(f"checkpoint {self.ckpt} does not exist; pass the local directory of a Janus checkpoint")
 
@@ -67,6 +72,10 @@ class TaskRun:
     docset: DocSet
     indices: list[int]
     ids: list[str] = field(default_factory=list)
+    requests: list[ImageRequest] = field(default_factory=list)
+    """Generation tasks only: every image to make; ``ids`` are then the request ids."""
+    full_size: int = 0
+    """Samples in the whole benchmark (images for generation tasks), to mark subset runs."""
 
     @property
     def dir_name(self) -> str:
@@ -84,14 +93,23 @@ def _check_writable(out: Path) -> None:
 
 
 def _prepare(task: Task, config: RunConfig) -> TaskRun:
+    if isinstance(task, GenerationTask):
+        task.bind(config.data_root, Path(config.out) / task.name)
     docset = task.load(config.data_root)
     count = len(docset) if config.limit is None else min(config.limit, len(docset))
     indices = list(range(count))
-    ids = [task.doc_id(docset.docs[i]) for i in indices]
+    requests: list[ImageRequest] = []
+    if isinstance(task, GenerationTask):
+        requests = task.requests([docset.docs[i] for i in indices], config.seed)
+        ids = [r.id for r in requests]
+        full_size = len(requests) if count == len(docset) else len(task.requests(docset.docs, config.seed))
+    else:
+        ids = [task.doc_id(docset.docs[i]) for i in indices]
+        full_size = len(docset)
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise JanusEvalError(f"{task.name}: sample id {dup!r} occurs more than once in {docset.files[0].parent}")
-    return TaskRun(task=task, docset=docset, indices=indices, ids=ids)
+    return TaskRun(task=task, docset=docset, indices=indices, ids=ids, requests=requests, full_size=full_size)
 
 
 def _windows(items: list[int], size: int) -> Iterator[list[int]]:
@@ -122,6 +140,8 @@ class Runner:
     # -- the run ------------------------------------------------------------------------------
     def run(self) -> dict[str, dict[str, float]]:
         tasks = [get_task(name, self.config.protocol) for name in self.config.tasks]
+        for task in tasks:
+            task.configure(**self.config.task_options.get(task.name, {}))
         runs = [_prepare(t, self.config) for t in tasks]
         _check_writable(self.out)
         self._check_same_run()
@@ -160,9 +180,14 @@ class Runner:
         return self.out / task_run.dir_name / "samples.jsonl"
 
     def _run_task(self, task_run: TaskRun) -> None:
+        if isinstance(task_run.task, GenerationTask):
+            self._run_generation(task_run)
+        else:
+            self._run_understanding(task_run)
+
+    def _run_understanding(self, task_run: TaskRun) -> None:
         task = task_run.task
-        if not isinstance(task, UnderstandingTask):
-            raise JanusEvalError(f"task {task.name!r}: generation tasks are not implemented yet")
+        assert isinstance(task, UnderstandingTask)
         path = self._records_path(task_run)
         done = {r["id"] for r in read_jsonl(path, repair=True)}
         pending = [(i, doc_id) for i, doc_id in zip(task_run.indices, task_run.ids) if doc_id not in done]
@@ -209,19 +234,54 @@ class Runner:
         return records
 
     def _understand_with_backoff(self, images: list[Any], questions: list[str], max_new_tokens: int) -> list[str]:
-        """On CUDA out-of-memory, split the batch in halves and go on."""
-        import torch
+        return _halving_on_oom(lambda ims, qs: self.model.understand(ims, qs, max_new_tokens), images, questions)
+
+    # -- generation ---------------------------------------------------------------------------
+    def _run_generation(self, task_run: TaskRun) -> None:
+        """Phase 1 makes every image not yet valid on disk; phase 2 scores images not yet recorded.
+
+        The PNG is the checkpoint of phase 1 (written atomically, verified on resume), the record
+        that of phase 2, so a kill at any point loses at most one batch of work.
+        """
+        task = task_run.task
+        assert isinstance(task, GenerationTask)
+        task_dir = self.out / task.name
+        docs = [task_run.docset.docs[i] for i in task_run.indices]
+        task.prepare(docs, task_dir)
+        missing = [r for r in task_run.requests if not valid_png(task_dir / r.path)]
+        if missing:
+            with _progress(f"{task.name} images", len(task_run.requests), len(task_run.requests) - len(missing),
+                           self.config.show_progress) as advance:  # fmt: skip
+                order = sorted(missing, key=lambda r: -len(r.prompt))
+                for batch in _windows(list(range(len(order))), self.config.batch_size):
+                    members = [order[b] for b in batch]
+                    images = self._generate_with_backoff(task, members)
+                    for request, pixels in zip(members, images):
+                        save_png_atomic(task_dir / request.path, pixels)
+                    advance(len(members))
+        path = self._records_path(task_run)
+        done = {r["id"] for r in read_jsonl(path, repair=True)}
+        todo = [r for r in task_run.requests if r.id not in done]
+        with _progress(f"{task.name} scoring", len(task_run.requests), len(done), self.config.show_progress and bool(todo)) as advance:
+            for request in todo:
+                scored = task.score_image(docs[request.doc_index], task_dir / request.path)
+                scores, info = split_scores(scored)
+                record = {"id": request.id, "prompt": request.prompt, "prediction": request.path, "seed": request.seed,
+                          "scores": scores, "score_info": info}  # fmt: skip
+                append_jsonl(path, [record])
+                advance(1)
+
+    def _generate_with_backoff(self, task: GenerationTask, members: list[ImageRequest]) -> Any:
+        from janus_eval.model import NonFiniteLogits
+
+        def call(prompts: list[str], seeds: list[int]) -> list[Any]:
+            return list(self.model.generate_images(prompts, seeds, cfg_scale=task.cfg_scale, temperature=task.temperature))
 
         try:
-            return self.model.understand(images, questions, max_new_tokens)
-        except torch.cuda.OutOfMemoryError:
-            if len(questions) == 1:
-                raise JanusEvalError("out of GPU memory with a batch of one sample; use a smaller model or dtype") from None
-            torch.cuda.empty_cache()
-            half = len(questions) // 2
-            return self._understand_with_backoff(images[:half], questions[:half], max_new_tokens) + (
-                self._understand_with_backoff(images[half:], questions[half:], max_new_tokens)
-            )
+            return _halving_on_oom(call, [r.prompt for r in members], [r.seed for r in members])
+        except NonFiniteLogits as err:
+            ids = [members[r].id for r in err.rows]
+            raise JanusEvalError(f"{task.name}: NaN or inf logits for sample ids {ids}; check the checkpoint and --dtype") from err
 
     # -- results ------------------------------------------------------------------------------
     def finish(self, runs: list[TaskRun]) -> dict[str, dict[str, float]]:
@@ -245,7 +305,7 @@ class Runner:
         card = _read_json(self.out / "run.json")
         tasks = card.get("tasks", {})
         for task_run in runs:
-            full = len(task_run.docset)
+            full = task_run.full_size
             tasks[task_run.task.name] = {
                 **task_run.task.card(),
                 "data_files": {str(f): sha256_file(f) for f in task_run.docset.files},
@@ -272,6 +332,46 @@ class Runner:
         if self.config.ckpt is None:
             return {"path": None, "name": "embedded tiny Janus (random weights)", "sha256": _tiny_hash()}
         return {"path": str(Path(self.config.ckpt).resolve()), "sha256": checkpoint_hash(Path(self.config.ckpt))}
+
+
+def _halving_on_oom(call: Callable[..., list[Any]], *columns: list[Any]) -> list[Any]:
+    """Run ``call`` on the batch; on CUDA out-of-memory split it in halves and go on."""
+    import torch
+
+    try:
+        return call(*columns)
+    except torch.cuda.OutOfMemoryError:
+        size = len(columns[0])
+        if size == 1:
+            raise JanusEvalError("out of GPU memory with a batch of one sample; use a smaller model or dtype") from None
+        torch.cuda.empty_cache()
+        half = size // 2
+        return _halving_on_oom(call, *(c[:half] for c in columns)) + _halving_on_oom(call, *(c[half:] for c in columns))
+
+
+def valid_png(path: Path) -> bool:
+    """A complete, readable PNG (a file torn by a kill fails the CRC check)."""
+    if not path.is_file():
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.verify()
+        return True
+    except Exception:  # noqa: BLE001 - any decoding failure means "make it again"
+        return False
+
+
+def save_png_atomic(path: Path, pixels: Any) -> None:
+    """PNG (never JPEG: FID and detectors see compression artefacts), written atomically."""
+    import io as _io
+
+    from PIL import Image
+
+    buffer = _io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def load_task_records(path: Path, ids: list[str]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -46,6 +46,14 @@ class DatasetSpec:
     @property
     def dataset_id(self) -> str:
         return f"{self.orgs[-1]}/{self.repo}"
+
+
+@dataclass(frozen=True)
+class Option:
+    """A task parameter: its type (a callable from the command-line string) and what it is for."""
+
+    kind: Callable[[str], Any]
+    help: str
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,20 @@ class Task(ABC):
     dataset: ClassVar[DatasetSpec]
     reference_version: ClassVar[str] = "lmms-eval 0.7.3"
     protocols: ClassVar[tuple[str, ...]] = ("lmms-eval",)
+
+    options: ClassVar[dict[str, Option]] = {}
+    """Task parameters settable with ``-T task.name=value``; each is an attribute of the task."""
+
+    def configure(self, **values: str) -> None:
+        """Set options from their command-line strings."""
+        for key, raw in values.items():
+            if key not in self.options:
+                known = ", ".join(self.options) or "none"
+                raise JanusEvalError(f"task {self.name!r} has no option {key!r}; expected one of: {known}")
+            try:
+                setattr(self, key, self.options[key].kind(raw))
+            except ValueError as err:
+                raise JanusEvalError(f"option {self.name}.{key}={raw!r}: {err}") from err
 
     def __init__(self, protocol: str = "lmms-eval") -> None:
         if protocol not in PROTOCOLS:
@@ -203,7 +225,7 @@ class GenerationTask(Task):
     """
 
     kind: ClassVar[Kind] = "generation"
-    images_per_prompt: ClassVar[int] = 1
+    images_per_prompt: int = 1
     cfg_scale: ClassVar[float] = 5.0
     temperature: ClassVar[float] = 1.0
 

@@ -23,7 +23,7 @@ def test_readme_default_run_end_to_end(tmp_path):
     """The README's first command, as a user runs it: a fresh process, no --ckpt, no --data-root."""
     out = tmp_path / "run"
     done = subprocess.run(
-        [sys.executable, "-m", "janus_eval", "run", "--tasks", "pope", "--out", str(out)],
+        [sys.executable, "-m", "janus_eval", "run", "--tasks", "pope,geneval", "--out", str(out)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

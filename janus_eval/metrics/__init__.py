@@ -1,0 +1,1 @@
+"""Shared scoring pieces: pure functions with no run state."""

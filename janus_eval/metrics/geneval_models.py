@@ -1,0 +1,236 @@
+"""GenEval's two models on transformers' modules: the Mask2Former detector and the CLIP colour classifier.
+
+The detector reproduces mmdetection 2.x's Mask2Former test path (resize to 800 short / 1333 long
+side, pad to a multiple of 32, ImageNet normalisation, instance post-processing: top-100 over
+queries x classes, score = class probability x mask score, boxes from mask extents). The colour
+classifier reproduces GenEval's: the object on a #999 background outside its mask, cropped to its
+box, CLIP's evaluation transform, zero-shot over GenEval's 10 colours with its three templates.
+Both also come as tiny random models so the pipeline runs offline; those are labelled
+non-official and their verdicts are meaningless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from janus_eval.metrics.geneval_rules import COLORS
+from janus_eval.task import JanusEvalError
+
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+COLOR_TEMPLATES = ("a photo of a {c} {cls}", "a photo of a {c}-colored {cls}", "a photo of a {c} object")
+BACKGROUND = (153, 153, 153)  # "#999"
+OBJECT_NAMES = (Path(__file__).parent.parent / "data" / "geneval" / "object_names.txt").read_text().split("\n")
+OBJECT_NAMES = tuple(name for name in OBJECT_NAMES if name)
+MMDET_CHECKPOINT = "mask2former_swin-s-p4-w7-224_lsj_8x2_50e_coco_20220504_001756-743b7d99.pth"
+
+
+@dataclass
+class Mask2FormerDetector:
+    """mmdet-equivalent inference over a transformers ``Mask2FormerForUniversalSegmentation``."""
+
+    model: Any
+    official: bool
+    name: str
+    class_names: tuple[str, ...] = OBJECT_NAMES
+    max_per_image: int = 100
+    scale: tuple[int, int] = (1333, 800)
+    size_divisor: int = 32
+    pad_value: float = 0.0
+
+    def _preprocess(self, image: Image.Image) -> tuple[torch.Tensor, tuple[int, int]]:
+        """[1, 3, H', W'] normalised and padded; returns the resized (h, w) before padding."""
+        pixels = np.array(image.convert("RGB"), dtype=np.uint8)
+        h, w = pixels.shape[:2]
+        factor = min(max(self.scale) / max(h, w), min(self.scale) / min(h, w))
+        new_w, new_h = int(w * factor + 0.5), int(h * factor + 0.5)
+        tensor = torch.from_numpy(pixels).permute(2, 0, 1)[None].float()
+        resized = F.interpolate(tensor, size=(new_h, new_w), mode="bilinear", align_corners=False).round().clamp(0, 255)
+        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        normalised = (resized - mean) / std
+        pad_h = -new_h % self.size_divisor
+        pad_w = -new_w % self.size_divisor
+        return F.pad(normalised, (0, pad_w, 0, pad_h), value=self.pad_value), (new_h, new_w)
+
+    @torch.inference_mode()
+    def detect(self, image: Image.Image) -> dict[str, list[dict[str, Any]]]:
+        """Per class name: ``{"box": [x1, y1, x2, y2], "score": float32, "mask": bool [H, W]}``."""
+        width, height = image.size
+        inputs, (new_h, new_w) = self._preprocess(image)
+        device = next(self.model.parameters()).device
+        out = self.model(pixel_values=inputs.to(device))
+        class_logits = out.class_queries_logits[0].float()  # [Q, C + 1]
+        mask_logits = out.masks_queries_logits[0].float()  # [Q, h/4, w/4]
+        masks = F.interpolate(mask_logits[None], size=inputs.shape[-2:], mode="bilinear", align_corners=False)[0]
+        masks = masks[:, :new_h, :new_w]
+        masks = F.interpolate(masks[None], size=(height, width), mode="bilinear", align_corners=False)[0]
+        num_classes = class_logits.shape[-1] - 1
+        scores = class_logits.softmax(-1)[:, :-1]
+        top_scores, top_index = scores.flatten().topk(min(self.max_per_image, scores.numel()), sorted=False)
+        labels = top_index % num_classes
+        chosen = masks[top_index // num_classes]
+        binary = chosen > 0
+        mask_scores = (chosen.sigmoid() * binary).flatten(1).sum(1) / (binary.flatten(1).sum(1) + 1e-6)
+        final = (top_scores * mask_scores).cpu().numpy().astype(np.float32)
+        boxes = _mask_boxes(binary)
+        detections: dict[str, list[dict[str, Any]]] = {}
+        for k in range(len(final)):
+            name = self.class_names[int(labels[k])]
+            detections.setdefault(name, []).append(
+                {"box": boxes[k].tolist(), "score": final[k], "mask": binary[k].cpu().numpy()}
+            )
+        return detections
+
+
+def _mask_boxes(masks: torch.Tensor) -> np.ndarray:
+    """[N, 4] float32 boxes from mask extents: x2/y2 are one past the last foreground pixel."""
+    boxes = np.zeros((len(masks), 4), dtype=np.float32)
+    for i, mask in enumerate(masks):
+        xs = torch.nonzero(mask.any(dim=0)).flatten()
+        ys = torch.nonzero(mask.any(dim=1)).flatten()
+        if len(xs):
+            boxes[i] = [xs[0].item(), ys[0].item(), xs[-1].item() + 1, ys[-1].item() + 1]
+    return boxes
+
+
+def clip_transform(image: Image.Image, size: int) -> torch.Tensor:
+    """Shorter side to ``size`` (bicubic), centre crop, CLIP normalisation: [3, size, size]."""
+    w, h = image.size
+    if w <= h:
+        new_w, new_h = size, int(size * h / w)
+    else:
+        new_w, new_h = int(size * w / h), size
+    resized = image.convert("RGB").resize((new_w, new_h), Image.Resampling.BICUBIC)
+    top, left = int(round((new_h - size) / 2.0)), int(round((new_w - size) / 2.0))
+    cropped = resized.crop((left, top, left + size, top + size))
+    tensor = torch.from_numpy(np.asarray(cropped, dtype=np.float32) / 255.0).permute(2, 0, 1)
+    return (tensor - torch.tensor(CLIP_MEAN).view(3, 1, 1)) / torch.tensor(CLIP_STD).view(3, 1, 1)
+
+
+def _features(output: Any) -> torch.Tensor:
+    return output if isinstance(output, torch.Tensor) else output.pooler_output
+
+
+@dataclass
+class ClipColorClassifier:
+    model: Any
+    tokenizer: Any
+    name: str
+    official: bool
+    _classifiers: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.model.config.vision_config.image_size)
+
+    @torch.inference_mode()
+    def _text_classifier(self, class_name: str) -> torch.Tensor:
+        """[10, D]: per colour, the re-normalised mean of its three normalised template embeddings."""
+        if class_name not in self._classifiers:
+            rows = []
+            for color in COLORS:
+                texts = [t.format(c=color, cls=class_name) for t in COLOR_TEMPLATES]
+                tokens = self.tokenizer(texts, padding=True, return_tensors="pt")
+                device = next(self.model.parameters()).device
+                emb = _features(self.model.get_text_features(**{k: v.to(device) for k, v in tokens.items()})).float()
+                emb = F.normalize(emb, dim=-1).mean(0)
+                rows.append(F.normalize(emb, dim=-1))
+            self._classifiers[class_name] = torch.stack(rows)
+        return self._classifiers[class_name]
+
+    @torch.inference_mode()
+    def classify(self, image: Image.Image, objects: list[dict[str, Any]], class_name: str) -> list[str]:
+        if not objects:
+            return []
+        crops = []
+        for obj in objects:
+            base = image.convert("RGB")
+            if obj.get("mask") is not None:
+                mask = Image.fromarray(np.asarray(obj["mask"], dtype=bool).astype(np.uint8) * 255)
+                base = Image.composite(base, Image.new("RGB", base.size, BACKGROUND), mask)
+            crops.append(clip_transform(base.crop(tuple(obj["box"])), self.image_size))
+        device = next(self.model.parameters()).device
+        image_emb = F.normalize(_features(self.model.get_image_features(pixel_values=torch.stack(crops).to(device))).float(), dim=-1)
+        logits = 100.0 * image_emb @ self._text_classifier(class_name).T
+        return [COLORS[i] for i in logits.argmax(-1).tolist()]
+
+
+# -- tiny random stand-ins -------------------------------------------------------------------------
+TINY_SEED = 1234
+
+
+def tiny_detector() -> Mask2FormerDetector:
+    from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation, SwinConfig
+
+    backbone = SwinConfig(embed_dim=32, depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8], window_size=7,
+                          out_features=["stage1", "stage2", "stage3", "stage4"])  # fmt: skip
+    config = Mask2FormerConfig(
+        backbone_config=backbone, num_labels=len(OBJECT_NAMES), hidden_dim=32, mask_feature_size=32, feature_size=32,
+        encoder_feedforward_dim=64, dim_feedforward=64, decoder_layers=2, encoder_layers=1, num_queries=20,
+        num_attention_heads=2, common_stride=4,
+    )  # fmt: skip
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TINY_SEED)
+        model = Mask2FormerForUniversalSegmentation(config).eval()
+    # Small inputs keep the tiny run fast; the official scale is (1333, 800).
+    return Mask2FormerDetector(model=model, official=False, name="tiny random Mask2Former (non-official)", scale=(128, 96))
+
+
+def tiny_color_classifier() -> ClipColorClassifier:
+    from transformers import CLIPConfig, CLIPModel
+
+    from janus_eval.model.tiny import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    text = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                num_attention_heads=2, max_position_embeddings=128, bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, hidden_act="quick_gelu")  # fmt: skip
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=64,
+                  patch_size=16, hidden_act="quick_gelu")  # fmt: skip
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TINY_SEED)
+        model = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)).eval()
+    return ClipColorClassifier(model=model, tokenizer=tokenizer, name="tiny random CLIP (non-official)", official=False)
+
+
+# -- real weights from local paths -----------------------------------------------------------------
+def load_detector(path: Path) -> Mask2FormerDetector:
+    """A transformers Mask2Former directory (non-official weights) or mmdet's GenEval checkpoint (.pth)."""
+    if not path.exists():
+        raise JanusEvalError(
+            f"detector weights {path} not found; fetch GenEval's {MMDET_CHECKPOINT} (see GenEval's "
+            "evaluation/download_models.sh) and pass it with --detector"
+        )
+    if path.suffix == ".pth":
+        from janus_eval.metrics.mmdet_mapping import load_mmdet_mask2former
+
+        return Mask2FormerDetector(model=load_mmdet_mask2former(path), official=True, name=f"mmdet Mask2Former Swin-S ({path.name})")
+    from transformers import Mask2FormerForUniversalSegmentation
+
+    model = Mask2FormerForUniversalSegmentation.from_pretrained(path, local_files_only=True).eval()
+    return Mask2FormerDetector(model=model, official=False, name=f"transformers Mask2Former {path.name} (non-official)")
+
+
+def load_color_classifier(path: Path) -> ClipColorClassifier:
+    """A local transformers CLIP directory holding OpenAI's ViT-L/14 weights (e.g. openai/clip-vit-large-patch14)."""
+    if not path.is_dir():
+        raise JanusEvalError(
+            f"CLIP weights {path} not found; fetch OpenAI's ViT-L/14 (`huggingface-cli download "
+            "openai/clip-vit-large-patch14 --local-dir PATH`) and pass it with --clip"
+        )
+    from transformers import AutoTokenizer, CLIPModel
+
+    model = CLIPModel.from_pretrained(path, local_files_only=True).eval()
+    official = model.config.vision_config.patch_size == 14 and model.config.vision_config.num_hidden_layers == 24
+    return ClipColorClassifier(model=model, tokenizer=AutoTokenizer.from_pretrained(path, local_files_only=True),
+                               name=f"CLIP {path.name}", official=official)  # fmt: skip

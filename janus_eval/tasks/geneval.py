@@ -1,0 +1,146 @@
+"""GenEval (Ghosh et al., 2023): compositional text-to-image alignment, the Janus paper's Table 3.
+
+Data: the official 553 prompts (``evaluation_metadata.jsonl``, bundled verbatim); the default run uses
+one prompt per tag. Four images per prompt, seeds derived from (base seed, prompt index, sample
+index), written in the official layout so GenEval's own ``evaluate_images.py`` can score the folder
+unchanged::
+
+    <out>/geneval/images/00000/metadata.jsonl    one JSON object: that prompt's record
+    <out>/geneval/images/00000/samples/00000.png
+
+Scoring: a Mask2Former detector and a CLIP colour classifier (``metrics/geneval_models.py``), then
+the official decision rules (``metrics/geneval_rules.py``); per tag and overall as
+``summary_scores.py`` computes them (overall = mean of the six tag accuracies). Only mmdet's GenEval
+checkpoint gives official-comparable numbers; any other detector is labelled non-official.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+from janus_eval.hfdata import DocSet
+from janus_eval.io import write_atomic
+from janus_eval.metrics import geneval_rules
+from janus_eval.registry import task
+from janus_eval.task import DatasetSpec, GenerationTask, ImageRequest, JanusEvalError, Option, derive_seed, record_scores
+
+PACKAGE = Path(__file__).parent.parent
+METADATA = PACKAGE / "data" / "geneval" / "evaluation_metadata.jsonl"
+FIXTURE_METADATA = PACKAGE / "fixtures" / "geneval" / "evaluation_metadata.jsonl"
+CLIP_DIR = "clip-vit-large-patch14"
+
+
+def judge(metadata: dict[str, Any], detections: dict[str, list[dict[str, Any]]]) -> bool:
+    """GenEval's verdict for one image's detections (``{"box", "score", "color"}`` per object)."""
+    return geneval_rules.judge(metadata, detections)
+
+
+@task("geneval")
+class GenEval(GenerationTask):
+    headline: ClassVar[str] = "geneval_overall"
+    reference_version: ClassVar[str] = "GenEval djghosh13/geneval@af4902f (evaluate_images.py, summary_scores.py)"
+    dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="geneval", split="evaluation_metadata", fixture="geneval")
+    options: ClassVar[dict[str, Option]] = {
+        "images_per_prompt": Option(int, "images generated per prompt (official: 4)"),
+        "detector": Option(Path, "mmdet GenEval checkpoint (.pth) or a transformers Mask2Former directory"),
+        "clip": Option(Path, "local transformers CLIP ViT-L/14 directory (OpenAI weights)"),
+    }
+
+    images_per_prompt: int = 4
+    detector: Path | None = None
+    clip: Path | None = None
+    _models: tuple[Any, Any] | None = None
+
+    # -- data ---------------------------------------------------------------------------------
+    def load(self, data_root: Path | None) -> DocSet:
+        """The bundled official metadata; the one-prompt-per-tag fixture when no data root is given."""
+        path = FIXTURE_METADATA if data_root is None else METADATA
+        docs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return DocSet.in_memory(docs, [path])
+
+    def doc_id(self, doc: dict[str, Any]) -> str:
+        return doc["prompt"]
+
+    # -- prompts and images -------------------------------------------------------------------
+    def requests(self, docs: list[dict[str, Any]], base_seed: int) -> list[ImageRequest]:
+        if self.images_per_prompt < 1:
+            raise JanusEvalError(f"geneval.images_per_prompt must be at least 1, got {self.images_per_prompt}")
+        return [
+            ImageRequest(
+                id=f"{p:05d}/{k:05d}",
+                prompt=doc["prompt"],
+                seed=derive_seed(base_seed, p, k),
+                path=f"images/{p:05d}/samples/{k:05d}.png",
+                doc_index=p,
+            )
+            for p, doc in enumerate(docs)
+            for k in range(self.images_per_prompt)
+        ]
+
+    def prepare(self, docs: list[dict[str, Any]], task_dir: Path) -> None:
+        for p, doc in enumerate(docs):
+            target = task_dir / "images" / f"{p:05d}" / "metadata.jsonl"
+            text = json.dumps(doc)
+            if not target.exists() or target.read_text() != text:
+                write_atomic(target, text)
+
+    # -- score --------------------------------------------------------------------------------
+    def _detector_and_colors(self) -> tuple[Any, Any]:
+        if self._models is None:
+            from janus_eval.metrics import geneval_models as gm
+
+            detector_path, clip_path = self._weight_paths()
+            detector = gm.load_detector(detector_path) if detector_path else gm.tiny_detector()
+            colors = gm.load_color_classifier(clip_path) if clip_path else gm.tiny_color_classifier()
+            self._models = (detector, colors)
+        return self._models
+
+    def _weight_paths(self) -> tuple[Path | None, Path | None]:
+        """Explicit options first, then ``<data-root>/weights/``; without a data root, tiny random models."""
+        from janus_eval.metrics.geneval_models import MMDET_CHECKPOINT
+
+        weights = self.data_root / "weights" if self.data_root else None
+        detector = self.detector or (weights / MMDET_CHECKPOINT if weights else None)
+        clip = self.clip or (weights / CLIP_DIR if weights else None)
+        return detector, clip
+
+    def score_image(self, doc: dict[str, Any], image_path: Path) -> dict[str, Any]:
+        from PIL import Image, ImageOps
+
+        detector, colors = self._detector_and_colors()
+        with Image.open(image_path) as raw:
+            image = ImageOps.exif_transpose(raw).convert("RGB")
+        detections = detector.detect(image)
+        for name, objects in geneval_rules.objects_needing_color(doc, detections).items():
+            for obj, color in zip(objects, colors.classify(image, objects, name)):
+                obj["color"] = color
+        correct, reason = geneval_rules.evaluate(doc, detections)
+        kept = geneval_rules.kept_objects(doc, detections)
+        return {
+            "score": float(correct),
+            "tag": doc["tag"],
+            "reason": reason,
+            "official": bool(detector.official and colors.official),
+            "detector": detector.name,
+            "details": {k: [[*map(float, o["box"]), float(o["score"])] for o in v] for k, v in kept.items()},
+        }
+
+    # -- aggregate ----------------------------------------------------------------------------
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        scored = [record_scores(r) for r in records]
+        result = geneval_rules.summary([(s["tag"], s["score"] == 1.0) for s in scored])
+        result["geneval_official_detector"] = float(all(s.get("official") for s in scored))
+        return result
+
+    def card(self) -> dict[str, Any]:
+        detector, clip = self._weight_paths()
+        return {
+            **super().card(),
+            "metadata_file": str(FIXTURE_METADATA if self.data_root is None else METADATA),
+            "detector": str(detector) if detector else "tiny random Mask2Former (non-official)",
+            "clip": str(clip) if clip else "tiny random CLIP (non-official)",
+            "thresholds": {"threshold": 0.3, "counting_threshold": 0.9, "max_objects": 16, "max_overlap": 1.0,
+                           "position_threshold": 0.1},  # fmt: skip
+        }

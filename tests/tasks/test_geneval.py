@@ -1,0 +1,63 @@
+"""GenEval end to end on the tiny model and tiny random detector/CLIP: layout, seeds, resume."""
+
+import json
+
+from janus_eval.io import read_jsonl
+from janus_eval.registry import get_task
+from janus_eval.runner import RunConfig, Runner
+
+TASK = get_task("geneval")
+
+
+def test_official_metadata_is_bundled_with_tag_counts():
+    docs = TASK.load(data_root=__import__("pathlib").Path("/")).docs
+    counts = {}
+    for doc in docs:
+        counts[doc["tag"]] = counts.get(doc["tag"], 0) + 1
+    assert counts == {"single_object": 80, "two_object": 99, "counting": 80, "colors": 94, "position": 100, "color_attr": 100}
+
+
+def test_requests_ids_paths_and_seeds():
+    docs = TASK.load(None).docs
+    requests = TASK.requests(docs, 42)
+    assert len(requests) == 4 * len(docs)
+    assert requests[5].id == "00001/00001" and requests[5].path == "images/00001/samples/00001.png"
+    assert len({r.seed for r in requests}) == len(requests)
+    assert [r.seed for r in TASK.requests(docs[:2], 42)] == [r.seed for r in requests[:8]]  # --limit keeps seeds
+    assert requests[0].seed != TASK.requests(docs, 43)[0].seed
+
+
+def run(out, adapter, batch_size=5, **kw):
+    config = RunConfig(tasks=["geneval"], out=out, batch_size=batch_size, show_progress=False,
+                       task_options={"geneval": {"images_per_prompt": "2"}}, **kw)  # fmt: skip
+    return Runner(config, model_factory=lambda: adapter).run()
+
+
+def test_layout_records_and_resume(tmp_path, tiny_adapter):
+    result = run(tmp_path / "r", tiny_adapter)["geneval"]
+    images = tmp_path / "r" / "geneval" / "images"
+    folders = sorted(p.name for p in images.iterdir())
+    assert folders == [f"{i:05d}" for i in range(6)]
+    meta = json.loads((images / "00003" / "metadata.jsonl").read_text())  # one object, json.load-able
+    assert meta == TASK.load(None).docs[3]
+    assert sorted(p.name for p in (images / "00003" / "samples").iterdir()) == ["00000.png", "00001.png"]
+    records = read_jsonl(tmp_path / "r" / "geneval" / "samples.jsonl")
+    assert len(records) == 12 and records[0]["score_info"]["official"] is False
+    assert set(result) >= {"geneval_overall", "geneval_single_object", "geneval_color_attr"}
+    assert result["geneval_official_detector"] == 0.0
+
+    # A torn PNG and a lost record are redone on rerun; the rest is kept.
+    png = images / "00002" / "samples" / "00001.png"
+    before = png.read_bytes()
+    png.write_bytes(before[: len(before) // 2])
+    lines = (tmp_path / "r" / "geneval" / "samples.jsonl").read_text().splitlines(keepends=True)
+    (tmp_path / "r" / "geneval" / "samples.jsonl").write_text("".join(lines[:-3]))
+    assert run(tmp_path / "r", tiny_adapter)["geneval"] == result
+    assert png.read_bytes() == before
+
+
+def test_images_do_not_depend_on_batch_size(tmp_path, tiny_adapter):
+    run(tmp_path / "a", tiny_adapter, batch_size=1, limit=2)
+    run(tmp_path / "b", tiny_adapter, batch_size=4, limit=2)
+    for p in (tmp_path / "a" / "geneval" / "images").rglob("*.png"):
+        assert p.read_bytes() == (tmp_path / "b" / p.relative_to(tmp_path / "a")).read_bytes()
