@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from transformers import AutoTokenizer, JanusForConditionalGeneration, PreTrainedTokenizerBase
+from transformers.utils import logging as hf_logging
 
 from janus_eval.task import JanusEvalError
 
@@ -38,19 +39,37 @@ def detect_format(path: Path) -> str:
     raise JanusEvalError(f"checkpoint {path} has model_type {model_type!r}, not a Janus model (janus or multi_modality)")
 
 
-def detect_variant(tokenizer: PreTrainedTokenizerBase, path: Path) -> str:
-    """Janus-Pro checkpoints chat with ``<|User|>`` roles; 1.3B with ``User``."""
+def detect_variant(path: Path, fmt: str, tokenizer: PreTrainedTokenizerBase) -> str:
+    """Janus-Pro chats with ``<|User|>`` roles, 1.3B with ``User``.
+
+    Original releases tell them apart by their weight file (1.3B: model.safetensors, Pro:
+    pytorch_model.bin); converted ones by the chat template. A ``janus_eval_variant`` entry in
+    config.json overrides both.
+    """
+    declared = json.loads((path / "config.json").read_text()).get("janus_eval_variant")
+    if declared:
+        return declared
+    if fmt == "original":
+        return "janus-pro" if list(path.glob("pytorch_model*.bin")) else "janus"
     template = getattr(tokenizer, "chat_template", None) or ""
-    return "janus-pro" if "<|User|>" in template or "pro" in path.name.lower() else "janus"
+    return "janus-pro" if "<|User|>" in template else "janus"
 
 
 def load_checkpoint(path: Path) -> tuple[JanusForConditionalGeneration, PreTrainedTokenizerBase, str]:
     fmt = detect_format(path)
-    if fmt != "hf":
-        raise JanusEvalError(
-            f"checkpoint {path} is in the original DeepSeek format, which is not supported yet; "
-            "convert it to the transformers Janus format first"
-        )
-    model = JanusForConditionalGeneration.from_pretrained(path, attn_implementation="sdpa", local_files_only=True)
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    return model, tokenizer, detect_variant(tokenizer, path)
+    try:
+        previous = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # AutoTokenizer warns about the unknown multi_modality config
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        finally:
+            hf_logging.set_verbosity(previous)
+    except (OSError, ValueError) as err:
+        raise JanusEvalError(f"checkpoint {path} has no usable tokenizer files: {err}") from err
+    if fmt == "original":
+        from janus_eval.model.original_format import load_original
+
+        model = load_original(path, image_token_id=tokenizer.convert_tokens_to_ids("<image_placeholder>"))
+    else:
+        model = JanusForConditionalGeneration.from_pretrained(path, attn_implementation="sdpa", local_files_only=True)
+    return model, tokenizer, detect_variant(path, fmt, tokenizer)
