@@ -8,6 +8,7 @@ the same command skips the ids already recorded.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 import subprocess
@@ -18,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from janus_eval import __version__
-from janus_eval.io import append_jsonl, read_jsonl, sha256_file, write_bytes_atomic, write_json
+from janus_eval.distributed import World
+from janus_eval.io import append_jsonl, read_jsonl, sha256_file, write_atomic, write_bytes_atomic, write_json
 from janus_eval.registry import check_name, get_task
 from janus_eval.task import GenerationTask, ImageRequest, JanusEvalError, Task, UnderstandingTask, split_scores
 
@@ -124,6 +126,7 @@ class Runner:
         self.out = Path(config.out)
         self._model_factory = model_factory
         self._model: JanusAdapter | None = None
+        self.world = World.from_env()
 
     @property
     def model(self) -> JanusAdapter:
@@ -134,7 +137,10 @@ class Runner:
             else:
                 from janus_eval.model import load
 
-                self._model = load(self.config.ckpt, device=self.config.device, dtype=self.config.dtype)
+                device = self.config.device
+                if device == "cuda" and self.world.size > 1:
+                    device = f"cuda:{self.world.local_rank}"
+                self._model = load(self.config.ckpt, device=device, dtype=self.config.dtype)
         return self._model
 
     # -- the run ------------------------------------------------------------------------------
@@ -145,8 +151,17 @@ class Runner:
         runs = [_prepare(t, self.config) for t in tasks]
         _check_writable(self.out)
         self._check_same_run()
-        for task_run in runs:
-            self._run_task(task_run)
+        try:
+            for task_run in runs:
+                self._run_task(task_run)
+        except BaseException as err:
+            self.world.mark(self.out, "failed", str(err) or type(err).__name__)
+            raise
+        self.world.mark(self.out, "done")
+        if not self.world.is_main:
+            return {}
+        if self.world.size > 1:
+            self.world.wait_for_all(self.out)
         return self.finish(runs)
 
     def _check_same_run(self) -> None:
@@ -154,7 +169,6 @@ class Runner:
         previous = self.out / "run.json"
         if not previous.exists():
             return
-        import json
 
         try:
             old = json.loads(previous.read_text())
@@ -177,7 +191,13 @@ class Runner:
         }
 
     def _records_path(self, task_run: TaskRun) -> Path:
-        return self.out / task_run.dir_name / "samples.jsonl"
+        """This rank's record file (``samples.jsonl`` when running alone)."""
+        return self.out / task_run.dir_name / self.world.records_name()
+
+    def _done_ids(self, task_run: TaskRun) -> set[str]:
+        """Ids recorded by any rank of any earlier launch (own file repaired if torn)."""
+        read_jsonl(self._records_path(task_run), repair=True)
+        return {r["id"] for r in read_task_records(self.out / task_run.dir_name)}
 
     def _run_task(self, task_run: TaskRun) -> None:
         if isinstance(task_run.task, GenerationTask):
@@ -189,11 +209,12 @@ class Runner:
         task = task_run.task
         assert isinstance(task, UnderstandingTask)
         path = self._records_path(task_run)
-        done = {r["id"] for r in read_jsonl(path, repair=True)}
-        pending = [(i, doc_id) for i, doc_id in zip(task_run.indices, task_run.ids) if doc_id not in done]
+        done = self._done_ids(task_run)
+        pending = [(i, doc_id) for i, doc_id in zip(task_run.indices, task_run.ids)
+                   if doc_id not in done and self.world.owns(doc_id)]  # fmt: skip
         if not pending:
             return
-        with _progress(task.name, len(task_run.indices), len(done), self.config.show_progress) as advance:
+        with _progress(task.name, len(done) + len(pending), len(done), self.config.show_progress) as advance:
             window = SORT_WINDOW * self.config.batch_size
             for chunk in _windows(list(range(len(pending))), window):
                 items = [pending[k] for k in chunk]
@@ -248,9 +269,10 @@ class Runner:
         task_dir = self.out / task.name
         docs = [task_run.docset.docs[i] for i in task_run.indices]
         task.prepare(docs, task_dir)
-        missing = [r for r in task_run.requests if not valid_png(task_dir / r.path)]
+        mine = [r for r in task_run.requests if self.world.owns(r.id)]
+        missing = [r for r in mine if not valid_png(task_dir / r.path)]
         if missing:
-            with _progress(f"{task.name} images", len(task_run.requests), len(task_run.requests) - len(missing),
+            with _progress(f"{task.name} images", len(mine), len(mine) - len(missing),
                            self.config.show_progress) as advance:  # fmt: skip
                 order = sorted(missing, key=lambda r: -len(r.prompt))
                 for batch in _windows(list(range(len(order))), self.config.batch_size):
@@ -260,9 +282,9 @@ class Runner:
                         save_png_atomic(task_dir / request.path, pixels)
                     advance(len(members))
         path = self._records_path(task_run)
-        done = {r["id"] for r in read_jsonl(path, repair=True)}
-        todo = [r for r in task_run.requests if r.id not in done]
-        with _progress(f"{task.name} scoring", len(task_run.requests), len(done), self.config.show_progress and bool(todo)) as advance:
+        done = self._done_ids(task_run)
+        todo = [r for r in mine if r.id not in done]
+        with _progress(f"{task.name} scoring", len(mine), len(mine) - len(todo), self.config.show_progress and bool(todo)) as advance:
             for request in todo:
                 scored = task.score_image(docs[request.doc_index], task_dir / request.path)
                 scores, info = split_scores(scored)
@@ -289,7 +311,7 @@ class Runner:
         results: dict[str, dict[str, float]] = {}
         sample_counts: dict[str, int] = {}
         for task_run in runs:
-            records = load_task_records(self._records_path(task_run), task_run.ids)
+            records = merge_task_records(self.out / task_run.dir_name, task_run.ids)
             results[task_run.task.name] = task_run.task.aggregate(records)
             sample_counts[task_run.task.name] = len(records)
         previous = _read_json(self.out / "results.json")
@@ -374,12 +396,33 @@ def save_png_atomic(path: Path, pixels: Any) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def load_task_records(path: Path, ids: list[str]) -> list[dict[str, Any]]:
-    """The records for ``ids`` in dataset order; the last record of an id wins."""
-    by_id = {r["id"]: r for r in read_jsonl(path)}
+def read_task_records(task_dir: Path) -> list[dict[str, Any]]:
+    """Every complete record in a task folder: ``samples.jsonl`` and any per-rank files."""
+    records: list[dict[str, Any]] = []
+    for path in sorted(task_dir.glob("samples*.jsonl")):
+        records.extend(read_jsonl(path))
+    return records
+
+
+def merge_task_records(task_dir: Path, ids: list[str]) -> list[dict[str, Any]]:
+    """The records for ``ids`` in dataset order, folded into one ``samples.jsonl``.
+
+    Per-rank files are merged into ``samples.jsonl`` (atomically, records of ids outside this run
+    kept after ours) and only then removed, so a kill at any point loses nothing.
+    """
+    by_id: dict[str, dict[str, Any]] = {}
+    for record in read_task_records(task_dir):
+        by_id.setdefault(record["id"], record)
     missing = [i for i in ids if i not in by_id]
     if missing:
-        raise JanusEvalError(f"{path} lacks {len(missing)} of {len(ids)} samples (first: {missing[0]!r}); rerun to finish")
+        raise JanusEvalError(f"{task_dir} lacks {len(missing)} of {len(ids)} samples (first: {missing[0]!r}); rerun to finish")
+    rank_files = sorted(task_dir.glob("samples.rank*.jsonl"))
+    if rank_files:
+        wanted = set(ids)
+        ordered = [by_id[i] for i in ids] + [r for i, r in by_id.items() if i not in wanted]
+        write_atomic(task_dir / "samples.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ordered))
+        for path in rank_files:
+            path.unlink()
     return [by_id[i] for i in ids]
 
 
@@ -403,8 +446,6 @@ def _tiny_hash() -> str:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    import json
-
     if not path.exists():
         return {}
     try:

@@ -1,0 +1,60 @@
+"""SIGKILL a real run at several points, rerun the same command: same results, nothing lost or doubled."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from janus_eval.io import read_jsonl
+
+ARGS = ["run", "--tasks", "pope,geneval", "-T", "geneval.images_per_prompt=2", "--batch-size", "2", "--no-progress"]
+
+
+def command(out: Path) -> list[str]:
+    return [sys.executable, "-m", "janus_eval", *ARGS, "--out", str(out)]
+
+
+def progress(out: Path) -> tuple[int, int, int]:
+    """(pope records, geneval images, geneval records) on disk right now."""
+    def lines(p: Path) -> int:
+        return p.read_text().count("\n") if p.exists() else 0
+
+    images = len(list((out / "geneval" / "images").rglob("*.png"))) if (out / "geneval").exists() else 0
+    return lines(out / "pope" / "samples.jsonl"), images, lines(out / "geneval" / "samples.jsonl")
+
+
+def kill_when(out: Path, reached) -> bool:
+    """Start the run and SIGKILL it once ``reached(progress)`` holds; False if it finished first."""
+    proc = subprocess.Popen(command(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline:
+        if reached(progress(out)):
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return True
+        time.sleep(0.02)
+    proc.wait()
+    return False
+
+
+def test_kill_and_resume_gives_identical_results(tmp_path):
+    reference = tmp_path / "reference"
+    subprocess.run(command(reference), check=True, capture_output=True, timeout=300)
+    expected = json.loads((reference / "results.json").read_text())
+
+    out = tmp_path / "killed"
+    kill_points = [lambda p: p[0] >= 3, lambda p: p[0] >= 9, lambda p: p[1] >= 3, lambda p: p[2] >= 2]
+    kills = sum(kill_when(out, point) for point in kill_points)
+    assert kills >= 3  # most points are reached before the run ends
+    done = subprocess.run(command(out), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "results.json").read_text()) == expected
+    for task in ("pope", "geneval"):
+        ids = [r["id"] for r in read_jsonl(out / task / "samples.jsonl")]
+        reference_ids = [r["id"] for r in read_jsonl(reference / task / "samples.jsonl")]
+        assert len(ids) == len(set(ids)) and set(ids) == set(reference_ids)
+    for png in (reference / "geneval" / "images").rglob("*.png"):
+        assert png.read_bytes() == (out / png.relative_to(reference)).read_bytes()
