@@ -70,6 +70,8 @@ def run_command(
     device: Annotated[str, typer.Option("--device")] = "cpu",
     dtype: Annotated[Optional[str], typer.Option("--dtype", help="float32 | bfloat16 | float16; default bf16 on GPU, fp32 on CPU.")] = None,
     protocol: Protocol = "lmms-eval",
+    on_bad_image: Annotated[str, typer.Option("--on-bad-image", help="fail (default) or skip corrupt images, counting them.")] = "fail",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run of another checkpoint/config in --out.")] = False,
     task_option: Annotated[Optional[list[str]], typer.Option("-T", "--task-option", help="TASK.NAME=VALUE, e.g. geneval.images_per_prompt=2.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
@@ -81,6 +83,7 @@ def run_command(
     config = RunConfig(
         tasks=_split_tasks(tasks), out=out, ckpt=ckpt, data_root=data_root, limit=limit, batch_size=batch_size,
         seed=seed, device=device, dtype=dtype, protocol=protocol, task_options=_parse_task_options(task_option or []),
+        on_bad_image=on_bad_image, overwrite=overwrite,
         show_progress=progress and sys.stderr.isatty(),
     )  # fmt: skip
     runner = Runner(config)

@@ -45,6 +45,10 @@ class RunConfig:
     dtype: str | None = None
     protocol: str = "lmms-eval"
     task_options: dict[str, dict[str, str]] = field(default_factory=dict)
+    on_bad_image: str = "fail"
+    """``fail`` stops at a corrupt image; ``skip`` records the sample as skipped and counts it."""
+    overwrite: bool = False
+    """Replace a run of a different checkpoint/config in ``out`` instead of refusing."""
     """Per task, option name -> command-line value (``-T geneval.images_per_prompt=2``)."""
     show_progress: bool = True
 
@@ -57,6 +61,8 @@ class RunConfig:
             raise JanusEvalError(f"a task is listed twice in --tasks {','.join(self.tasks)}")
         if self.limit is not None and self.limit < 1:
             raise JanusEvalError(f"--limit must be a positive number of samples, got {self.limit}")
+        if self.on_bad_image not in ("fail", "skip"):
+            raise JanusEvalError(f"--on-bad-image must be fail or skip, got {self.on_bad_image!r}")
         if self.batch_size < 1:
             raise JanusEvalError(f"--batch-size must be at least 1, got {self.batch_size}")
         for name in self.task_options:
@@ -177,9 +183,15 @@ class Runner:
         mine = self._identity()
         theirs = old.get("identity", {})
         diff = [k for k in mine if theirs.get(k) != mine[k]]
-        if diff:
+        if diff and self.config.overwrite and self.world.is_main:
+            import shutil
+
+            shutil.rmtree(self.out)
+            self.out.mkdir(parents=True)
+        elif diff:
             raise JanusEvalError(
-                f"--out {self.out} holds a run with a different {', '.join(diff)}; use another --out to keep it"
+                f"--out {self.out} holds a run with a different {', '.join(diff)}; use another --out to keep it, "
+                "or --overwrite to replace it"
             )
 
     def _identity(self) -> dict[str, Any]:
@@ -188,6 +200,8 @@ class Runner:
             "checkpoint": self.config.ckpt or "embedded-tiny",
             "protocol": self.config.protocol,
             "seed": self.config.seed,
+            "dtype": self.config.dtype or "auto",
+            "task_options": self.config.task_options,
         }
 
     def _records_path(self, task_run: TaskRun) -> Path:
@@ -237,7 +251,22 @@ class Runner:
     ) -> list[dict[str, Any]]:
         from janus_eval.model import NonFiniteLogits
 
-        images = [task.images(docs[i]) for i, _ in members]
+        skipped, usable, images = [], [], []
+        for i, doc_id in members:
+            try:
+                images.append(task.images(docs[i]))
+                usable.append((i, doc_id))
+            except JanusEvalError as err:
+                if self.config.on_bad_image == "fail":
+                    raise JanusEvalError(f"{err} (pass --on-bad-image skip to skip and count such samples)") from err
+                import warnings
+
+                warnings.warn(f"skipping {task.name} sample {doc_id}: {err}", stacklevel=1)
+                skipped.append({"id": doc_id, "prompt": prompts[i], "prediction": None, "scores": {}, "score_info": {},
+                                "skipped": str(err)})  # fmt: skip
+        members = usable
+        if not members:
+            return skipped
         questions = [prompts[i] for i, _ in members]
         try:
             raw = self._understand_with_backoff(images, questions, task.generation.max_new_tokens)
@@ -252,7 +281,7 @@ class Runner:
             if text != prediction:
                 record["raw_prediction"] = text
             records.append(record)
-        return records
+        return skipped + records
 
     def _understand_with_backoff(self, images: list[Any], questions: list[str], max_new_tokens: int) -> list[str]:
         return _halving_on_oom(lambda ims, qs: self.model.understand(ims, qs, max_new_tokens), images, questions)
@@ -312,7 +341,12 @@ class Runner:
         sample_counts: dict[str, int] = {}
         for task_run in runs:
             records = merge_task_records(self.out / task_run.dir_name, task_run.ids)
-            results[task_run.task.name] = task_run.task.aggregate(records)
+            scored = [r for r in records if not r.get("skipped")]
+            if not scored:
+                raise JanusEvalError(f"{task_run.task.name}: every sample was skipped; nothing to score")
+            results[task_run.task.name] = task_run.task.aggregate(scored)
+            if len(scored) < len(records):
+                results[task_run.task.name]["skipped_samples"] = float(len(records) - len(scored))
             sample_counts[task_run.task.name] = len(records)
         previous = _read_json(self.out / "results.json")
         merged = {**previous, **results}

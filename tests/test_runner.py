@@ -111,3 +111,57 @@ def test_nan_logits_name_the_samples(tmp_path, tiny_adapter):
 
     with pytest.raises(JanusEvalError, match=r"NaN or inf logits for sample ids \['\d+'\]"):
         run(tmp_path / "r", NaNModel())
+
+
+def _corrupt_dataset(tmp_path):
+    """A POPE snapshot whose third image is truncated bytes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from janus_eval.registry import get_task
+
+    table = pq.read_table(get_task("pope").load(None).files[0])
+    rows = table.to_pylist()
+    rows[2]["image"] = {"bytes": rows[2]["image"]["bytes"][:40], "path": "broken.png"}
+    folder = tmp_path / "data" / "POPE" / "data"
+    folder.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), folder / "test-00000-of-00001.parquet")
+    return tmp_path / "data", rows[2]["question_id"]
+
+
+def test_corrupt_image_fails_by_default_and_can_be_skipped(tmp_path, tiny_adapter):
+    data, bad_id = _corrupt_dataset(tmp_path)
+    with pytest.raises(JanusEvalError, match=f"corrupt or unreadable image in pope sample {bad_id}.*--on-bad-image skip"):
+        run(tmp_path / "fail", tiny_adapter, data_root=data)
+    with pytest.warns(UserWarning, match=f"skipping pope sample {bad_id}"):
+        results = run(tmp_path / "skip", tiny_adapter, data_root=data, on_bad_image="skip")
+    assert results["pope"]["skipped_samples"] == 1.0
+    records = read_jsonl(tmp_path / "skip" / "pope" / "samples.jsonl")
+    assert len(records) == 12 and sum(bool(r.get("skipped")) for r in records) == 1
+
+
+def test_empty_dataset_is_an_error(tmp_path, tiny_adapter):
+    import pyarrow.parquet as pq
+
+    from janus_eval.registry import get_task
+
+    table = pq.read_table(get_task("pope").load(None).files[0])
+    folder = tmp_path / "data" / "POPE" / "data"
+    folder.mkdir(parents=True)
+    pq.write_table(table.slice(0, 0), folder / "test-00000-of-00001.parquet")
+    with pytest.raises(JanusEvalError, match="is empty"):
+        run(tmp_path / "r", tiny_adapter, data_root=tmp_path / "data")
+
+
+def test_limit_larger_than_dataset_runs_everything(tmp_path, tiny_adapter):
+    run(tmp_path / "r", tiny_adapter, limit=10_000)
+    card = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert card["tasks"]["pope"]["samples"] == 12 and card["tasks"]["pope"]["subset"] is False
+
+
+def test_overwrite_replaces_a_different_run(tmp_path, tiny_adapter):
+    run(tmp_path / "r", tiny_adapter)
+    with pytest.raises(JanusEvalError, match="different seed.*--overwrite"):
+        run(tmp_path / "r", tiny_adapter, seed=7)
+    run(tmp_path / "r", tiny_adapter, seed=7, overwrite=True)
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["identity"]["seed"] == 7
