@@ -173,6 +173,67 @@ def leaderboard_command(
     out_console.print(f"{len(board.entries)} runs ranked over {len(board.columns)} metrics -> {out}")
 
 
+@app.command("download")
+def download_command(
+    data_root: Annotated[Path, typer.Option("--data-root", help="Where to put everything (the layout `run --data-root` reads).")],
+    tasks: Annotated[Optional[str], typer.Option("--tasks", help="Comma-separated task names, or all.")] = None,
+    weights: Annotated[bool, typer.Option("--weights", help="Also fetch the weights: Janus (--models), Inception, Mask2Former, CLIP.")] = False,
+    models: Annotated[Optional[str], typer.Option("--models", help="Janus-1.3B (default), Janus-Pro-1B, Janus-Pro-7B, or all.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print what would be fetched, from where, to where.")] = False,
+) -> None:
+    """Fetch datasets (and with --weights the weight files) into the --data-root layout; resumable and verified."""
+    from janus_eval.download import build_plan, fetch, plan_rows
+
+    plan = build_plan(tasks, weights=weights, models=models)
+    header, rows = ("for", "source", "size", "destination", "status"), plan_rows(plan, data_root)
+    if out_console.is_terminal:
+        table = Table(title=f"download plan for {data_root}")
+        for column in header:
+            table.add_column(column, overflow="fold")  # fold, never truncate: the URLs and paths are the point
+        for row in rows:
+            table.add_row(*row)
+        out_console.print(table)
+    else:  # piped or logged: a markdown table whose URLs and paths stay whole on one line
+        lines = [header, ("---",) * len(header), *rows]
+        sys.stdout.write("".join("| " + " | ".join(cells) + " |\n" for cells in lines))
+        sys.stdout.flush()
+    if dry_run:
+        return
+    fetch(plan, data_root, log=lambda line: err_console.print(line, highlight=False, markup=False, soft_wrap=True))
+    out_console.print(f"done: everything above is under {data_root}")
+
+
+@app.command("bench")
+def bench_command(
+    mode: Annotated[str, typer.Option("--mode", help="gen (image generation) or und (POPE-shaped understanding).")] = "gen",
+    shape: Annotated[Optional[str], typer.Option("--shape", help="1.3b (default on GPU) or tiny (default on CPU).")] = None,
+    device: Annotated[str, typer.Option("--device")] = "cuda",
+    dtype: Annotated[Optional[str], typer.Option("--dtype")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
+    n: Annotated[int, typer.Option("--n", help="Images or samples to time.")] = 128,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the result as JSON here.")] = None,
+) -> None:
+    """Throughput on real-shaped random weights, as a ratio to a reference measured in the same run."""
+    from janus_eval.bench import run_bench, to_json
+    from janus_eval.io import write_atomic
+
+    if mode not in ("gen", "und"):
+        raise JanusEvalError(f"--mode must be gen or und, got {mode!r}")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise JanusEvalError("--device cuda asked for, but CUDA is not available; pass --device cpu for a smoke run")
+    result = run_bench(mode, shape, device, dtype, batch_size, n)
+    out_console.print(
+        f"{result.mode} {result.shape} on {result.device} ({result.dtype}, batch {result.batch_size}): "
+        f"ours {result.ours_per_s:.2f} {result.unit}, reference {result.reference_per_s:.2f} {result.unit}, "
+        f"speedup x{result.speedup:.1f}"
+    )
+    if json_out:
+        write_atomic(json_out, to_json(result) + "\n")
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)

@@ -9,12 +9,12 @@ generation head's logits, per-image counter-based noise, VQ decode, uint8 like t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
-from transformers import DynamicCache, JanusForConditionalGeneration, PreTrainedTokenizerBase
+from transformers import DynamicCache, JanusForConditionalGeneration, PreTrainedTokenizerBase, StaticCache
 
 from janus_eval.model import sampling
 from janus_eval.model.chat import BEGIN_OF_IMAGE, END_OF_IMAGE, IMAGE_PLACEHOLDER, ChatFormat
@@ -55,9 +55,13 @@ class SpecialIds:
 ImageArg = Image.Image | Sequence[Image.Image] | None
 
 
-def _left_pad(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+PROMPT_BUCKET = 16
+"""Generation prompts are left-padded to a multiple of this, so compiled steps see few shapes."""
+
+
+def _left_pad(rows: list[list[int]], pad: int, multiple: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """[B, L] ids and mask, padded on the left so every row's last token is aligned."""
-    length = max(len(r) for r in rows)
+    length = -(-max(len(r) for r in rows) // multiple) * multiple
     ids = torch.full((len(rows), length), pad, dtype=torch.long)
     mask = torch.zeros((len(rows), length), dtype=torch.long)
     for i, row in enumerate(rows):
@@ -97,6 +101,9 @@ class JanusAdapter:
         self.num_gen_tokens: int = config.vq_config.num_patches**2
         self.codebook_size: int = config.vq_config.num_embeddings
         self.decode_chunk = 8 if self.device.type == "cuda" else 1
+        self.compile_decode = self.device.type == "cuda"
+        """Capture the image-token decode step as a CUDA graph (torch.compile, reduce-overhead)."""
+        self._compiled: Any = None
 
     # -- understanding ------------------------------------------------------------------------
     def _encode_text(self, text: str) -> list[int]:
@@ -194,31 +201,54 @@ class JanusAdapter:
     def generate_tokens(
         self, prompts: Sequence[str], seeds: Sequence[int], cfg_scale: float = 5.0, temperature: float = 1.0
     ) -> torch.Tensor:
-        """[B, num_gen_tokens] VQ codes; rows [0, B) conditional, [B, 2B) unconditional in one forward."""
+        """[B, num_gen_tokens] VQ codes; rows [0, B) conditional, [B, 2B) unconditional in one forward.
+
+        The KV cache is allocated once for prompt + all image tokens (a static cache), the attention
+        mask has that full length from the start, and prompts are left-padded to a multiple of
+        ``PROMPT_BUCKET`` tokens, so every decode step has the same shapes: on CUDA the step is
+        compiled once and replayed as a CUDA graph.
+        """
         if len(prompts) != len(seeds):
             raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
         cond = [self.generation_ids(p) for p in prompts]
         uncond = [[r[0]] + [self.ids.pad] * (len(r) - 2) + [r[-1]] for r in cond]
-        ids, mask = _left_pad(cond + uncond, self.ids.pad)
+        ids, mask = _left_pad(cond + uncond, self.ids.pad, multiple=PROMPT_BUCKET)
         ids, mask = ids.to(self.device), mask.to(self.device)
+        batch, prompt_len, steps = len(prompts), ids.shape[1], self.num_gen_tokens
         seed_t = torch.tensor(list(seeds), dtype=torch.int64, device=self.device)
-        batch = len(prompts)
-        lm = self.model.model.language_model
-        cache = DynamicCache(config=self.model.config.text_config)
-        embeds = self.model.get_input_embeddings()(ids)
+        cache = StaticCache(config=self.model.config.text_config, max_cache_len=prompt_len + steps)
+        full_mask = torch.cat([mask, torch.ones(2 * batch, steps, dtype=mask.dtype, device=self.device)], dim=1)
         positions = _positions(mask)
+        hidden = self._lm_step(self.model.get_input_embeddings()(ids), full_mask, positions,
+                               torch.arange(prompt_len, device=self.device), cache)  # fmt: skip
+        position = positions[:, -1:]
+        step_fn = self._compiled_step() if self.compile_decode else self._lm_step
         codes = []
-        for step in range(self.num_gen_tokens):
-            hidden = lm(
-                inputs_embeds=embeds, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True
-            ).last_hidden_state[:, -1]
+        for step in range(steps):
             logits = self._gen_logits(hidden, batch, cfg_scale)
             next_codes = sampling.sample(logits, seed_t, step, temperature)  # [B]
             codes.append(next_codes)
+            if step + 1 == steps:
+                break
             embeds = self.model.prepare_embeddings_for_image_generation(next_codes.repeat(2))[:, None]
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-            positions = positions[:, -1:] + 1
+            position = position + 1
+            cache_position = torch.full((1,), prompt_len + step, dtype=torch.long, device=self.device)
+            hidden = step_fn(embeds, full_mask, position, cache_position, cache)
         return torch.stack(codes, dim=1)
+
+    def _lm_step(self, embeds: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor,
+                 cache_position: torch.Tensor, cache: StaticCache) -> torch.Tensor:  # fmt: skip
+        """Last hidden state of each row after feeding ``embeds`` at ``cache_position``."""
+        out = self.model.model.language_model(
+            inputs_embeds=embeds, attention_mask=mask, position_ids=positions, past_key_values=cache,
+            cache_position=cache_position, use_cache=True,
+        )  # fmt: skip
+        return out.last_hidden_state[:, -1]
+
+    def _compiled_step(self) -> Any:
+        if self._compiled is None:
+            self._compiled = torch.compile(self._lm_step, mode="reduce-overhead", fullgraph=False, dynamic=False)
+        return self._compiled
 
     @torch.inference_mode()
     def decode_codes(self, codes: torch.Tensor) -> np.ndarray:
