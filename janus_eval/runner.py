@@ -269,7 +269,7 @@ class Runner:
             return skipped
         questions = [prompts[i] for i, _ in members]
         try:
-            raw = self._understand_with_backoff(images, questions, task.generation.max_new_tokens)
+            raw = self._understand_with_backoff(images, questions, task.generation.max_new_tokens, task.system_prompt)
         except NonFiniteLogits as err:
             ids = [members[r][1] for r in err.rows]
             raise JanusEvalError(f"{task.name}: NaN or inf logits for sample ids {ids}; check the checkpoint and --dtype") from err
@@ -283,8 +283,13 @@ class Runner:
             records.append(record)
         return skipped + records
 
-    def _understand_with_backoff(self, images: list[Any], questions: list[str], max_new_tokens: int) -> list[str]:
-        return _halving_on_oom(lambda ims, qs: self.model.understand(ims, qs, max_new_tokens), images, questions)
+    def _understand_with_backoff(
+        self, images: list[Any], questions: list[str], max_new_tokens: int, system_prompt: str | None
+    ) -> list[str]:
+        def call(ims: list[Any], qs: list[str]) -> list[str]:
+            return self.model.understand(ims, qs, max_new_tokens, system_prompt=system_prompt)
+
+        return _halving_on_oom(call, images, questions)
 
     # -- generation ---------------------------------------------------------------------------
     def _run_generation(self, task_run: TaskRun) -> None:
@@ -352,9 +357,9 @@ class Runner:
         merged = {**previous, **results}
         write_json(self.out / "results.json", merged)
         write_json(self.out / "run.json", self._run_card(runs, sample_counts))
-        from janus_eval.results.report import write_markdown_report
+        from janus_eval.results.report import write_reports
 
-        write_markdown_report(self.out)
+        write_reports(self.out)
         return results
 
     def _run_card(self, runs: list[TaskRun], sample_counts: dict[str, int]) -> dict[str, Any]:

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from janus_eval.hfdata import DocSet
 
 PROTOCOLS = ("lmms-eval", "vlmevalkit")
+VLMEVALKIT_REFERENCE = "VLMEvalKit b3a2f81 (PR #541, Oct 2024), exact_matching (no LLM judge)"
+IMAGE_PLACEHOLDER = "<image_placeholder>"
+"""Where a prompt puts an image; the model adapter expands it. Prompts without one get images first."""
 Kind = Literal["understanding", "generation"]
 
 
@@ -160,9 +163,18 @@ class UnderstandingTask(Task):
     """A question-answering benchmark: doc -> (images, question) -> text -> score."""
 
     kind: ClassVar[Kind] = "understanding"
-    generation: ClassVar[GenerationSettings]
-    prompt_template: ClassVar[str]
+    generation: GenerationSettings
+    """The protocol's decoding settings (a class default for lmms-eval; vlmevalkit replaces it)."""
+    prompt_template: str
     """Human-readable form of ``prompt()``, recorded in ``run.json``."""
+    system_prompt: str | None = None
+    """None keeps the checkpoint variant's default system prompt; VLMEvalKit's Janus wrapper sends none."""
+
+    def __init__(self, protocol: str = "lmms-eval") -> None:
+        super().__init__(protocol)
+        if protocol == "vlmevalkit":
+            self.generation = VLMEVALKIT_GENERATION
+            self.system_prompt = ""
 
     @abstractmethod
     def prompt(self, doc: dict[str, Any]) -> str:
@@ -180,14 +192,21 @@ class UnderstandingTask(Task):
         """At least ``score`` in [0, 1]; other keys carry what ``aggregate`` needs."""
 
     def postprocess(self, prediction: str) -> str:
-        """The framework's clean-up between the model's text and ``score_sample``."""
-        return self.generation.cut(prediction)
+        """The framework's clean-up between the model's text and ``score_sample``.
+
+        lmms-eval: cut at the ``until`` strings, drop reasoning-tag blocks, strip. VLMEvalKit: the
+        prediction's round trip through its .xlsx file (no strip).
+        """
+        if self.protocol == "vlmevalkit":
+            return vlmevalkit_cell(prediction)
+        return strip_reasoning_tags(self.generation.cut(prediction))
 
     def card(self) -> dict[str, Any]:
         gen = self.generation
         return {
             **super().card(),
             "prompt_template": self.prompt_template,
+            "system_prompt": "checkpoint default" if self.system_prompt is None else self.system_prompt,
             "generation": {
                 "max_new_tokens": gen.max_new_tokens,
                 "until": list(gen.until),
@@ -195,6 +214,40 @@ class UnderstandingTask(Task):
                 "decoding": "greedy",
             },
         }
+
+
+VLMEVALKIT_GENERATION = GenerationSettings(max_new_tokens=512, until=())
+"""VLMEvalKit's Janus wrapper as of PR #541: greedy, 512 new tokens, stop only at EOS."""
+
+_REASONING_TAGS = (("<think>", "</think>"), ("<analysis>", "</analysis>"))
+
+
+def strip_reasoning_tags(text: str) -> str:
+    """lmms-eval's CLI post-processing: remove closed reasoning blocks; an orphan end tag keeps what follows."""
+    for start, end in _REASONING_TAGS:
+        while (i := text.find(start)) >= 0 and (j := text.find(end, i + len(start))) >= 0:
+            text = text[:i] + text[j + len(end) :]
+        if end in text and start not in text:
+            text = text.rsplit(end, 1)[1]
+    return text.strip()
+
+
+# pandas.read_excel's default NA strings: VLMEvalKit reads predictions back through them.
+_PANDAS_NA = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                        "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})  # fmt: skip
+
+
+def vlmevalkit_cell(prediction: str) -> str:
+    """What VLMEvalKit (PR #541 era) scores after storing ``prediction`` in .xlsx and reading it back.
+
+    NA-like strings (``""``, ``"None"``, ``"N/A"``, ...) come back as ``"nan"``; a string starting
+    with ``=`` was written as a formula and comes back as ``"0"``.
+    """
+    if prediction in _PANDAS_NA:
+        return "nan"
+    if prediction.startswith("="):
+        return "0"
+    return prediction
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,7 @@ def test_nan_logits_name_the_samples(tmp_path, tiny_adapter):
     from janus_eval.model import NonFiniteLogits
 
     class NaNModel:
-        def understand(self, images, questions, max_new_tokens):
+        def understand(self, images, questions, max_new_tokens, **kwargs):
             raise NonFiniteLogits([0])
 
     with pytest.raises(JanusEvalError, match=r"NaN or inf logits for sample ids \['\d+'\]"):

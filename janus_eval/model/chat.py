@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-IMAGE_PLACEHOLDER = "<image_placeholder>"
+from janus_eval.task import IMAGE_PLACEHOLDER
+
+__all__ = ["IMAGE_PLACEHOLDER", "ChatFormat", "FORMATS"]
 BEGIN_OF_IMAGE = "<begin_of_image>"
 END_OF_IMAGE = "<end_of_image>"
 BOS = "<｜begin▁of▁sentence｜>"

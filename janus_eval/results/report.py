@@ -53,3 +53,11 @@ def markdown_report(out: Path) -> str:
 
 def write_markdown_report(out: Path) -> None:
     write_atomic(out / "report.md", markdown_report(out))
+
+
+def write_reports(out: Path) -> None:
+    """Every human-readable summary of a run directory: ``report.md`` and the self-contained ``report.html``."""
+    from janus_eval.results.html import write_html_report
+
+    write_markdown_report(out)
+    write_html_report(out)

@@ -103,3 +103,52 @@ def test_snapshot_layout_and_wrong_layout(tmp_path: Path):
         TASK.load(wrong)
     with pytest.raises(JanusEvalError, match="not found"):
         TASK.load(tmp_path / "wrong" / "POPE")
+
+
+VLM = get_task("pope", protocol="vlmevalkit")
+
+
+@pytest.mark.parametrize(
+    "prediction, extracted",
+    [
+        ("Yes", "Yes"),
+        ("Yes, there is a dog.", "Yes"),  # words, after punctuation processing
+        ("There is no cat", "No"),
+        ("Yes, but no", "Unknown"),  # both words
+        ("No:", "Unknown"),  # ':' is kept and glues to the word
+        ("**Yes**", "Unknown"),  # '*' is kept too
+        ("Nope", "Unknown"),
+        ("y", "Unknown"),
+        ("nan", "Unknown"),  # an empty output after the xlsx round trip
+    ],
+)
+def test_vlmevalkit_yes_no_extraction(prediction, extracted):
+    scored = VLM.score_sample(doc("yes"), VLM.postprocess(prediction))
+    assert scored["prediction"] == extracted and scored["score"] == float(extracted == "Yes")
+
+
+def test_vlmevalkit_prompt_has_image_first_and_no_system_prompt():
+    assert VLM.prompt(doc("yes")) == "<image_placeholder>\n Is there a dog in the image? \nAnswer the question using a single word or phrase."
+    assert VLM.system_prompt == "" and VLM.generation.max_new_tokens == 512 and VLM.generation.until == ()
+
+
+def test_vlmevalkit_rating_counts_unknown_as_no():
+    cases = [("Yes", "yes"), ("Yes.", "yes"), ("maybe", "yes"), ("no", "no"), ("Yes", "no"), ("whatever", "no")]
+    records = [VLM.score_sample(doc(gt), pred) for pred, gt in cases]
+    result = VLM.aggregate(records)
+    tp, fp, fn = 2, 1, 1  # "maybe" on a yes is a false negative; "whatever" on a no a true negative
+    precision, recall = tp / (tp + fp), tp / (tp + fn)
+    assert result["precision"] == pytest.approx(100 * precision) and result["recall"] == pytest.approx(100 * recall)
+    assert result["pope_f1"] == result["Overall"] == pytest.approx(100 * 2 * precision * recall / (precision + recall))
+    assert result["acc"] == pytest.approx(100 * 3 / 6)  # Yes, Yes. and no are right; Unknown is wrong
+
+
+def test_postprocess_per_protocol():
+    from janus_eval.task import strip_reasoning_tags, vlmevalkit_cell
+
+    assert TASK.postprocess(" yes\n\nmore text") == "yes"  # cut at "\n\n", stripped
+    assert strip_reasoning_tags("<think>hmm</think> yes") == "yes"
+    assert strip_reasoning_tags("reasoning</think>no") == "no"  # orphan end tag: keep what follows
+    assert strip_reasoning_tags("<think>unclosed yes") == "<think>unclosed yes"
+    assert vlmevalkit_cell("") == "nan" and vlmevalkit_cell("None") == "nan" and vlmevalkit_cell("=1+1") == "0"
+    assert VLM.postprocess(" Yes\n\nmore") == " Yes\n\nmore"  # VLMEvalKit neither strips nor cuts

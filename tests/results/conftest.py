@@ -1,0 +1,152 @@
+"""Synthetic run directories for the results readers: built in milliseconds, no model involved."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+GENEVAL_TAGS = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
+
+
+def pope_records(n: int = 300, accuracy: float = 0.85, seed: int = 0, flip: set[int] | None = None) -> list[dict[str, Any]]:
+    """POPE-shaped records: the same ground truth for a given n, answers right with ``accuracy``.
+
+    ``flip`` names indices whose answer is inverted afterwards (small, controlled changes).
+    """
+    truth_rng, answer_rng = random.Random(1234), random.Random(seed)
+    records = []
+    for i in range(n):
+        truth = truth_rng.choice(["yes", "no"])
+        right = answer_rng.random() < accuracy
+        if flip and i in flip:
+            right = not right
+        pred = truth if right else ("no" if truth == "yes" else "yes")
+        records.append({
+            "id": str(i), "prompt": f"Is there a thing #{i} in the image?\nAnswer the question using a single word or phrase.",
+            "prediction": pred, "scores": {"score": float(pred == truth)},
+            "score_info": {"prediction": pred, "ground_truth": truth, "category": ("adversarial", "popular", "random")[i % 3]},
+        })  # fmt: skip
+    return records
+
+
+def pope_results(records: list[dict[str, Any]]) -> dict[str, float]:
+    from janus_eval.registry import get_task
+
+    return get_task("pope").aggregate(records)
+
+
+def geneval_records(accuracy: float = 0.6, seed: int = 0, prompts_per_tag: int = 4, images: int = 4) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    records, index = [], 0
+    for tag in GENEVAL_TAGS:
+        for _ in range(prompts_per_tag):
+            for k in range(images):
+                records.append({
+                    "id": f"{index:05d}/{k:04d}", "prompt": f"a photo of {tag.replace('_', ' ')} #{index}",
+                    "prediction": f"images/{index:05d}/samples/{k:04d}.png",
+                    "scores": {"score": float(rng.random() < accuracy)}, "score_info": {"tag": tag, "prompt_index": index},
+                })  # fmt: skip
+            index += 1
+    return records
+
+
+def geneval_results(records: list[dict[str, Any]]) -> dict[str, float]:
+    """The per-tag accuracies and their mean, as the GenEval task reports them (fractions)."""
+    out = {}
+    for tag in GENEVAL_TAGS:
+        scores = [r["scores"]["score"] for r in records if r["score_info"]["tag"] == tag]
+        out[f"geneval_{tag}"] = sum(scores) / len(scores)
+    out["geneval_overall"] = sum(out.values()) / len(GENEVAL_TAGS)
+    return out
+
+
+def fid_records(n: int = 8, category: bool = False) -> list[dict[str, Any]]:
+    return [{"id": f"{i:05d}", "prompt": f"caption {i}", "prediction": f"images/{i:05d}.png", "scores": {},
+             "score_info": {"category": "people"} if category else {}} for i in range(n)]  # fmt: skip
+
+
+def write_png(path: Path, colour: tuple[int, int, int], size: int = 384) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (size, size), colour).save(path, format="PNG")
+
+
+HEADLINES = {"pope": "pope_f1", "geneval": "geneval_overall", "coco30k": "fid", "mjhq30k": "fid", "mme": "mme_perception"}
+
+
+def make_run(
+    path: Path,
+    tasks: dict[str, tuple[list[dict[str, Any]], dict[str, float]]],
+    protocol: str = "lmms-eval",
+    sha: str = "ab" * 32,
+    date: str = "2024-10-21T12:00:00+00:00",
+    limit: int | None = None,
+    dataset_sizes: dict[str, int] | None = None,
+    images: bool = False,
+) -> Path:
+    """Write a run directory: ``tasks`` maps a task name to (records, results)."""
+    path.mkdir(parents=True, exist_ok=True)
+    cards = {}
+    for name, (records, results) in tasks.items():
+        if records:
+            folder = path / name
+            folder.mkdir(exist_ok=True)
+            (folder / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+            if images:
+                for i, record in enumerate(records):
+                    if str(record["prediction"]).endswith(".png"):
+                        write_png(folder / record["prediction"], ((40 * i) % 256, 120, 200))
+        size = (dataset_sizes or {}).get(name, len(records))
+        cards[name] = {
+            "protocol": protocol, "reference": "lmms-eval 0.7.3", "dataset_id": f"lmms-lab/{name}", "split": "test",
+            "headline": HEADLINES[name], "prompt_template": "{question}", "generation": {"max_new_tokens": 16},
+            "samples": len(records), "dataset_size": size, "subset": len(records) < size,
+        }  # fmt: skip
+    card = {
+        "janus_eval_version": "0.1.0", "created": date, "updated": date,
+        "identity": {"checkpoint": f"/ckpt/{path.name}", "protocol": protocol, "seed": 42},
+        "checkpoint": {"path": f"/ckpt/{path.name}", "sha256": sha},
+        "config": {"tasks": list(tasks), "limit": limit, "data_root": "/data", "protocol": protocol},
+        "environment": {"python": "3.11", "git_sha": "0" * 40}, "tasks": cards,
+    }  # fmt: skip
+    (path / "run.json").write_text(json.dumps(card, indent=2))
+    (path / "results.json").write_text(json.dumps({n: r for n, (_, r) in tasks.items()}, indent=2))
+    return path
+
+
+@pytest.fixture
+def run_factory(tmp_path: Path):
+    """``run_factory(name, ...)`` -> a run directory under this test's tmp folder (see ``make_run``)."""
+
+    def build(name: str, tasks: dict[str, tuple[list[dict[str, Any]], dict[str, float]]], **kwargs: Any) -> Path:
+        return make_run(tmp_path / name, tasks, **kwargs)
+
+    return build
+
+
+@pytest.fixture
+def cli_invoke(monkeypatch, capsys):
+    """Run ``janus-eval ARGS`` in-process; returns (exit code, stdout, stderr)."""
+    from janus_eval import cli
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["janus-eval", *args])
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main()
+            raise SystemExit(0)
+        captured = capsys.readouterr()
+        return exit_info.value.code or 0, captured.out, captured.err
+
+    return invoke
+
+
+@pytest.fixture
+def synth():
+    """This module's builders (``pope_records``, ``geneval_results``, ...) for tests to call."""
+    return sys.modules[__name__]

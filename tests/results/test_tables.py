@@ -1,0 +1,108 @@
+"""``janus-eval table``: paper layouts, golden md/csv/LaTeX, subset marks, escaping, bundled paper data."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from janus_eval.results.paper import REPO_COPY, load_paper_table
+from janus_eval.results.rundir import RunDir
+from janus_eval.results.tables import latex_escape, render_tables
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.fixture
+def two_runs(run_factory, synth):
+    """A full lmms-eval run and a vlmevalkit subset run (``--limit``, FID under 30K images)."""
+    pope = synth.pope_records(300, 0.86)
+    gen = synth.geneval_records(0.6)
+    full = run_factory("ckpt_a", {
+        "pope": (pope, synth.pope_results(pope)),
+        "geneval": (gen, synth.geneval_results(gen)),
+        "coco30k": (synth.fid_records(), {"fid": 8.91, "n_generated": 30000}),
+    })  # fmt: skip
+    small = synth.pope_records(50, 0.7, seed=3)
+    subset = run_factory("ckpt_b", {
+        "pope": (small, synth.pope_results(small)),
+        "mme": ([], {"mme_perception": 1301.25}),
+        "mjhq30k": (synth.fid_records(), {"fid": 12.5, "n_generated": 1000}),
+    }, protocol="vlmevalkit", limit=50, dataset_sizes={"pope": 300})  # fmt: skip
+    return [RunDir.load(full), RunDir.load(subset)]
+
+
+@pytest.mark.parametrize("fmt, suffix", [("md", "md"), ("csv", "csv"), ("latex", "tex")])
+def test_golden(two_runs, fmt, suffix):
+    text = render_tables(two_runs, fmt=fmt, which="all", paper=True)
+    golden = GOLDEN / f"tables.{suffix}"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert text == golden.read_text(), f"{golden} differs; rerun with UPDATE_GOLDEN=1 after checking the change"
+
+
+def test_run_rows_protocol_subset_and_absent(two_runs):
+    text = render_tables(two_runs, fmt="md", which="2", paper=False)
+    row_a = next(line for line in text.splitlines() if "ckpt_a" in line)
+    row_b = next(line for line in text.splitlines() if "ckpt_b" in line)
+    assert "(lmms-eval)" in row_a and "‡" not in row_a
+    assert "(vlmevalkit)" in row_b and "‡" in row_b and "1301.2" in row_b
+    assert row_a.count(" - ") >= 7  # every Table 2 column but POPE is absent
+    assert "Janus (Ours)" not in text
+    assert "ckpt_b: pope 50 of 300 samples" in text
+    t4 = render_tables(two_runs, fmt="md", which="4", paper=False)
+    assert "12.50‡" in t4 and "FID over 1,000 < 30K images" in t4 and "8.91 |" in t4
+
+
+def test_paper_rows_and_geneval_layout(two_runs):
+    text = render_tables(two_runs[:1], fmt="md", which="3")
+    assert "| Und. and Gen. | Janus (Ours) | 1.3B | 0.97 | 0.68 | 0.30 | 0.84 | 0.46 | 0.42 | 0.61 |" in text
+    assert "ckpt_a" in text and text.count("\n| ") == 2 + len(load_paper_table("table3_geneval.csv").rows) + 1
+
+
+def test_latex_structure(two_runs):
+    tex = render_tables(two_runs, fmt="latex")
+    assert tex.count("\\begin{tabular}") == tex.count("\\end{tabular}") == 3
+    for block in tex.split("\\begin{tabular}")[1:]:
+        spec = re.match(r"\{([lrc]+)\}", block).group(1)
+        body = block.split("\\end{tabular}")[0]
+        assert body.count("\\toprule") == 1 and body.count("\\bottomrule") == 1 and body.count("\\midrule") >= 1
+        rows = [r for r in body.split("\n") if r.endswith("\\\\")]
+        assert rows and all(r.count(" & ") == len(spec) - 1 for r in rows), "every row has one cell per column"
+    assert "ckpt\\_a" in tex and "\\# LLM Params" in tex and "$\\alpha$" in tex and "$^\\ddagger$" in tex
+    assert "ckpt_a" not in tex.replace("ckpt\\_a", "")
+
+
+def test_latex_escape_specials():
+    assert latex_escape("a_b & 50% #1 $x {y} ~^\\") == (
+        "a\\_b \\& 50\\% \\#1 \\$x \\{y\\} \\textasciitilde{}\\textasciicircum{}\\textbackslash{}"
+    )
+
+
+def test_csv_parses_with_consistent_columns(two_runs):
+    text = render_tables(two_runs, fmt="csv", which="2")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert len({len(r) for r in rows}) == 1
+    runs = [r for r in rows if r[-2] == "run"]
+    assert [r[2].split(" ")[0] for r in runs] == ["ckpt_a", "ckpt_b"] and runs[1][-1] == "POPE"
+
+
+def test_bundled_paper_tables_match_repo_copy():
+    from importlib import resources
+
+    for name in ("table2_understanding.csv", "table3_geneval.csv", "table4_fid.csv"):
+        bundled = resources.files("janus_eval").joinpath("data", "paper", name).read_text(encoding="utf-8")
+        assert bundled == (REPO_COPY / name).read_text(encoding="utf-8"), f"janus_eval/data/paper/{name} is stale"
+
+
+def test_cli_table(two_runs, cli_invoke):
+    code, out, _ = cli_invoke("table", str(two_runs[0].path), "--format", "latex", "--table", "4", "--no-paper")
+    assert code == 0 and "\\toprule" in out and "8.91" in out and "GigaGAN" not in out
+    code, _, err = cli_invoke("table", str(two_runs[0].path), "--table", "5")
+    assert code == 2 and "unknown --table '5'" in err
+    code, _, err = cli_invoke("table", str(two_runs[0].path / "pope"))
+    assert code == 2 and "is not a run directory" in err
