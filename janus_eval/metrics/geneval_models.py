@@ -1,8 +1,10 @@
 """GenEval's two models on transformers' modules: the Mask2Former detector and the CLIP colour classifier.
 
-The detector reproduces mmdetection 2.x's Mask2Former test path (resize to 800 short / 1333 long
-side, pad to a multiple of 32, ImageNet normalisation, instance post-processing: top-100 over
-queries x classes, score = class probability x mask score, boxes from mask extents). The colour
+The detector reproduces mmdetection 2.x's Mask2Former test path (8-bit bilinear resize to 800 short /
+1333 long side with OpenCV when installed, pad to a multiple of 32 with 128, then ImageNet
+normalisation; instance post-processing: top-100 over queries x classes, score = class probability x
+mask score, boxes from mask extents). mmdet's own GenEval checkpoint loads through
+``metrics/mmdet_mapping.py``; docs/geneval-detector.md records the measured agreement with mmdet. The colour
 classifier reproduces GenEval's: the object on a #999 background outside its mask, cropped to its
 box, CLIP's evaluation transform, zero-shot over GenEval's 10 colours with its three templates.
 Both also come as tiny random models so the pipeline runs offline; those are labelled
@@ -34,9 +36,54 @@ OBJECT_NAMES = tuple(name for name in OBJECT_NAMES if name)
 MMDET_CHECKPOINT = "mask2former_swin-s-p4-w7-224_lsj_8x2_50e_coco_20220504_001756-743b7d99.pth"
 
 
+PAD_VALUE = 128  # mmdet config: pad_cfg img=(128, 128, 128), applied to the uint8 image before Normalize
+
+
+def _cv2() -> Any:
+    """OpenCV when installed (the ``geneval`` extra): mmcv resizes with it, and its 8-bit bilinear is fixed-point."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+    return cv2
+
+
+def rescale_size(width: int, height: int, scale: tuple[int, int]) -> tuple[int, int]:
+    """mmcv ``imrescale`` with ``keep_ratio``: longest side <= max(scale), shortest <= min(scale); (w, h)."""
+    factor = min(max(scale) / max(height, width), min(scale) / min(height, width))
+    return int(width * factor + 0.5), int(height * factor + 0.5)
+
+
+def resize_uint8(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear resize of an 8-bit [H, W, 3] image as mmcv does (``cv2.resize``, ``INTER_LINEAR``).
+
+    Without OpenCV: float bilinear (half-pixel centres, no antialias, edge clamp) rounded to 8 bits.
+    That fallback is approximate: OpenCV's 8-bit path uses 11-bit fixed-point weights, so pixels
+    can differ by one level, which moves detector scores by about 1e-3 (see docs/geneval-detector.md).
+    """
+    cv2 = _cv2()
+    if cv2 is not None:
+        return cv2.resize(np.ascontiguousarray(pixels), (width, height), interpolation=cv2.INTER_LINEAR)
+    tensor = torch.from_numpy(np.array(pixels, dtype=np.uint8)).permute(2, 0, 1)[None].float()
+    resized = F.interpolate(tensor, size=(height, width), mode="bilinear", align_corners=False)
+    return resized[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def normalize_like_mmcv(pixels: np.ndarray) -> np.ndarray:
+    """mmcv ``imnormalize`` on an RGB uint8 image: float32 ``(x - mean) * (1 / std)``, the way OpenCV's
+    scalar ops compute it (scalars cast to float32 first)."""
+    mean = np.asarray(IMAGENET_MEAN, dtype=np.float64).astype(np.float32)
+    std_inv = (1.0 / np.asarray(IMAGENET_STD, dtype=np.float64)).astype(np.float32)
+    return (pixels.astype(np.float32) - mean) * std_inv
+
+
 @dataclass
 class Mask2FormerDetector:
-    """mmdet-equivalent inference over a transformers ``Mask2FormerForUniversalSegmentation``."""
+    """mmdet-equivalent inference over a transformers ``Mask2FormerForUniversalSegmentation``.
+
+    Follows mmdet 2.x's test pipeline and ``Mask2Former.simple_test`` step for step (the order of
+    padding, normalisation, mask upsampling and cropping changes results at the pixel level).
+    """
 
     model: Any
     official: bool
@@ -45,42 +92,50 @@ class Mask2FormerDetector:
     max_per_image: int = 100
     scale: tuple[int, int] = (1333, 800)
     size_divisor: int = 32
-    pad_value: float = 0.0
+    pad_value: int = PAD_VALUE
 
     def _preprocess(self, image: Image.Image) -> tuple[torch.Tensor, tuple[int, int]]:
-        """[1, 3, H', W'] normalised and padded; returns the resized (h, w) before padding."""
-        pixels = np.array(image.convert("RGB"), dtype=np.uint8)
+        """[1, 3, H', W'] as mmdet feeds its model; returns the resized (h, w) before padding.
+
+        Resize (8-bit, bilinear) -> pad bottom/right to a multiple of 32 with 128 -> normalise
+        (so padding becomes (128 - mean) / std, not 0).
+        """
+        pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
         h, w = pixels.shape[:2]
-        factor = min(max(self.scale) / max(h, w), min(self.scale) / min(h, w))
-        new_w, new_h = int(w * factor + 0.5), int(h * factor + 0.5)
-        tensor = torch.from_numpy(pixels).permute(2, 0, 1)[None].float()
-        resized = F.interpolate(tensor, size=(new_h, new_w), mode="bilinear", align_corners=False).round().clamp(0, 255)
-        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-        normalised = (resized - mean) / std
-        pad_h = -new_h % self.size_divisor
-        pad_w = -new_w % self.size_divisor
-        return F.pad(normalised, (0, pad_w, 0, pad_h), value=self.pad_value), (new_h, new_w)
+        new_w, new_h = rescale_size(w, h, self.scale)
+        resized = resize_uint8(pixels, new_w, new_h)
+        pad_h, pad_w = -new_h % self.size_divisor, -new_w % self.size_divisor
+        padded = np.pad(resized, ((0, pad_h), (0, pad_w), (0, 0)), constant_values=self.pad_value)
+        tensor = torch.from_numpy(np.ascontiguousarray(normalize_like_mmcv(padded).transpose(2, 0, 1)))
+        return tensor[None], (new_h, new_w)
 
     @torch.inference_mode()
     def detect(self, image: Image.Image) -> dict[str, list[dict[str, Any]]]:
-        """Per class name: ``{"box": [x1, y1, x2, y2], "score": float32, "mask": bool [H, W]}``."""
+        """Per class name: ``{"box": [x1, y1, x2, y2], "score": float32, "mask": bool [H, W]}``.
+
+        As mmdet's ``MaskFormerFusionHead.instance_postprocess`` with ``rescale=True``: mask logits
+        upsampled to the padded input, cropped to the resized image, upsampled to the original size;
+        top-100 over queries x classes (unsorted, as mmdet); score = class probability x mean
+        sigmoid over the binary mask; box = mask extent (x2/y2 one past the last pixel).
+        """
         width, height = image.size
         inputs, (new_h, new_w) = self._preprocess(image)
         device = next(self.model.parameters()).device
         out = self.model(pixel_values=inputs.to(device))
         class_logits = out.class_queries_logits[0].float()  # [Q, C + 1]
         mask_logits = out.masks_queries_logits[0].float()  # [Q, h/4, w/4]
-        masks = F.interpolate(mask_logits[None], size=inputs.shape[-2:], mode="bilinear", align_corners=False)[0]
-        masks = masks[:, :new_h, :new_w]
-        masks = F.interpolate(masks[None], size=(height, width), mode="bilinear", align_corners=False)[0]
         num_classes = class_logits.shape[-1] - 1
         scores = class_logits.softmax(-1)[:, :-1]
         top_scores, top_index = scores.flatten().topk(min(self.max_per_image, scores.numel()), sorted=False)
         labels = top_index % num_classes
+        # Upsample every query (as mmdet does) before selecting: interpolation is per mask anyway.
+        masks = F.interpolate(mask_logits[None], size=inputs.shape[-2:], mode="bilinear", align_corners=False)[0]
+        masks = masks[:, :new_h, :new_w]
+        masks = F.interpolate(masks[None], size=(height, width), mode="bilinear", align_corners=False)[0]
         chosen = masks[top_index // num_classes]
         binary = chosen > 0
-        mask_scores = (chosen.sigmoid() * binary).flatten(1).sum(1) / (binary.flatten(1).sum(1) + 1e-6)
+        as_float = binary.float()
+        mask_scores = (chosen.sigmoid() * as_float).flatten(1).sum(1) / (as_float.flatten(1).sum(1) + 1e-6)
         final = (top_scores * mask_scores).cpu().numpy().astype(np.float32)
         boxes = _mask_boxes(binary)
         detections: dict[str, list[dict[str, Any]]] = {}
@@ -93,12 +148,15 @@ class Mask2FormerDetector:
 
 
 def _mask_boxes(masks: torch.Tensor) -> np.ndarray:
-    """[N, 4] float32 boxes from mask extents: x2/y2 are one past the last foreground pixel."""
+    """[N, 4] float32 boxes from mask extents (mmdet ``mask2bbox``): x2/y2 are one past the last
+    foreground pixel; an empty mask gives [0, 0, 0, 0]."""
     boxes = np.zeros((len(masks), 4), dtype=np.float32)
-    for i, mask in enumerate(masks):
-        xs = torch.nonzero(mask.any(dim=0)).flatten()
-        ys = torch.nonzero(mask.any(dim=1)).flatten()
-        if len(xs):
+    cols = masks.any(dim=1).cpu()  # [N, W]
+    rows = masks.any(dim=2).cpu()  # [N, H]
+    for i in range(len(masks)):
+        xs = torch.nonzero(cols[i]).flatten()
+        ys = torch.nonzero(rows[i]).flatten()
+        if len(xs) and len(ys):
             boxes[i] = [xs[0].item(), ys[0].item(), xs[-1].item() + 1, ys[-1].item() + 1]
     return boxes
 
@@ -170,18 +228,13 @@ TINY_SEED = 1234
 
 
 def tiny_detector() -> Mask2FormerDetector:
-    from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation, SwinConfig
+    from transformers import Mask2FormerForUniversalSegmentation
 
-    backbone = SwinConfig(embed_dim=32, depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8], window_size=7,
-                          out_features=["stage1", "stage2", "stage3", "stage4"])  # fmt: skip
-    config = Mask2FormerConfig(
-        backbone_config=backbone, num_labels=len(OBJECT_NAMES), hidden_dim=32, mask_feature_size=32, feature_size=32,
-        encoder_feedforward_dim=64, dim_feedforward=64, decoder_layers=2, encoder_layers=1, num_queries=20,
-        num_attention_heads=2, common_stride=4,
-    )  # fmt: skip
+    from janus_eval.metrics.mmdet_mapping import mask2former_config
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TINY_SEED)
-        model = Mask2FormerForUniversalSegmentation(config).eval()
+        model = Mask2FormerForUniversalSegmentation(mask2former_config(tiny=True, num_labels=len(OBJECT_NAMES))).eval()
     # Small inputs keep the tiny run fast; the official scale is (1333, 800).
     return Mask2FormerDetector(model=model, official=False, name="tiny random Mask2Former (non-official)", scale=(128, 96))
 
