@@ -233,7 +233,16 @@ class JanusAdapter:
             embeds = self.model.prepare_embeddings_for_image_generation(next_codes.repeat(2))[:, None]
             position = position + 1
             cache_position = torch.full((1,), prompt_len + step, dtype=torch.long, device=self.device)
-            hidden = step_fn(embeds, full_mask, position, cache_position, cache)
+            try:
+                hidden = step_fn(embeds, full_mask, position, cache_position, cache)
+            except Exception as err:  # noqa: BLE001 - a compiler failure must not cost the run
+                if step_fn is self._lm_step:
+                    raise
+                import warnings
+
+                warnings.warn(f"compiled decode step failed ({type(err).__name__}: {err}); continuing eagerly", stacklevel=1)
+                self.compile_decode, step_fn = False, self._lm_step
+                hidden = step_fn(embeds, full_mask, position, cache_position, cache)
         return torch.stack(codes, dim=1)
 
     def _lm_step(self, embeds: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor,

@@ -62,3 +62,18 @@ def test_decode_is_release_uint8_conversion(tiny_adapter):
         raw = tiny_adapter.model.decode_image_tokens(codes).float().numpy()
     expected = np.clip((raw + 1) / 2 * 255, 0, 255).astype(np.uint8)
     assert np.array_equal(tiny_adapter.decode_codes(codes), expected)
+
+
+def test_failing_compiled_step_falls_back_to_eager(tiny_adapter, monkeypatch):
+    import pytest
+
+    expected = tiny_adapter.generate_tokens(PROMPTS[:2], SEEDS[:2])
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("inductor exploded")
+
+    monkeypatch.setattr(tiny_adapter, "compile_decode", True)
+    monkeypatch.setattr(tiny_adapter, "_compiled_step", lambda: broken)
+    with pytest.warns(UserWarning, match="continuing eagerly"):
+        assert torch.equal(tiny_adapter.generate_tokens(PROMPTS[:2], SEEDS[:2]), expected)
+    assert tiny_adapter.compile_decode is False
