@@ -83,3 +83,16 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+WEIGHT_SUFFIXES = frozenset({".safetensors", ".bin", ".json", ".pth", ".pt"})
+
+
+def weights_sha256(path: Path) -> str:
+    """A weight file's sha256, or for a folder the sha256 over each weight/config file's name and hash."""
+    if path.is_file():
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES):
+        digest.update(f"{file.relative_to(path)}:{sha256_file(file)}\n".encode())
+    return digest.hexdigest()

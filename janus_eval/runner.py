@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from janus_eval import __version__
 from janus_eval.distributed import World
-from janus_eval.io import append_jsonl, read_jsonl, sha256_file, write_atomic, write_bytes_atomic, write_json
+from janus_eval.io import append_jsonl, read_jsonl, sha256_file, weights_sha256, write_atomic, write_bytes_atomic, write_json
 from janus_eval.registry import check_name, get_task
 from janus_eval.task import GenerationTask, ImageRequest, JanusEvalError, Task, UnderstandingTask, split_scores
 
@@ -392,7 +392,7 @@ class Runner:
             return previous
         if self.config.ckpt is None:
             return {"path": None, "name": "embedded tiny Janus (random weights)", "sha256": _tiny_hash()}
-        return {"path": str(Path(self.config.ckpt).resolve()), "sha256": checkpoint_hash(Path(self.config.ckpt))}
+        return {"path": str(Path(self.config.ckpt).resolve()), "sha256": weights_sha256(Path(self.config.ckpt))}
 
 
 def _halving_on_oom(call: Callable[..., list[Any]], *columns: list[Any]) -> list[Any]:
@@ -463,15 +463,6 @@ def merge_task_records(task_dir: Path, ids: list[str]) -> list[dict[str, Any]]:
         for path in rank_files:
             path.unlink()
     return [by_id[i] for i in ids]
-
-
-def checkpoint_hash(path: Path) -> str:
-    """sha256 over the checkpoint's weight and config files (name + content hash each)."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in {".safetensors", ".bin", ".json"})
-    for file in files:
-        digest.update(f"{file.relative_to(path)}:{sha256_file(file)}\n".encode())
-    return digest.hexdigest()
 
 
 def _tiny_hash() -> str:

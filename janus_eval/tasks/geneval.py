@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from janus_eval.hfdata import DocSet
-from janus_eval.io import write_atomic
+from janus_eval.io import weights_sha256, write_atomic
 from janus_eval.metrics import geneval_rules
 from janus_eval.registry import task
 from janus_eval.task import DatasetSpec, GenerationTask, ImageRequest, JanusEvalError, Option, derive_seed, record_scores
@@ -140,7 +140,9 @@ class GenEval(GenerationTask):
             **super().card(),
             "metadata_file": str(FIXTURE_METADATA if self.data_root is None else METADATA),
             "detector": str(detector) if detector else "tiny random Mask2Former (non-official)",
+            "detector_sha256": weights_sha256(detector) if detector and detector.exists() else None,
             "clip": str(clip) if clip else "tiny random CLIP (non-official)",
+            "clip_sha256": weights_sha256(clip) if clip and clip.exists() else None,
             "thresholds": {"threshold": 0.3, "counting_threshold": 0.9, "max_objects": 16, "max_overlap": 1.0,
                            "position_threshold": 0.1},  # fmt: skip
         }
