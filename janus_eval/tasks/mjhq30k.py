@@ -1,0 +1,171 @@
+"""MJHQ-30K FID (Playground v2.5's aesthetic benchmark), the Janus paper's Table 4, with clean-fid defaults.
+
+Data (``--data-root DATA``): a snapshot of the Hugging Face dataset ``playgroundai/MJHQ-30K`` with its
+image zip unpacked: ``DATA/MJHQ-30K/meta_data.json`` (``{image_id: {"category", "prompt"}}``) and
+``DATA/MJHQ-30K/mjhq30k_imgs/<category>/<image_id>.jpg`` (``mjhq30k_imgs.zip`` unpacked; category
+folders directly under ``DATA/MJHQ-30K/`` or one ``mjhq30k_imgs/`` deeper work too). 10 categories x 3,000 images, 1024x1024.
+
+Prompts: every ``meta_data.json`` entry, ordered by image id (hex, so ``--limit N`` takes a mix of
+categories), one image each at ``images/<category>/<image_id>.png`` (the layout of the public
+per-category evaluation scripts).
+
+Metric: clean-fid ``compute_fid(real, generated)`` with its defaults - mode "clean" (float bicubic
+resize straight to 299, no crop, no 256 step) and its TorchScript Inception-v3. ``fid`` is over all
+images (every image file under the image folder vs every generated image; not the mean of the
+categories); ``fid/<category>`` compares that category's generated images with its real folder
+(3,000 vs 3,000 in a full run). A category with fewer than 2 generated images (``--limit``) has no key.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+from janus_eval.hfdata import FIXTURES, DocSet
+from janus_eval.registry import task
+from janus_eval.task import DatasetSpec, GenerationTask, ImageRequest, JanusEvalError, Option, derive_seed
+
+CATEGORIES = ("animals", "art", "fashion", "food", "indoor", "landscape", "logo", "people", "plants", "vehicles")
+IMAGE_FOLDER = "mjhq30k_imgs"
+
+
+def _choice(values: tuple[str, ...]) -> Any:
+    def parse(raw: str) -> str:
+        if raw not in values:
+            raise ValueError(f"expected one of: {', '.join(values)}")
+        return raw
+
+    return parse
+
+
+@task("mjhq30k")
+class Mjhq30k(GenerationTask):
+    headline: ClassVar[str] = "fid"
+    higher_is_better: ClassVar[bool] = False
+    reference_version: ClassVar[str] = "clean-fid 0.1.35 compute_fid defaults (mode 'clean'), MJHQ-30K card protocol"
+    dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="MJHQ-30K", split="test", orgs=("playgroundai",), fixture="MJHQ-30K")
+    options: ClassVar[dict[str, Option]] = {
+        "inception_weights": Option(Path, "clean-fid's inception-2015-12-05.pt (or torch-fidelity's .pth with fid_backend)"),
+        "fid_backend": Option(_choice(("clean-fid", "torch-fidelity")), "feature network: clean-fid (the protocol) or torch-fidelity"),
+        "fid_device": Option(str, "device for the Inception network (default: cuda if available, else cpu)"),
+        "fid_batch_size": Option(int, "images per Inception batch"),
+    }
+
+    inception_weights: Path | None = None
+    fid_backend: str = "clean-fid"
+    fid_device: str | None = None
+    fid_batch_size: int = 64
+
+    def configure_fid(self, inception_weights: Path | None, backend: str = "clean-fid", device: str | None = None) -> None:
+        """The runner's hook for ``--inception-weights`` (and ``--device``)."""
+        from janus_eval.metrics.inception import check_backend
+
+        check_backend(backend)
+        self.inception_weights = Path(inception_weights) if inception_weights is not None else None
+        self.fid_backend = backend
+        self.fid_device = device or self.fid_device
+
+    # -- data ---------------------------------------------------------------------------------
+    def root(self, data_root: Path | None) -> Path:
+        return FIXTURES / "MJHQ-30K" if data_root is None else Path(data_root) / "MJHQ-30K"
+
+    def image_root(self, data_root: Path | None) -> Path:
+        """``<root>/mjhq30k_imgs/``; also ``<root>/`` and ``<root>/mjhq30k_imgs/mjhq30k_imgs/`` (the zip unpacked one
+        level higher or lower)."""
+        root = self.root(data_root)
+        for candidate in (root / IMAGE_FOLDER, root, root / IMAGE_FOLDER / IMAGE_FOLDER):
+            if any((candidate / c).is_dir() for c in CATEGORIES):
+                return candidate
+        raise JanusEvalError(f"MJHQ-30K images not found: expected {root / IMAGE_FOLDER}/<category>/<id>.jpg "
+                             f"(unzip mjhq30k_imgs.zip from playgroundai/MJHQ-30K into {root})")  # fmt: skip
+
+    def load(self, data_root: Path | None) -> DocSet:
+        root = self.root(data_root)
+        meta_file = root / "meta_data.json"
+        if not meta_file.is_file():
+            raise JanusEvalError(f"MJHQ-30K metadata not found: expected {meta_file}; fetch it with `huggingface-cli "
+                                 f"download playgroundai/MJHQ-30K --repo-type dataset --local-dir {root}`")  # fmt: skip
+        try:
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+            docs = [{"id": str(key), "category": str(value["category"]), "prompt": str(value["prompt"])}
+                    for key, value in sorted(meta.items())]  # fmt: skip
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            raise JanusEvalError(f"{meta_file} is not MJHQ-30K metadata {{id: {{category, prompt}}}} ({err})") from err
+        if not docs:
+            raise JanusEvalError(f"{meta_file} lists no images")
+        unknown = sorted({d["category"] for d in docs} - set(CATEGORIES))
+        if unknown:
+            raise JanusEvalError(f"{meta_file}: unknown categories {unknown}; expected {', '.join(CATEGORIES)}")
+        self.image_root(data_root)
+        return DocSet.in_memory(docs, [meta_file])
+
+    def doc_id(self, doc: dict[str, Any]) -> str:
+        return doc["id"]
+
+    # -- prompts and images -------------------------------------------------------------------
+    def requests(self, docs: list[dict[str, Any]], base_seed: int) -> list[ImageRequest]:
+        return [
+            ImageRequest(id=doc["id"], prompt=doc["prompt"], seed=derive_seed(base_seed, p, 0),
+                         path=f"images/{doc['category']}/{doc['id']}.png", doc_index=p)
+            for p, doc in enumerate(docs)
+        ]  # fmt: skip
+
+    def prepare(self, docs: list[dict[str, Any]], image_dir: Path) -> None:
+        """Fail before generating 30K images if the Inception weights are missing."""
+        self._weights()
+
+    # -- score --------------------------------------------------------------------------------
+    def _weights(self) -> Path:
+        from janus_eval.metrics.inception import default_weights, missing_weights_error
+
+        path = self.inception_weights or default_weights(self.fid_backend, self.data_root)
+        if path is None or not Path(path).is_file():
+            raise missing_weights_error(self.fid_backend, path)
+        return Path(path)
+
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        from janus_eval.metrics import inception
+        from janus_eval.metrics.fid import frechet_distance
+
+        if self.task_dir is None:
+            raise JanusEvalError("mjhq30k: aggregate needs the run's task folder (call bind() first)")
+        categories = {doc["id"]: doc["category"] for doc in self.load(self.data_root).docs}
+        unknown = [r["id"] for r in records if r["id"] not in categories]
+        if unknown:
+            raise JanusEvalError(f"mjhq30k: record ids {unknown[:3]} are not in meta_data.json")
+        generated = inception.generated_paths(self.task_dir, records, "mjhq30k")
+        image_root = self.image_root(self.data_root)
+        reference = inception.folder_images(image_root)
+        extractor = inception.load_inception(self._weights(), self.fid_backend, inception.pick_device(self.fid_device))
+        cache, protocol = self.task_dir / "features", inception.CLEANFID_DEFAULT
+
+        def features(paths: list[Path], label: str) -> Any:
+            return inception.cached_image_features(paths, extractor, protocol, cache, label, self.fid_batch_size)
+
+        gen = features(generated, "generated")
+        ref = features(reference, "reference")
+        result = {"fid": frechet_distance(gen, ref), "n_generated": float(len(gen)), "n_reference": float(len(ref))}
+        by_path = {str(p): i for i, p in enumerate(reference)}
+        for category in CATEGORIES:
+            mine = [i for i, r in enumerate(records) if categories[r["id"]] == category]
+            folder = image_root / category
+            real = [by_path[str(p)] for p in inception.folder_images(folder)] if folder.is_dir() else []
+            if len(mine) >= 2 and len(real) >= 2:
+                result[f"fid/{category}"] = frechet_distance(gen[mine], ref[real])
+        return result
+
+    def card(self) -> dict[str, Any]:
+        from janus_eval.metrics.inception import weights_card
+
+        try:
+            weights: Path | None = self._weights()
+        except JanusEvalError:
+            weights = None
+        return {
+            **super().card(),
+            "order": "meta_data.json entries sorted by image id",
+            "fid": {"preprocess": "clean-fid 'clean' float bicubic 299 (no crop, no 256 step)",
+                    "overall": "all images vs all generated (not the mean of categories)",
+                    **weights_card(weights, self.fid_backend)},  # fmt: skip
+        }

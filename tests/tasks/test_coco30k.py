@@ -1,0 +1,140 @@
+"""COCO-30K: the documented caption sample, request ids/seeds, layout errors, FID on the fixture with a tiny network."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from janus_eval.registry import get_task
+from janus_eval.task import JanusEvalError
+from janus_eval.tasks.coco30k import sample_pairs
+
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # clean-fid's file is TorchScript
+
+
+class TinyTorchScriptInception(torch.nn.Module):
+    """Stand-in for clean-fid's TorchScript Inception (``layers`` -> [B, 16, 1, 1]); never the real network."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 13, stride=13), torch.nn.ReLU(),
+                                          torch.nn.Conv2d(8, 16, 1), torch.nn.AdaptiveAvgPool2d(1))  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "inception-2015-12-05.pt"
+    torch.jit.script(TinyTorchScriptInception()).save(str(path))
+    return path
+
+
+def synthetic_captions(n_images, captions_per_image=5):
+    images = [{"id": 1000 + 7 * i, "file_name": f"COCO_val2014_{1000 + 7 * i:012d}.jpg"} for i in range(n_images)]
+    annotations = [{"image_id": img["id"], "id": 10 * img["id"] + k, "caption": f"caption {k} of {img['id']}"}
+                   for img in images for k in range(captions_per_image)]  # fmt: skip
+    return {"images": images, "annotations": annotations[::-1]}
+
+
+def test_sampling_is_deterministic_one_caption_per_image_and_capped():
+    captions = synthetic_captions(200)
+    pairs = sample_pairs(captions, n=50)
+    assert len(pairs) == 50 and len({p["image_id"] for p in pairs}) == 50
+    assert pairs == sample_pairs(json.loads(json.dumps(captions)), n=50)
+    shuffled = {**captions, "annotations": list(reversed(captions["annotations"]))}
+    assert sample_pairs(shuffled, n=50) == pairs  # independent of file order
+    assert sample_pairs(captions, n=20) == pairs[:20]  # a prefix: --limit takes a uniform subset
+    assert len(sample_pairs(captions)) == 200  # N = 30,000 capped at what is available
+    for pair in pairs:
+        assert pair["caption"].startswith("caption ") and pair["caption"].endswith(str(pair["image_id"]))
+    assert len({p["caption"].split()[1] for p in pairs}) > 1  # not always the first caption
+    assert sample_pairs(captions, n=50, seed=1) != pairs
+
+
+def test_fixture_docs_requests_ids_and_seeds():
+    task = get_task("coco30k")
+    docs = task.load(None).docs
+    assert len(docs) == 10 and len({d["image_id"] for d in docs}) == 10
+    requests = task.requests(docs, 42)
+    assert [r.id for r in requests] == [str(d["image_id"]) for d in docs]
+    assert requests[0].path == f"images/{docs[0]['image_id']:012d}.png"
+    assert all("\n" not in r.prompt and r.prompt == r.prompt.strip() for r in requests)
+    assert [r.seed for r in task.requests(docs[:3], 42)] == [r.seed for r in requests[:3]]
+    assert requests[0].seed != task.requests(docs, 43)[0].seed
+    assert task.load(None).docs == docs
+
+
+def test_layout_errors(tmp_path):
+    task = get_task("coco30k")
+    with pytest.raises(JanusEvalError, match=r"captions_val2014\.json.*images\.cocodataset\.org"):
+        task.load(tmp_path)
+    root = tmp_path / "coco2014"
+    (root / "annotations").mkdir(parents=True)
+    (root / "annotations" / "captions_val2014.json").write_text(json.dumps(synthetic_captions(3)))
+    with pytest.raises(JanusEvalError, match="val2014"):
+        task.load(tmp_path)
+    (root / "val2014").mkdir()
+    assert len(task.load(tmp_path).docs) == 3
+    (root / "annotations" / "captions_val2014.json").write_text('{"annotations": [{"caption": "x"}]}')
+    with pytest.raises(JanusEvalError, match="not a COCO captions file"):
+        task.load(tmp_path)
+    with pytest.raises(JanusEvalError, match="reference"):
+        task.configure(reference="val-5k")
+
+
+def test_missing_inception_weights_fail_before_generation(tmp_path):
+    task = get_task("coco30k")
+    task.bind(None, tmp_path / "coco30k")
+    with pytest.raises(JanusEvalError, match=r"inception-2015-12-05\.pt.*--inception-weights"):
+        task.prepare(task.load(None).docs, tmp_path / "coco30k")
+    assert "missing" in task.card()["fid"]["inception_weights"]
+
+
+def fake_generation(task, task_dir, docs, seed=0):
+    """Write a PNG per request (what the runner's generation phase leaves) and the records."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for request in task.requests(docs, 0):
+        path = task_dir / request.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(path)
+        records.append({"id": request.id, "prompt": request.prompt, "prediction": request.path, "seed": request.seed,
+                        "scores": {}})  # fmt: skip
+    return records
+
+
+@pytest.mark.parametrize("reference, n_reference", [("full-val2014", 10), ("sampled-30k", 6)])
+def test_aggregate_gives_finite_fid_with_tiny_network(tmp_path, tiny_weights, reference, n_reference):
+    task = get_task("coco30k")
+    task.configure(reference=reference)
+    task_dir = tmp_path / "coco30k"
+    task.bind(None, task_dir)
+    task.configure_fid(tiny_weights, device="cpu")
+    docs = task.load(None).docs[:6]
+    records = fake_generation(task, task_dir, docs)
+    result = task.aggregate(records)
+    assert set(result) == {"fid", "n_generated", "n_reference"}
+    assert np.isfinite(result["fid"]) and result["fid"] > 0
+    assert result["n_generated"] == 6 and result["n_reference"] == n_reference
+    card = task.card()
+    assert card["reference"] == reference and len(card["fid"]["inception_sha256"]) == 64
+    assert card["fid"]["inception_official"] is False  # the stand-in is labelled, never passed off as the real network
+    assert len(list((task_dir / "features").glob("*.npy"))) == 2
+    assert task.aggregate(records) == result  # from the feature cache
+
+
+def test_aggregate_reports_missing_generated_images(tmp_path, tiny_weights):
+    task = get_task("coco30k")
+    task_dir = tmp_path / "coco30k"
+    task.bind(None, task_dir)
+    task.configure_fid(tiny_weights, device="cpu")
+    records = fake_generation(task, task_dir, task.load(None).docs[:3])
+    shutil.rmtree(task_dir / "images")
+    with pytest.raises(JanusEvalError, match="3 generated images are missing"):
+        task.aggregate(records)

@@ -1,0 +1,106 @@
+"""MJHQ-30K: metadata order, both image layouts, request ids/seeds, overall and per-category FID with a tiny network."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from janus_eval.hfdata import FIXTURES
+from janus_eval.registry import get_task
+from janus_eval.task import JanusEvalError
+
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # clean-fid's file is TorchScript
+
+
+class TinyTorchScriptInception(torch.nn.Module):
+    """Stand-in for clean-fid's TorchScript Inception (``layers`` -> [B, 16, 1, 1]); never the real network."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 13, stride=13), torch.nn.ReLU(),
+                                          torch.nn.Conv2d(8, 16, 1), torch.nn.AdaptiveAvgPool2d(1))  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "inception-2015-12-05.pt"
+    torch.jit.script(TinyTorchScriptInception()).save(str(path))
+    return path
+
+
+def test_docs_sorted_by_id_requests_and_seeds():
+    task = get_task("mjhq30k")
+    docs = task.load(None).docs
+    assert len(docs) == 12 and [d["id"] for d in docs] == sorted(d["id"] for d in docs)
+    meta = json.loads((FIXTURES / "MJHQ-30K" / "meta_data.json").read_text())
+    assert all(meta[d["id"]] == {"category": d["category"], "prompt": d["prompt"]} for d in docs)
+    requests = task.requests(docs, 7)
+    assert requests[0].id == docs[0]["id"] and requests[0].path == f"images/{docs[0]['category']}/{docs[0]['id']}.png"
+    assert [r.seed for r in task.requests(docs[:4], 7)] == [r.seed for r in requests[:4]]
+    assert len({r.seed for r in requests}) == 12
+
+
+def test_layouts_with_and_without_the_zip_folder(tmp_path):
+    task = get_task("mjhq30k")
+    with pytest.raises(JanusEvalError, match=r"meta_data\.json.*playgroundai/MJHQ-30K"):
+        task.load(tmp_path)
+    root = tmp_path / "MJHQ-30K"
+    root.mkdir()
+    shutil.copy(FIXTURES / "MJHQ-30K" / "meta_data.json", root / "meta_data.json")
+    with pytest.raises(JanusEvalError, match=r"mjhq30k_imgs/<category>/<id>\.jpg.*unzip"):
+        task.load(tmp_path)
+    shutil.copytree(FIXTURES / "MJHQ-30K" / "mjhq30k_imgs", root / "mjhq30k_imgs")
+    assert task.image_root(tmp_path) == root / "mjhq30k_imgs" and len(task.load(tmp_path).docs) == 12
+    (root / "mjhq30k_imgs").rename(root / "tmp")  # unzipped one level deeper
+    (root / "mjhq30k_imgs").mkdir()
+    (root / "tmp").rename(root / "mjhq30k_imgs" / "mjhq30k_imgs")
+    assert task.image_root(tmp_path) == root / "mjhq30k_imgs" / "mjhq30k_imgs"
+    for folder in (root / "mjhq30k_imgs" / "mjhq30k_imgs").iterdir():  # unzipped without the top folder
+        folder.rename(root / folder.name)
+    assert task.image_root(tmp_path) == root
+    (root / "meta_data.json").write_text(json.dumps({"abc": {"category": "cats", "prompt": "x"}}))
+    with pytest.raises(JanusEvalError, match="unknown categories"):
+        task.load(tmp_path)
+    (root / "meta_data.json").write_text("[1, 2]")
+    with pytest.raises(JanusEvalError, match="not MJHQ-30K metadata"):
+        task.load(tmp_path)
+
+
+def test_missing_inception_weights_fail_before_generation(tmp_path):
+    task = get_task("mjhq30k")
+    task.bind(tmp_path, tmp_path / "mjhq30k")
+    with pytest.raises(JanusEvalError, match=r"weights/inception-2015-12-05\.pt does not exist.*nvlabs"):
+        task.prepare([], tmp_path / "mjhq30k")
+
+
+def test_aggregate_overall_and_per_category(tmp_path, tiny_weights):
+    task = get_task("mjhq30k")
+    task_dir = tmp_path / "mjhq30k"
+    task.bind(None, task_dir)
+    task.configure_fid(tiny_weights, device="cpu")
+    docs = task.load(None).docs
+    rng = np.random.default_rng(0)
+    records = []
+    for request in task.requests(docs, 0):
+        path = task_dir / request.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(path)
+        records.append({"id": request.id, "prompt": request.prompt, "prediction": request.path, "scores": {}})
+    result = task.aggregate(records)
+    categories = {"animals", "food", "landscape", "people"}
+    assert set(result) == {"fid", "n_generated", "n_reference"} | {f"fid/{c}" for c in categories}
+    assert all(np.isfinite(v) for v in result.values())
+    assert result["n_generated"] == 12 and result["n_reference"] == 12
+    mean_of_categories = np.mean([result[f"fid/{c}"] for c in categories])
+    assert result["fid"] != pytest.approx(mean_of_categories)  # overall is over all images, not a mean
+    # --limit: a category with fewer than 2 generated images gets no key.
+    few = [r for r in records if r["id"] in {d["id"] for d in docs if d["category"] != "food"}]
+    few += [next(r for r in records if r["prediction"].startswith("images/food/"))]
+    assert "fid/food" not in task.aggregate(few) and "fid/people" in task.aggregate(few)
