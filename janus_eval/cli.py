@@ -72,6 +72,8 @@ def run_command(
     protocol: Protocol = "lmms-eval",
     on_bad_image: Annotated[str, typer.Option("--on-bad-image", help="fail (default) or skip corrupt images, counting them.")] = "fail",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run of another checkpoint/config in --out.")] = False,
+    inception_weights: Annotated[Optional[Path], typer.Option("--inception-weights", help="FID Inception weights file (default DATA/weights/).")] = None,
+    fid_backend: Annotated[str, typer.Option("--fid-backend", help="clean-fid (the protocol) or torch-fidelity.")] = "clean-fid",
     task_option: Annotated[Optional[list[str]], typer.Option("-T", "--task-option", help="TASK.NAME=VALUE, e.g. geneval.images_per_prompt=2.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
@@ -83,7 +85,7 @@ def run_command(
     config = RunConfig(
         tasks=_split_tasks(tasks), out=out, ckpt=ckpt, data_root=data_root, limit=limit, batch_size=batch_size,
         seed=seed, device=device, dtype=dtype, protocol=protocol, task_options=_parse_task_options(task_option or []),
-        on_bad_image=on_bad_image, overwrite=overwrite,
+        on_bad_image=on_bad_image, overwrite=overwrite, inception_weights=inception_weights, fid_backend=fid_backend,
         show_progress=progress and sys.stderr.isatty(),
     )  # fmt: skip
     runner = Runner(config)

@@ -49,6 +49,9 @@ class RunConfig:
     """``fail`` stops at a corrupt image; ``skip`` records the sample as skipped and counts it."""
     overwrite: bool = False
     """Replace a run of a different checkpoint/config in ``out`` instead of refusing."""
+    inception_weights: Path | None = None
+    """FID tasks' Inception file (default ``<data-root>/weights/``)."""
+    fid_backend: str = "clean-fid"
     """Per task, option name -> command-line value (``-T geneval.images_per_prompt=2``)."""
     show_progress: bool = True
 
@@ -153,6 +156,8 @@ class Runner:
     def run(self) -> dict[str, dict[str, float]]:
         tasks = [get_task(name, self.config.protocol) for name in self.config.tasks]
         for task in tasks:
+            if hasattr(task, "configure_fid"):
+                task.configure_fid(self.config.inception_weights, backend=self.config.fid_backend)
             task.configure(**self.config.task_options.get(task.name, {}))
         runs = [_prepare(t, self.config) for t in tasks]
         _check_writable(self.out)

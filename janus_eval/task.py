@@ -59,6 +59,17 @@ class Option:
     help: str
 
 
+def choice(values: tuple[str, ...]) -> Callable[[str], str]:
+    """An ``Option`` kind accepting only ``values``."""
+
+    def parse(raw: str) -> str:
+        if raw not in values:
+            raise ValueError(f"expected one of: {', '.join(values)}")
+        return raw
+
+    return parse
+
+
 @dataclass(frozen=True)
 class GenerationSettings:
     """Decoding settings of a protocol; recorded verbatim in ``run.json``."""

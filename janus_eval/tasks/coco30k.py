@@ -30,7 +30,8 @@ from typing import Any, ClassVar
 
 from janus_eval.hfdata import FIXTURES, DocSet
 from janus_eval.registry import task
-from janus_eval.task import DatasetSpec, GenerationTask, ImageRequest, JanusEvalError, Option, derive_seed
+from janus_eval.task import DatasetSpec, ImageRequest, JanusEvalError, Option, choice, derive_seed
+from janus_eval.tasks.fid_base import FID_OPTIONS, FidTask
 
 N_PAIRS = 30_000
 SAMPLE_SEED = 0
@@ -38,15 +39,6 @@ REFERENCES = ("full-val2014", "sampled-30k")
 CAPTIONS = Path("annotations") / "captions_val2014.json"
 COCO_URLS = ("http://images.cocodataset.org/annotations/annotations_trainval2014.zip (captions) and "
              "http://images.cocodataset.org/zips/val2014.zip (images)")  # fmt: skip
-
-
-def _choice(values: tuple[str, ...]) -> Any:
-    def parse(raw: str) -> str:
-        if raw not in values:
-            raise ValueError(f"expected one of: {', '.join(values)}")
-        return raw
-
-    return parse
 
 
 def _rank(kind: str, image_id: int, seed: int = SAMPLE_SEED) -> int:
@@ -71,34 +63,17 @@ def sample_pairs(captions: dict[str, Any], n: int = N_PAIRS, seed: int = SAMPLE_
 
 
 @task("coco30k")
-class Coco30k(GenerationTask):
+class Coco30k(FidTask):
     headline: ClassVar[str] = "fid"
-    higher_is_better: ClassVar[bool] = False
     reference_version: ClassVar[str] = (
         "GigaGAN evaluation.py (mingukkang/GigaGAN@b2d3716) -> clean-fid 0.1.35 compute_fid, mode 'clean'")
     dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="coco2014", split="val2014", fixture="coco2014")
     options: ClassVar[dict[str, Option]] = {
-        "reference": Option(_choice(REFERENCES), "real set: full-val2014 (GigaGAN's code, default) or sampled-30k"),
-        "inception_weights": Option(Path, "clean-fid's inception-2015-12-05.pt (or torch-fidelity's .pth with fid_backend)"),
-        "fid_backend": Option(_choice(("clean-fid", "torch-fidelity")), "feature network: clean-fid (the protocol) or torch-fidelity"),
-        "fid_device": Option(str, "device for the Inception network (default: cuda if available, else cpu)"),
-        "fid_batch_size": Option(int, "images per Inception batch"),
+        "reference": Option(choice(REFERENCES), "real set: full-val2014 (GigaGAN's code, default) or sampled-30k"),
+        **FID_OPTIONS,
     }
 
     reference: str = "full-val2014"
-    inception_weights: Path | None = None
-    fid_backend: str = "clean-fid"
-    fid_device: str | None = None
-    fid_batch_size: int = 64
-
-    def configure_fid(self, inception_weights: Path | None, backend: str = "clean-fid", device: str | None = None) -> None:
-        """The runner's hook for ``--inception-weights`` (and ``--device``)."""
-        from janus_eval.metrics.inception import check_backend
-
-        check_backend(backend)
-        self.inception_weights = Path(inception_weights) if inception_weights is not None else None
-        self.fid_backend = backend
-        self.fid_device = device or self.fid_device
 
     # -- data ---------------------------------------------------------------------------------
     def root(self, data_root: Path | None) -> Path:
@@ -134,19 +109,7 @@ class Coco30k(GenerationTask):
             for p, doc in enumerate(docs)
         ]  # fmt: skip
 
-    def prepare(self, docs: list[dict[str, Any]], image_dir: Path) -> None:
-        """Fail before generating 30K images if the Inception weights are missing."""
-        self._weights()
-
     # -- score --------------------------------------------------------------------------------
-    def _weights(self) -> Path:
-        from janus_eval.metrics.inception import default_weights, missing_weights_error
-
-        path = self.inception_weights or default_weights(self.fid_backend, self.data_root)
-        if path is None or not Path(path).is_file():
-            raise missing_weights_error(self.fid_backend, path)
-        return Path(path)
-
     def _reference_paths(self, records: list[dict[str, Any]]) -> list[Path]:
         from janus_eval.metrics.inception import folder_images
 
@@ -174,7 +137,7 @@ class Coco30k(GenerationTask):
             raise JanusEvalError("coco30k: aggregate needs the run's task folder (call bind() first)")
         generated = inception.generated_paths(self.task_dir, records, "coco30k")
         reference = self._reference_paths(records)
-        extractor = inception.load_inception(self._weights(), self.fid_backend, inception.pick_device(self.fid_device))
+        extractor = inception.load_inception(self.weights(), self.fid_backend, inception.pick_device(self.fid_device))
         cache = self.task_dir / "features"
         protocol = inception.GIGAGAN_COCO
         gen = inception.cached_image_features(generated, extractor, protocol, cache, "generated", self.fid_batch_size)
@@ -183,8 +146,6 @@ class Coco30k(GenerationTask):
         return {"fid": frechet_distance(gen, ref), "n_generated": float(len(gen)), "n_reference": float(len(ref))}
 
     def card(self) -> dict[str, Any]:
-        from janus_eval.metrics.inception import weights_card
-
         return {
             **super().card(),
             "dataset_id": "MS-COCO 2014 val (captions_val2014.json + val2014/)",
@@ -192,11 +153,5 @@ class Coco30k(GenerationTask):
                         f"sha256('coco30k:{SAMPLE_SEED}:caption:<id>') mod #captions (sorted by annotation id)",
             "reference": self.reference,
             "fid": {"preprocess": "center crop + PIL LANCZOS 256 (GigaGAN), clean-fid 'clean' float bicubic 299",
-                    **weights_card(self._weights_or_none(), self.fid_backend)},  # fmt: skip
+                    **self.fid_card()},  # fmt: skip
         }
-
-    def _weights_or_none(self) -> Path | None:
-        try:
-            return self._weights()
-        except JanusEvalError:
-            return None

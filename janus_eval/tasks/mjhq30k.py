@@ -24,47 +24,18 @@ from typing import Any, ClassVar
 
 from janus_eval.hfdata import FIXTURES, DocSet
 from janus_eval.registry import task
-from janus_eval.task import DatasetSpec, GenerationTask, ImageRequest, JanusEvalError, Option, derive_seed
+from janus_eval.task import DatasetSpec, ImageRequest, JanusEvalError, derive_seed
+from janus_eval.tasks.fid_base import FidTask
 
 CATEGORIES = ("animals", "art", "fashion", "food", "indoor", "landscape", "logo", "people", "plants", "vehicles")
 IMAGE_FOLDER = "mjhq30k_imgs"
 
 
-def _choice(values: tuple[str, ...]) -> Any:
-    def parse(raw: str) -> str:
-        if raw not in values:
-            raise ValueError(f"expected one of: {', '.join(values)}")
-        return raw
-
-    return parse
-
-
 @task("mjhq30k")
-class Mjhq30k(GenerationTask):
+class Mjhq30k(FidTask):
     headline: ClassVar[str] = "fid"
-    higher_is_better: ClassVar[bool] = False
     reference_version: ClassVar[str] = "clean-fid 0.1.35 compute_fid defaults (mode 'clean'), MJHQ-30K card protocol"
     dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="MJHQ-30K", split="test", orgs=("playgroundai",), fixture="MJHQ-30K")
-    options: ClassVar[dict[str, Option]] = {
-        "inception_weights": Option(Path, "clean-fid's inception-2015-12-05.pt (or torch-fidelity's .pth with fid_backend)"),
-        "fid_backend": Option(_choice(("clean-fid", "torch-fidelity")), "feature network: clean-fid (the protocol) or torch-fidelity"),
-        "fid_device": Option(str, "device for the Inception network (default: cuda if available, else cpu)"),
-        "fid_batch_size": Option(int, "images per Inception batch"),
-    }
-
-    inception_weights: Path | None = None
-    fid_backend: str = "clean-fid"
-    fid_device: str | None = None
-    fid_batch_size: int = 64
-
-    def configure_fid(self, inception_weights: Path | None, backend: str = "clean-fid", device: str | None = None) -> None:
-        """The runner's hook for ``--inception-weights`` (and ``--device``)."""
-        from janus_eval.metrics.inception import check_backend
-
-        check_backend(backend)
-        self.inception_weights = Path(inception_weights) if inception_weights is not None else None
-        self.fid_backend = backend
-        self.fid_device = device or self.fid_device
 
     # -- data ---------------------------------------------------------------------------------
     def root(self, data_root: Path | None) -> Path:
@@ -111,19 +82,7 @@ class Mjhq30k(GenerationTask):
             for p, doc in enumerate(docs)
         ]  # fmt: skip
 
-    def prepare(self, docs: list[dict[str, Any]], image_dir: Path) -> None:
-        """Fail before generating 30K images if the Inception weights are missing."""
-        self._weights()
-
     # -- score --------------------------------------------------------------------------------
-    def _weights(self) -> Path:
-        from janus_eval.metrics.inception import default_weights, missing_weights_error
-
-        path = self.inception_weights or default_weights(self.fid_backend, self.data_root)
-        if path is None or not Path(path).is_file():
-            raise missing_weights_error(self.fid_backend, path)
-        return Path(path)
-
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
         from janus_eval.metrics import inception
         from janus_eval.metrics.fid import frechet_distance
@@ -137,7 +96,7 @@ class Mjhq30k(GenerationTask):
         generated = inception.generated_paths(self.task_dir, records, "mjhq30k")
         image_root = self.image_root(self.data_root)
         reference = inception.folder_images(image_root)
-        extractor = inception.load_inception(self._weights(), self.fid_backend, inception.pick_device(self.fid_device))
+        extractor = inception.load_inception(self.weights(), self.fid_backend, inception.pick_device(self.fid_device))
         cache, protocol = self.task_dir / "features", inception.CLEANFID_DEFAULT
 
         def features(paths: list[Path], label: str) -> Any:
@@ -156,16 +115,9 @@ class Mjhq30k(GenerationTask):
         return result
 
     def card(self) -> dict[str, Any]:
-        from janus_eval.metrics.inception import weights_card
-
-        try:
-            weights: Path | None = self._weights()
-        except JanusEvalError:
-            weights = None
         return {
             **super().card(),
             "order": "meta_data.json entries sorted by image id",
             "fid": {"preprocess": "clean-fid 'clean' float bicubic 299 (no crop, no 256 step)",
-                    "overall": "all images vs all generated (not the mean of categories)",
-                    **weights_card(weights, self.fid_backend)},  # fmt: skip
+                    "overall": "all images vs all generated (not the mean of categories)", **self.fid_card()},  # fmt: skip
         }
