@@ -1,0 +1,151 @@
+"""An LLM judge behind any OpenAI-compatible chat endpoint, with an on-disk reply cache.
+
+Standard library only (``urllib``): ``POST {base_url}/chat/completions`` with one user message.
+The API key is read from the environment variable the user names (``OPENAI_API_KEY`` by default)
+when a request is sent, never at import; with the variable unset no ``Authorization`` header is
+sent (local servers such as vLLM need none).
+
+Transient failures (HTTP 429, 5xx, timeouts, dropped connections) are retried with exponential
+backoff (honouring a numeric ``Retry-After``); other HTTP errors, or a judge still failing after
+the retries, raise ``JudgeError`` (a ``JanusEvalError``: one line, non-zero exit), so a broken
+endpoint never turns into silent zero scores.
+
+Cache: one JSON file per request under ``cache_dir``, named by the sha256 of (model, prompt,
+temperature, max_tokens, attempt). ``attempt`` counts the identical requests a scorer has already
+made for the same sample, so a scorer that re-asks (MM-Vet does) gets a fresh reply each time,
+and a rerun replays exactly the same replies without a single request. Files are written
+atomically, so concurrent ranks and kills never leave a torn entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from janus_eval.io import write_json
+from janus_eval.task import JanusEvalError
+
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+MAX_DELAY_S = 120.0
+"""Longest wait between retries, whatever ``Retry-After`` says."""
+
+
+class JudgeError(JanusEvalError):
+    """The judge endpoint could not be used (bad URL or key, or still failing after the retries)."""
+
+
+@dataclass(frozen=True)
+class JudgeReply:
+    content: str
+    """The reply text, stripped ("" when the judge sent nothing)."""
+    model: str
+    """The model name the endpoint reports (the requested one if it reports none)."""
+    cached: bool
+
+
+class JudgeClient:
+    """Chat completions with retries and a reply cache; one instance per configured judge."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        cache_dir: Path,
+        key_env: str = DEFAULT_KEY_ENV,
+        *,
+        timeout_s: float = 60.0,
+        max_retries: int = 6,
+        backoff_s: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model = model
+        self.cache_dir = Path(cache_dir)
+        self.key_env = key_env
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.sleep = sleep
+        self.requests_sent = 0
+        """HTTP requests made by this client (cache hits excluded): what a rerun should keep at 0."""
+
+    def cache_key(self, prompt: str, temperature: float, max_tokens: int, attempt: int) -> str:
+        payload = json.dumps([self.model, prompt, float(temperature), max_tokens, attempt], ensure_ascii=False)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    def complete(self, prompt: str, temperature: float, max_tokens: int, attempt: int = 0) -> JudgeReply:
+        """The judge's reply to ``prompt``: from the cache, else from the endpoint (then cached)."""
+        key = self.cache_key(prompt, temperature, max_tokens, attempt)
+        path = self.cache_dir / key[:2] / f"{key}.json"
+        if path.exists():
+            try:
+                entry = json.loads(path.read_text(encoding="utf-8"))
+                return JudgeReply(content=entry["content"], model=entry["model"], cached=True)
+            except (ValueError, KeyError):
+                pass  # a damaged entry is simply asked again
+        body = self._post({"model": self.model, "messages": [{"role": "user", "content": prompt}],
+                           "temperature": temperature, "max_tokens": max_tokens})  # fmt: skip
+        content, model = _reply_text(body, self.url), str(body.get("model") or self.model)
+        write_json(path, {"model": model, "content": content, "request_model": self.model,
+                          "temperature": temperature, "max_tokens": max_tokens, "attempt": attempt,
+                          "prompt_sha256": hashlib.sha256(prompt.encode("utf-8")).hexdigest()})  # fmt: skip
+        return JudgeReply(content=content, model=model, cached=False)
+
+    def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
+        data = json.dumps(payload).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        key = os.environ.get(self.key_env)
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        error, retry_after = "", 0.0
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                self.sleep(min(MAX_DELAY_S, max(self.backoff_s * 2 ** (attempt - 1), retry_after)))
+            request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
+            self.requests_sent += 1
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                    text = response.read().decode("utf-8")
+            except urllib.error.HTTPError as err:
+                detail = err.read().decode("utf-8", "replace")[:300]
+                if err.code == 429 or err.code >= 500:
+                    error, retry_after = f"HTTP {err.code}", _seconds(err.headers.get("Retry-After"))
+                    continue
+                hint = f" (is ${self.key_env} set to a valid key?)" if err.code in (401, 403) else ""
+                raise JudgeError(f"judge {self.url} answered HTTP {err.code}{hint}: {detail}") from err
+            except (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError) as err:
+                error, retry_after = f"{type(err).__name__}: {getattr(err, 'reason', err)}", 0.0
+                continue
+            try:
+                body = json.loads(text)
+            except ValueError as err:
+                raise JudgeError(f"judge {self.url} sent a non-JSON reply: {text[:200]!r}") from err
+            if not isinstance(body, dict):
+                raise JudgeError(f"judge {self.url} sent an unexpected reply: {text[:200]!r}")
+            return body
+        raise JudgeError(f"judge {self.url} still failing after {self.max_retries} retries ({error})")
+
+
+def _seconds(value: str | None) -> float:
+    """A numeric ``Retry-After`` header in seconds; 0 when absent or an HTTP date."""
+    try:
+        return max(0.0, float(value)) if value else 0.0
+    except ValueError:
+        return 0.0
+
+
+def _reply_text(body: dict[str, Any], url: str) -> str:
+    """``choices[0].message.content``, stripped; a null content is an empty reply."""
+    try:
+        content = body["choices"][0]["message"].get("content")
+    except (KeyError, IndexError, TypeError, AttributeError) as err:
+        raise JudgeError(f"judge {url} reply has no choices[0].message: {json.dumps(body)[:200]}") from err
+    return (content or "").strip()

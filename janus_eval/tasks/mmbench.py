@@ -1,0 +1,182 @@
+"""MMBench English dev: circular multiple choice (Liu et al., 2023), as lmms-eval 0.7.3 scores `mmbench_en_dev`.
+
+Data: ``lmms-lab/MMBench`` (now ``lmms-lab-encoder/MMBench``), config ``en``, split ``dev``: 4,329
+rows, the legacy dev TSV that already holds the circular copies: question *i* has copies with
+``index = i + k * 1,000,000`` whose options (and answer letter) are rotated. Missing options and
+hints are the string ``"nan"``.
+
+Prompt: ``"{hint} {question} {options}"`` (``"{question} {options}"`` when the hint is missing or
+``"nan"``), where options is ``"There are several options:"`` and one ``"{L}. {text}"`` line per
+option that is set and not ``"nan"``; then ``"\\n"`` + the post-prompt ``"\\nAnswer with the option's
+letter from the given choices directly."`` (a blank line before the instruction). Generation:
+greedy, ``max_new_tokens 1024``, stop at ``"ASSISTANT:"``.
+
+Scoring (lmms-eval's ``MMBench_Evaluator.eval_result``): a main question (``index < 1e6``) is right only
+if it and every copy present (``index % 1e6 == i``) are right. Each row's letter comes from the
+heuristic in ``janus_eval.metrics.choice.mmbench_choice``; its quirks are kept:
+- the letters are A-E for every question, so a bare ``"E"`` is read (and is wrong) rather than judged;
+- a bare ``"A"`` in a reply of more than 3 tokens is taken for the article;
+- lower-case letters (``"a"``) are not letters;
+- option text matching is a case-insensitive substring test over A-D, where the string ``"nan"`` of a
+  missing option counts, so ``"banana"`` matches it (and, with two missing options, is ambiguous);
+- a row read as a wrong letter fails its whole group at once.
+
+Divergence, no LLM judge: rows the heuristic cannot read are sent by lmms-eval to a GPT judge
+(``gpt-4o-2024-11-20`` by default, then a seeded random letter after 3 failed replies). We have no
+judge for MMBench: such rows count as wrong, and their number is reported as ``mmbench_unresolved``
+(rows) and ``mmbench_unresolved_questions`` (main questions whose outcome lmms-eval's judge would
+decide: no row read wrong, at least one unread). Our accuracy is therefore a lower bound of
+lmms-eval's, exact when both counts are 0 (``mmbench_en_dev_static`` would instead run a second,
+regex extractor on those rows; we do not).
+
+Metrics: ``gpt_eval_score`` (lmms-eval's reported value: accuracy x 100), ``overall_acc``,
+``category_acc/<category>`` and ``l2_category_acc/<L2-category>`` (fractions, as in lmms-eval's
+results file), the counts above, and the paper's number ``mmbench_accuracy`` (percent). Each
+record's own ``score`` is that row's heuristic verdict (1 if read and right), not its group's.
+
+Test split (no public answers): ``submission(records)`` builds the rows of the official submission
+table and ``write_submission(rows, path)`` writes them (``.xlsx`` when openpyxl is installed, else
+CSV); upload the file to the MMBench evaluation server (https://mmbench.opencompass.org.cn), which
+scores it with its own judge.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, ClassVar
+
+from janus_eval.metrics.choice import mmbench_choice
+from janus_eval.registry import task
+from janus_eval.task import DatasetSpec, GenerationSettings, UnderstandingTask, record_scores
+
+OPTIONS_HEADER = "There are several options:"
+POST_PROMPT = "\nAnswer with the option's letter from the given choices directly."
+CIRCULAR = 1_000_000
+"""Circular copies of question i have index i + k * CIRCULAR."""
+SUBMISSION_COLUMNS = ("index", "question", "answer", "prediction", "hint", "source", "split", "category",
+                      "L2-category", "A", "B", "C", "D", "E")  # fmt: skip
+
+
+def _missing(value: Any) -> bool:
+    """pandas.isna for the scalars a row holds: None or a float NaN."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def options_block(doc: dict[str, Any]) -> str:
+    """``There are several options:`` + ``L. text`` lines for the options lmms-eval shows."""
+    lines = [OPTIONS_HEADER]
+    for letter in "ABCDE":
+        value = doc.get(letter)
+        if value and not _missing(value) and value != "nan":
+            lines.append(f"{letter}. {value}")
+    return "\n".join(lines)
+
+
+def scoring_choices(row: dict[str, Any]) -> dict[str, str]:
+    """A-D options as the heuristic sees them: all that are not None/NaN; the string ``"nan"`` stays."""
+    return {letter: str(row[letter]) for letter in "ABCD" if not _missing(row.get(letter))}
+
+
+@task("mmbench")
+class MMBench(UnderstandingTask):
+    headline: ClassVar[str] = "mmbench_accuracy"
+    dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="MMBench", split="dev", config="en", fixture="MMBench")
+    generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=1024, until=("ASSISTANT:",))
+    prompt_template: ClassVar[str] = (
+        "[{hint} ]{question} " + OPTIONS_HEADER + "\nA. {A}\nB. {B}[\nC. {C}][\nD. {D}]\n" + POST_PROMPT
+    )
+    """Bracketed parts are left out when the hint or option is missing or ``"nan"``."""
+
+    # -- data ---------------------------------------------------------------------------------
+    def doc_id(self, doc: dict[str, Any]) -> str:
+        return str(doc["index"])
+
+    # -- prompt -------------------------------------------------------------------------------
+    def prompt(self, doc: dict[str, Any]) -> str:
+        hint = doc.get("hint")
+        query = f"{doc['question']} {options_block(doc)}"
+        if not _missing(hint) and hint != "nan":
+            query = f"{hint} {query}"
+        return f"{query}\n{POST_PROMPT}"
+
+    # -- score --------------------------------------------------------------------------------
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        """The row's heuristic verdict plus every column lmms-eval keeps (the submission row)."""
+        row = {column: doc.get(column, "nan") for column in SUBMISSION_COLUMNS if column != "prediction"}
+        row["index"] = str(doc["index"])  # a string keeps it out of the numeric scores
+        row["prediction"] = prediction.strip()
+        extracted = mmbench_choice(row["prediction"], scoring_choices(row))
+        return {"score": float(extracted is not None and extracted == row["answer"]), "extracted": extracted, **row}
+
+    # -- aggregate ----------------------------------------------------------------------------
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        rows = sorted((record_scores(r) for r in records), key=lambda r: int(r["index"]))
+        groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            groups[int(row["index"]) % CIRCULAR].append(row)
+        hits: list[tuple[dict[str, Any], int]] = []
+        unresolved_rows = unresolved_questions = 0
+        for row in rows:
+            if int(row["index"]) >= CIRCULAR:
+                continue
+            letters = [mmbench_choice(str(r["prediction"]), scoring_choices(r)) for r in groups[int(row["index"])]]
+            answers = [r["answer"] for r in groups[int(row["index"])]]
+            wrong = any(x is not None and x != a for x, a in zip(letters, answers))
+            unread = sum(x is None for x in letters)
+            unresolved_rows += unread
+            unresolved_questions += int(unread > 0 and not wrong)
+            hits.append((row, int(not wrong and unread == 0)))
+        # Copies whose main question is absent (a --limit cut) are never scored, as in lmms-eval.
+        overall = sum(h for _, h in hits) / len(hits) if hits else 0.0
+        result = {"gpt_eval_score": 100.0 * overall, "overall_acc": overall}
+        for key, column in (("category_acc", "category"), ("l2_category_acc", "L2-category")):
+            by: dict[str, list[int]] = defaultdict(list)
+            for row, hit in hits:
+                by[str(row.get(column))].append(hit)
+            result.update({f"{key}/{name}": sum(v) / len(v) for name, v in sorted(by.items())})
+        result["mmbench_questions"] = float(len(hits))
+        result["mmbench_unresolved"] = float(unresolved_rows)
+        result["mmbench_unresolved_questions"] = float(unresolved_questions)
+        result[self.headline] = 100.0 * overall
+        return result
+
+
+# -- test split: submission file ----------------------------------------------------------------
+def submission(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The official submission table's rows (lmms-eval's ``submission`` columns), sorted by index."""
+    rows = []
+    for record in records:
+        scored = record_scores(record)
+        row = {column: scored.get(column, "nan") for column in SUBMISSION_COLUMNS}
+        row["index"] = int(row["index"])
+        rows.append(row)
+    return sorted(rows, key=lambda r: r["index"])
+
+
+def write_submission(rows: list[dict[str, Any]], path: Path) -> Path:
+    """Write the table as ``.xlsx`` (openpyxl installed) or ``.csv``; returns the path written.
+
+    Upload it to the MMBench evaluation server (https://mmbench.opencompass.org.cn).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        from openpyxl import Workbook  # type: ignore[import-untyped]
+    except ImportError:
+        path = path.with_suffix(".csv")
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(SUBMISSION_COLUMNS))
+            writer.writeheader()
+            writer.writerows(rows)
+        return path
+    path = path.with_suffix(".xlsx")
+    book = Workbook()
+    sheet = book.active
+    sheet.append(list(SUBMISSION_COLUMNS))
+    for row in rows:
+        sheet.append([row.get(column) for column in SUBMISSION_COLUMNS])
+    book.save(path)
+    return path

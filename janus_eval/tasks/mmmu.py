@@ -1,0 +1,244 @@
+"""MMMU validation: college-level multi-discipline questions (Yue et al., 2024), as lmms-eval 0.7.3 scores `mmmu_val`.
+
+Data: ``lmms-lab/MMMU`` (now ``lmms-lab-encoder/MMMU``), split ``validation``: 900 rows over 30
+subjects. ``options`` is a string holding a Python list literal (``"[]"`` for open questions);
+images are the columns ``image_1`` ... ``image_7``, referenced in the text as ``<image k>``.
+
+Prompt: multiple choice ``"{question}\\nA. {opt1}\\nB. {opt2}...\\n\\nAnswer with the option's letter from
+the given choices directly."``; open ``"{question}\\n\\nAnswer the question using a single word or
+phrase."``. Images are interleaved: every ``<image k>`` in the text (options included) becomes
+``<image_placeholder>`` and ``images()`` returns ``image_k`` for each, in reading order, so the
+Janus prompt shows each image where the question refers to it. (lmms-eval's simple-model path
+leaves the ``<image k>`` tokens in the text and sends the distinct referenced images first, sorted;
+its chat path pairs the sorted images with the markers by position. The text is the same.)
+Generation: greedy, ``max_new_tokens 128``, stop at ``"\\n\\n"``.
+
+Scoring: the official MMMU rules as lmms-eval ships them (``janus_eval.metrics.choice.mmmu_choice``
+for multiple choice, ``parse_open`` / ``open_correct`` here for open questions), quirks kept:
+- several ``X.`` candidates (``"A. no, B. no, C. yes"``) resolve to the first in option order;
+- a letter followed by a space is a substring test (``"NASA is"`` holds ``"A "``);
+- open answers: ``"answer: 5"`` is not caught by the ``answer `` indicator, ``"$1,234.50"`` does not
+  yield 1234.5, and a string gold is right when it is a *substring* of a parsed candidate
+  (``"concatenate"`` is right for ``"cat"``); a list-looking gold string is compared as a string.
+- 0.7.3 behaviour, not the version trap: the open-answer candidate list is kept whole. (lmms-eval
+  from 2025-06-23 through the 0.7.2-era GitHub code collapsed it to its first string and then
+  compared single characters, so open questions were nearly always wrong.)
+
+Divergence, seeded fallback: when no option letter can be read (``""``, ``"b"``, ``"**D**"``, short
+text), lmms-eval draws ``random.choice`` over the letters from the unseeded global generator (its
+``process_results`` run in 4 threads, so the draw is not reproducible). We draw from
+``random.Random(f"mmmu:{id}")``: the same letter for the same question on every run and machine;
+records mark it with ``guessed: true``.
+
+Subjects and domains with no samples (a ``--limit`` run) are left out of the per-group metrics,
+where lmms-eval prints 0 for an empty domain.
+
+Metrics: ``mmmu_acc`` (lmms-eval's reported value: instance-weighted accuracy over subjects, in
+[0, 1], rounded to 5 decimals), ``mmmu_acc/<Subject>`` and ``mmmu_acc/Overall-<Domain>`` (what
+lmms-eval prints, also rounded to 5 decimals), and the paper's number ``mmmu_accuracy``: the same
+overall accuracy in percent, not rounded.
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+import re
+from collections import defaultdict
+from typing import Any, ClassVar
+
+from PIL import Image
+
+from janus_eval.hfdata import decode_image
+from janus_eval.metrics.choice import mmmu_choice
+from janus_eval.registry import task
+from janus_eval.task import (
+    IMAGE_PLACEHOLDER,
+    DatasetSpec,
+    GenerationSettings,
+    JanusEvalError,
+    UnderstandingTask,
+    record_scores,
+)
+
+MC_PROMPT = "Answer with the option's letter from the given choices directly."
+OPEN_PROMPT = "Answer the question using a single word or phrase."
+IMAGE_TOKEN = re.compile(r"<image (\d+)>")
+DOMAINS: dict[str, tuple[str, ...]] = {
+    "Art and Design": ("Art", "Art_Theory", "Design", "Music"),
+    "Business": ("Accounting", "Economics", "Finance", "Manage", "Marketing"),
+    "Science": ("Biology", "Chemistry", "Geography", "Math", "Physics"),
+    "Health and Medicine": ("Basic_Medical_Science", "Clinical_Medicine", "Diagnostics_and_Laboratory_Medicine",
+                            "Pharmacy", "Public_Health"),
+    "Humanities and Social Science": ("History", "Literature", "Sociology", "Psychology"),
+    "Tech and Engineering": ("Agriculture", "Architecture_and_Engineering", "Computer_Science", "Electronics",
+                             "Energy_and_Power", "Materials", "Mechanical_Engineering"),
+}  # fmt: skip
+
+
+def options_of(doc: dict[str, Any]) -> list[str]:
+    """The option texts: ``options`` is a Python list literal stored as a string."""
+    value = doc.get("options") or "[]"
+    return [str(o) for o in (ast.literal_eval(value) if isinstance(value, str) else value)]
+
+
+def text_prompt(doc: dict[str, Any]) -> str:
+    """lmms-eval's ``construct_prompt`` text, ``<image k>`` tokens still in it."""
+    if doc["question_type"] == "multiple-choice":
+        lines = "\n".join(f"{chr(ord('A') + i)}. {option}" for i, option in enumerate(options_of(doc)))
+        return f"{doc['question']}\n{lines}\n\n{MC_PROMPT}"
+    return f"{doc['question']}\n\n{OPEN_PROMPT}"
+
+
+def subject_of(doc_id: str) -> str:
+    """``validation_Art_Theory_12`` -> ``Art_Theory`` (lmms-eval's ``extract_subset_name``)."""
+    split = doc_id.split("_")[0]
+    match = re.fullmatch(rf"{re.escape(split)}_(.+?)_\d+", doc_id)
+    if match is None:
+        raise JanusEvalError(f"MMMU id {doc_id!r} is not <split>_<Subject>_<n>")
+    return match.group(1)
+
+
+@task("mmmu")
+class MMMU(UnderstandingTask):
+    headline: ClassVar[str] = "mmmu_accuracy"
+    dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="MMMU", split="validation", fixture="MMMU")
+    generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=128)
+    prompt_template: ClassVar[str] = (
+        "multiple-choice: {question}\nA. {option 1}\nB. {option 2}...\n\n" + MC_PROMPT
+        + " | open: {question}\n\n" + OPEN_PROMPT + " | each <image k> -> " + IMAGE_PLACEHOLDER
+    )
+
+    # -- data ---------------------------------------------------------------------------------
+    def doc_id(self, doc: dict[str, Any]) -> str:
+        return str(doc["id"])
+
+    def images(self, doc: dict[str, Any]) -> list[Image.Image]:
+        """``image_k`` for every ``<image k>`` of the prompt text, in reading order (repeats repeated)."""
+        images = []
+        for k in IMAGE_TOKEN.findall(text_prompt(doc)):
+            where = f"{self.name} sample {self.doc_id(doc)} image_{k}"
+            if f"image_{k}" not in doc:
+                raise JanusEvalError(f"{where}: the text refers to <image {k}> but the row has no image_{k} column")
+            images.append(decode_image(doc[f"image_{k}"], where=where))
+        return images
+
+    # -- prompt -------------------------------------------------------------------------------
+    def prompt(self, doc: dict[str, Any]) -> str:
+        return IMAGE_TOKEN.sub(IMAGE_PLACEHOLDER, text_prompt(doc))
+
+    # -- score --------------------------------------------------------------------------------
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        doc_id, answer = str(doc["id"]), str(doc["answer"])
+        if doc["question_type"] == "multiple-choice":
+            rng = random.Random(f"mmmu:{doc_id}")
+            state = rng.getstate()
+            parsed: Any = mmmu_choice(prediction, options_of(doc), rng)
+            correct = parsed == answer
+            guessed = rng.getstate() != state  # the parser drew its fallback letter
+        else:
+            parsed = parse_open(prediction)
+            correct = open_correct(answer, parsed)
+            guessed = False
+        return {
+            "score": float(correct),
+            "id": doc_id,
+            "subdomain": subject_of(doc_id),
+            "question_type": doc["question_type"],
+            "answer": answer,
+            "parsed_pred": parsed,
+            "guessed": guessed,
+        }
+
+    # -- aggregate ----------------------------------------------------------------------------
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        by_subject: dict[str, list[float]] = defaultdict(list)  # insertion order = first appearance
+        for record in records:
+            scored = record_scores(record)
+            by_subject[scored["subdomain"]].append(float(scored["score"]))
+        accuracy = {s: (sum(v) / len(v), len(v)) for s, v in by_subject.items()}
+        result: dict[str, float] = {}
+        for domain, subjects in DOMAINS.items():
+            present = {s: accuracy[s] for s in subjects if s in accuracy}
+            if present:  # lmms-eval prints 0 for a domain with no samples; we leave it out
+                result[f"mmmu_acc/Overall-{domain}"] = round(_instance_weighted(present), 5)
+        result.update({f"mmmu_acc/{s}": round(acc, 5) for s, (acc, _) in accuracy.items()})
+        overall = _instance_weighted(accuracy)
+        result["mmmu_acc"] = round(overall, 5)
+        result[self.headline] = 100.0 * overall
+        return result
+
+
+def _instance_weighted(accuracy: dict[str, tuple[float, int]]) -> float:
+    """Sum of accuracy x count over subjects / total count, as MMMU's ``calculate_ins_level_acc``."""
+    total = sum(n for _, n in accuracy.values())
+    return sum(acc * n for acc, n in accuracy.values()) / total if total else 0.0
+
+
+# -- open questions -----------------------------------------------------------------------------
+_INDICATORS = ("could be ", "so ", "is ", "thus ", "therefore ", "final ", "answer ", "result ")
+_TRIVIAL = {":", ",", ".", "!", "?", ";", "'"}
+_NUM_COMMAS = re.compile(r"-?\b\d{1,3}(?:,\d{3})+\b")
+_NUM_SCIENTIFIC = re.compile(r"-?\d+(?:\.\d+)?[eE][+-]?\d+")
+_NUM_SIMPLE = re.compile(r"-?(?:\d+\.\d+|\.\d+|\d+\b)(?![eE][+-]?\d+)(?![,\d])")
+
+
+def _numbers(text: str) -> list[str]:
+    """Comma-grouped, then scientific, then plain numbers found in ``text`` (MMMU's ``extract_numbers``)."""
+    return _NUM_COMMAS.findall(text) + _NUM_SCIENTIFIC.findall(text) + _NUM_SIMPLE.findall(text)
+
+
+def normalize(value: str) -> list[float | str]:
+    """A number (commas dropped) -> [round(x, 2)]; a string -> [lower], 1 char -> [" c", "c "]."""
+    value = value.strip()
+    try:
+        return [round(float(value.replace(",", "")), 2)]
+    except ValueError:
+        pass
+    value = value.lower()
+    return [" " + value, value + " "] if len(value) == 1 else [value]
+
+
+def _key_tails(response: str) -> list[str]:
+    """Per line, the shortest tail after an answer indicator (``=`` too on the last line), else the whole reply.
+
+    The reply is lower-cased before MMMU's ``". " + capital letter`` split, so only newlines split it.
+    """
+    response = response.strip().strip(".").lower()
+    lines = response.split("\n")
+    tails = []
+    for n, line in enumerate(lines):
+        indicators = _INDICATORS + (("=",) if n == len(lines) - 1 else ())
+        shortest = None
+        for indicator in indicators:
+            if indicator in line:
+                tail = line.split(indicator)[-1].strip()
+                if not shortest or len(tail) < len(shortest):
+                    shortest = tail
+        if shortest and shortest.strip() not in _TRIVIAL:
+            tails.append(shortest)
+    return tails or [response]
+
+
+def parse_open(response: str) -> list[float | str]:
+    """Candidate answers of an open question: key tails and the numbers in them, normalised, de-duplicated.
+
+    lmms-eval de-duplicates through a ``set`` (order unspecified); we sort numbers before strings so
+    records are stable. Order never changes correctness.
+    """
+    tails = _key_tails(response)
+    candidates = tails + [n for tail in tails for n in _numbers(tail)]
+    unique = set(x for c in candidates for x in normalize(c))
+    return sorted(unique, key=lambda x: (isinstance(x, str), repr(x)))
+
+
+def open_correct(gold: str, candidates: list[Any]) -> bool:
+    """A parsed number equal to a numeric gold, or a string gold contained in a parsed string."""
+    golds = normalize(gold)
+    for candidate in candidates:
+        if isinstance(candidate, str):
+            if any(isinstance(g, str) and g in candidate for g in golds):
+                return True
+        elif candidate in golds:
+            return True
+    return False

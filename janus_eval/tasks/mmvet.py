@@ -1,0 +1,227 @@
+"""MM-Vet: integrated vision-language capabilities graded by an LLM (Yu et al., 2023), as lmms-eval 0.7.3 scores `mmvet`.
+
+Data: ``lmms-lab/MMVet`` (now ``lmms-lab-encoder/MMVet``), split ``test``: 218 rows. ``image`` may be
+null (the question is then asked without an image); ``answer`` may hold ``<AND>`` / ``<OR>``;
+``capability`` is a comma-separated subset of ``rec, ocr, know, gen, spat, math``.
+
+Prompt: ``"First please perform reasoning, and think step by step to provide best answer to the
+following question: \\n\\n{question}"``. Generation: ``max_new_tokens 1024``, stop at ``"\\n\\n"`` (the
+framework default, which cuts multi-paragraph answers), greedy: lmms-eval's yaml says
+``temperature: 0.2`` but also ``do_sample: false``, so the temperature has no effect.
+
+Judge (lmms-eval's ``mmvet_process_results``): the MM-Vet few-shot grading prompt
+(``janus_eval/data/mmvet_judge_prompt.txt``, byte-identical to lmms-eval's ``MM_VET_PROMPT``, whose
+table header reads ``gpt_query_prompt`` where MM-Vet's own evaluator says ``Question``) + ``"\\n"`` +
+``"{question} | {answer'} | {prediction} |"``, where ``answer'`` has every ``<AND>`` replaced by
+``" <AND> "`` and ``<OR>`` by ``" <OR> "``. One user message, ``temperature 0``, ``max_tokens 128``,
+through any OpenAI-compatible endpoint (``janus_eval.metrics.judge``; lmms-eval's default judge is
+``gpt-4o-2024-11-20``). The reply's text before the first space is read with ``float()``:
+- in [0, 1]: the score;
+- not a number (``"0.7\\nbecause"``, ``"**0.5**"``, ``"0.8,"``): the temperature rises by 0.5, one
+  extra reply is requested and discarded, and the judge is asked again; at temperature 2.0 the
+  score is 0.0 (8 calls for a judge that never answers with a number);
+- empty: asked up to 3 times at the same temperature, then 0.0.
+- outside [0, 1] (or nan): asked again at the same temperature. Divergence: lmms-eval loops forever
+  on a judge that keeps answering so; we stop after ``MAX_OUT_OF_RANGE`` (5) such replies with 0.0.
+Divergence: an endpoint that still fails after the client's retries stops the run with an error
+(lmms-eval counts the exception as an attempt and may record 0.0), since a 0 that measures the
+network is not a score. Each record keeps ``judge_calls`` (temperatures asked), ``judge_reply``,
+``judge_model`` and ``judge_outcome``.
+
+No judge configured (``configure_judge`` not called or given no URL/model): every record gets
+``score`` 0.0 with ``judged: false``, and ``aggregate`` reports only ``mmvet_unjudged`` (the count),
+never an MM-Vet score: a number without a judge would be fake. Write the official submission with
+``write_submission`` and grade it with MM-Vet's evaluator (``SUBMISSION_HELP``).
+
+Metrics (all judged): ``gpt_eval_score`` (lmms-eval's reported value: mean score x 100),
+``capability/<cap>`` for the six capabilities (samples whose capability string *contains* the name),
+``combination/<combo>`` for lmms-eval's 16 fixed combinations (capability set equal to the combo's;
+other combinations are only in the total), both x 100; groups without samples are left out (lmms-eval
+logs 0 for them); ``mmvet_unjudged`` (0); and the paper's number ``mmvet_score`` (= ``gpt_eval_score``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from janus_eval.io import write_json
+from janus_eval.metrics.judge import DEFAULT_KEY_ENV, JudgeClient
+from janus_eval.registry import task
+from janus_eval.task import DatasetSpec, GenerationSettings, UnderstandingTask, record_scores
+
+PRE_PROMPT = (
+    "First please perform reasoning, and think step by step to provide best answer to the following question: \n\n"
+)
+JUDGE_PROMPT_FILE = Path(__file__).resolve().parent.parent / "data" / "mmvet_judge_prompt.txt"
+DEFAULT_JUDGE_URL = "https://api.openai.com/v1"
+DEFAULT_JUDGE_MODEL = "gpt-4o-2024-11-20"
+JUDGE_TEMPERATURE = 0.0
+JUDGE_MAX_TOKENS = 128
+EMPTY_ATTEMPTS = 3
+"""lmms-eval's ``patience``: asks per judge call while the reply is empty."""
+TEMPERATURE_STEP, TEMPERATURE_LIMIT = 0.5, 2.0
+MAX_OUT_OF_RANGE = 5
+"""Our cap on re-asks after an out-of-range score (lmms-eval has none)."""
+CAPABILITIES = ("rec", "ocr", "know", "gen", "spat", "math")
+COMBINATIONS = ("rec_gen_know", "rec", "spat_ocr", "spat_math_ocr", "rec_spat", "ocr", "math_ocr", "rec_know",
+                "rec_spat_gen_ocr", "rec_gen_ocr_know", "rec_spat_ocr", "rec_ocr", "know_spat_ocr", "rec_spat_know",
+                "spat_gen_ocr", "rec_spat_math_ocr")  # fmt: skip
+SUBMISSION_HELP = (
+    "grade it with MM-Vet's official evaluator: the Hugging Face Space whyu/MM-Vet_Evaluator "
+    "(upload the JSON), or mm-vet_evaluator.py from github.com/yuweihao/MM-Vet with your own GPT-4 key"
+)
+
+
+def judge_prompt(question: str, answer: str, prediction: str) -> str:
+    """The grading prompt for one sample, exactly as lmms-eval builds it."""
+    spaced = answer.replace("<AND>", " <AND> ").replace("<OR>", " <OR> ")
+    return f"{JUDGE_PROMPT_FILE.read_text(encoding='utf-8')}\n{question} | {spaced} | {prediction} |"
+
+
+def read_score(reply: str) -> float | None:
+    """lmms-eval's parse: ``float`` of the text before the first space; None when it is not a number."""
+    try:
+        return float(reply.split(" ")[0].strip())
+    except ValueError:
+        return None
+
+
+def grade(client: JudgeClient, prompt: str) -> dict[str, Any]:
+    """Ask the judge as lmms-eval does until it gives a score in [0, 1] or the rules give up (then 0.0)."""
+    temperature = JUDGE_TEMPERATURE
+    calls: list[float] = []
+    asked: dict[float, int] = {}
+
+    def ask() -> tuple[str, str]:
+        """One lmms-eval judge call: up to EMPTY_ATTEMPTS requests while the reply is empty."""
+        for _ in range(EMPTY_ATTEMPTS):
+            attempt = asked.get(temperature, 0)
+            asked[temperature] = attempt + 1
+            calls.append(temperature)
+            reply = client.complete(prompt, temperature, JUDGE_MAX_TOKENS, attempt=attempt)
+            if reply.content:
+                return reply.content, reply.model
+        return "", ""
+
+    def outcome(score: float, how: str, reply: str, model: str) -> dict[str, Any]:
+        return {"score": score, "judge_outcome": how, "judge_reply": reply, "judge_model": model, "judge_calls": calls}
+
+    out_of_range = 0
+    while True:
+        reply, model = ask()
+        if not reply:
+            return outcome(0.0, "empty", reply, model)
+        score = read_score(reply)
+        if score is None:
+            temperature += TEMPERATURE_STEP
+            ask()  # lmms-eval requests one more reply here and never reads it
+            if temperature >= TEMPERATURE_LIMIT:
+                return outcome(0.0, "unparseable", reply, model)
+            continue
+        if 0.0 <= score <= 1.0:
+            return outcome(score, "scored", reply, model)
+        out_of_range += 1
+        if out_of_range >= MAX_OUT_OF_RANGE:
+            return outcome(0.0, "out_of_range", reply, model)
+
+
+@task("mmvet")
+class MMVet(UnderstandingTask):
+    headline: ClassVar[str] = "mmvet_score"
+    dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="MMVet", split="test", fixture="MMVet")
+    generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=1024)
+    prompt_template: ClassVar[str] = PRE_PROMPT + "{question}"
+
+    judge: JudgeClient | None = None
+
+    def configure_judge(self, url: str | None, model: str | None, key_env: str = DEFAULT_KEY_ENV,
+                        cache_dir: Path | None = None) -> None:  # fmt: skip
+        """Use an OpenAI-compatible judge; with neither ``url`` nor ``model`` given, score nothing.
+
+        A missing URL defaults to OpenAI's API and a missing model to lmms-eval's default judge.
+        Replies are cached under ``cache_dir`` (the runner passes ``<out>/mmvet/judge_cache``).
+        """
+        if url is None and model is None:
+            self.judge = None
+            return
+        if cache_dir is None:
+            raise ValueError("configure_judge needs a cache_dir for the judge's replies")
+        self.judge = JudgeClient(url or DEFAULT_JUDGE_URL, model or DEFAULT_JUDGE_MODEL, cache_dir, key_env)
+
+    # -- data ---------------------------------------------------------------------------------
+    def doc_id(self, doc: dict[str, Any]) -> str:
+        return str(doc["question_id"])
+
+    # -- prompt -------------------------------------------------------------------------------
+    def prompt(self, doc: dict[str, Any]) -> str:
+        return PRE_PROMPT + doc["question"]
+
+    # -- score --------------------------------------------------------------------------------
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        base = {"question_id": str(doc["question_id"]), "capabilities": str(doc["capability"]),
+                "pred_answer": prediction}  # fmt: skip
+        if self.judge is None:
+            return {"score": 0.0, "judged": False, **base}
+        graded = grade(self.judge, judge_prompt(doc["question"], doc["answer"], prediction))
+        return {**graded, "judged": True, **base}
+
+    # -- aggregate ----------------------------------------------------------------------------
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        scored = [record_scores(r) for r in records]
+        unjudged = sum(not s.get("judged", False) for s in scored)
+        if unjudged:  # no fake score: a partly or wholly unjudged run reports only the count
+            return {"mmvet_unjudged": float(unjudged)}
+        result = {"gpt_eval_score": 100.0 * _mean([s["score"] for s in scored])}
+        for cap in CAPABILITIES:
+            values = [s["score"] for s in scored if cap in s["capabilities"]]
+            if values:
+                result[f"capability/{cap}"] = 100.0 * _mean(values)
+        for combo in COMBINATIONS:
+            wanted = set(combo.split("_"))
+            values = [s["score"] for s in scored if set(s["capabilities"].split(",")) == wanted]
+            if values:
+                result[f"combination/{combo}"] = 100.0 * _mean(values)
+        result["mmvet_unjudged"] = 0.0
+        result[self.headline] = result["gpt_eval_score"]
+        return result
+
+    def card(self) -> dict[str, Any]:
+        judge = self.judge
+        return {
+            **super().card(),
+            "judge": None if judge is None else {
+                "model": judge.model, "endpoint": judge.url, "temperature": JUDGE_TEMPERATURE,
+                "max_tokens": JUDGE_MAX_TOKENS, "prompt_file": JUDGE_PROMPT_FILE.name,
+                "prompt_sha256": _sha256(JUDGE_PROMPT_FILE.read_bytes()),
+            },
+        }  # fmt: skip
+
+
+def _mean(values: list[float]) -> float:
+    """Plain left-to-right sum / count, as lmms-eval (``fsum`` could differ in the last bit)."""
+    return sum(values) / len(values) if values else 0.0
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+# -- official submission ------------------------------------------------------------------------
+def submission(records: list[dict[str, Any]]) -> dict[str, str]:
+    """``{question_id: prediction}``: the JSON MM-Vet's evaluator grades."""
+    out = {}
+    for record in records:
+        scored = record_scores(record)
+        prediction = record.get("prediction", scored.get("pred_answer"))
+        out[str(scored.get("question_id", record.get("id")))] = "" if prediction is None else str(prediction)
+    return out
+
+
+def write_submission(records: list[dict[str, Any]], path: Path) -> str:
+    """Write the submission JSON; returns a one-line message saying how to grade it."""
+    write_json(Path(path), submission(records))
+    return f"wrote MM-Vet submission {path} ({len(records)} answers); {SUBMISSION_HELP}"
+

@@ -1,0 +1,126 @@
+"""The OpenAI-compatible judge client against a fake chat-completions server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from janus_eval.metrics.judge import JudgeClient, JudgeError
+
+
+@contextmanager
+def fake_server(script: list[tuple[int, Any]]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Serve ``script`` in order (the last entry repeats): (status, reply content | "sleep:<s>")."""
+    seen: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+            status, content = script.pop(0) if len(script) > 1 else script[0]
+            if isinstance(content, str) and content.startswith("sleep:"):
+                time.sleep(float(content[6:]))
+                status, content = 200, "0.1"
+            payload = {"model": "fake-judge-1", "choices": [{"message": {"content": content}}]} if status == 200 else {"error": "x"}
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/v1/", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def client(url: str, cache: Path, **kwargs: Any) -> JudgeClient:
+    sleeps: list[float] = []
+    judge = JudgeClient(url, "judge-model", cache, "JANUS_TEST_JUDGE_KEY", sleep=sleeps.append, **kwargs)
+    judge.sleeps = sleeps  # type: ignore[attr-defined]
+    return judge
+
+
+def test_request_shape_key_and_reply(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("JANUS_TEST_JUDGE_KEY", "sk-test")
+    with fake_server([(200, "  0.8 \n")]) as (url, seen):
+        reply = client(url, tmp_path).complete("grade this", 0.0, 128)
+    assert reply.content == "0.8" and reply.model == "fake-judge-1" and not reply.cached
+    assert seen[0]["path"] == "/v1/chat/completions" and seen[0]["auth"] == "Bearer sk-test"
+    assert seen[0]["body"] == {"model": "judge-model", "messages": [{"role": "user", "content": "grade this"}],
+                               "temperature": 0.0, "max_tokens": 128}  # fmt: skip
+
+
+def test_no_key_no_authorization_header(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("JANUS_TEST_JUDGE_KEY", raising=False)
+    with fake_server([(200, "1")]) as (url, seen):
+        client(url, tmp_path).complete("p", 0.0, 128)
+    assert seen[0]["auth"] is None
+
+
+def test_cache_hit_on_rerun_sends_nothing(tmp_path: Path):
+    with fake_server([(200, "0.3"), (200, "0.9")]) as (url, seen):
+        first = client(url, tmp_path).complete("p", 0.0, 128)
+        again = client(url, tmp_path)  # a new process: same cache folder
+        replay = again.complete("p", 0.0, 128)
+        assert len(seen) == 1 and again.requests_sent == 0
+        assert replay.content == first.content == "0.3" and replay.cached
+        # another attempt, temperature or prompt is another key
+        assert again.complete("p", 0.0, 128, attempt=1).content == "0.9"
+        again.complete("p", 0.5, 128)
+        again.complete("q", 0.0, 128)
+        assert len(seen) == 4
+
+
+def test_retries_after_500_and_429_with_backoff(tmp_path: Path):
+    with fake_server([(500, None), (429, None), (200, "0.5")]) as (url, seen):
+        judge = client(url, tmp_path, backoff_s=1.0)
+        assert judge.complete("p", 0.0, 128).content == "0.5"
+    assert len(seen) == 3 and judge.sleeps == [1.0, 2.0]  # type: ignore[attr-defined]
+
+
+def test_retries_after_a_timeout(tmp_path: Path):
+    with fake_server([(200, "sleep:0.6"), (200, "0.4")]) as (url, seen):
+        judge = client(url, tmp_path, timeout_s=0.2)
+        assert judge.complete("p", 0.0, 128).content == "0.4"
+    assert len(seen) == 2
+
+
+def test_persistent_failure_is_an_error_not_a_score(tmp_path: Path):
+    with fake_server([(503, None)]) as (url, seen):
+        with pytest.raises(JudgeError, match="still failing after 2 retries"):
+            client(url, tmp_path, max_retries=2).complete("p", 0.0, 128)
+    assert len(seen) == 3 and not any(tmp_path.rglob("*.json"))
+
+
+def test_auth_failure_names_the_env_var(tmp_path: Path):
+    with fake_server([(401, None)]) as (url, seen):
+        with pytest.raises(JudgeError, match=r"JANUS_TEST_JUDGE_KEY"):
+            client(url, tmp_path).complete("p", 0.0, 128)
+    assert len(seen) == 1  # not retried
+
+
+def test_null_content_is_an_empty_reply(tmp_path: Path):
+    with fake_server([(200, None)]) as (url, _):
+        assert client(url, tmp_path).complete("p", 0.0, 128).content == ""
+
+
+def test_unreachable_endpoint(tmp_path: Path):
+    judge = client("http://127.0.0.1:9", tmp_path, max_retries=1, timeout_s=0.5)
+    with pytest.raises(JudgeError, match="still failing"):
+        judge.complete("p", 0.0, 128)

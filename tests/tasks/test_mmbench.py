@@ -1,0 +1,155 @@
+"""MMBench-EN dev scoring checked against lmms-eval 0.7.3's rules (mmbench_doc_to_text + MMBench_Evaluator.eval_result)."""
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from janus_eval.registry import get_task
+from janus_eval.task import split_scores
+from janus_eval.tasks.mmbench import submission, write_submission
+
+TASK = get_task("mmbench")
+POST = "\n\nAnswer with the option's letter from the given choices directly."
+
+
+def doc(index: int, answer: str, options: list[str], *, hint: str | None = "nan", category: str = "cat1",
+        l2: str = "L2a") -> dict:  # fmt: skip
+    cells = {letter: options[i] if i < len(options) else "nan" for i, letter in enumerate("ABCD")}
+    return {"index": index, "question": "What color is it?", "hint": hint, "answer": answer, **cells,
+            "category": category, "L2-category": l2, "source": "src", "comment": "nan", "split": "dev"}  # fmt: skip
+
+
+def rotations(i: int, options: list[str], right: str, copies: int) -> list[dict]:
+    """Question i and its circular copies, options rotated as in the published dev set."""
+    out = []
+    for k in range(copies + 1):
+        rotated = options[k:] + options[:k]
+        out.append(doc(i + k * 1_000_000, "ABCD"[rotated.index(right)], rotated))
+    return out
+
+
+# -- prompt -----------------------------------------------------------------------------------------
+def test_prompt_without_hint_skips_nan_options():
+    d = doc(0, "A", ["red", "blue"])
+    assert TASK.prompt(d) == "What color is it? There are several options:\nA. red\nB. blue" + POST
+
+
+def test_prompt_with_hint_and_missing_values():
+    d = doc(0, "A", ["red", "blue", "green"], hint="Look closely.")
+    d["D"] = None  # a null option is skipped like "nan"
+    assert TASK.prompt(d) == "Look closely. What color is it? There are several options:\nA. red\nB. blue\nC. green" + POST
+    d["hint"] = None  # a null hint is dropped like "nan"
+    assert TASK.prompt(d).startswith("What color is it? There")
+
+
+def test_generation_settings():
+    assert TASK.generation.max_new_tokens == 1024 and TASK.generation.until == ("ASSISTANT:",)
+
+
+# -- per sample -------------------------------------------------------------------------------------
+def test_score_sample_keeps_the_submission_row():
+    scored = TASK.score_sample(doc(7, "B", ["red", "blue"]), "  B  ")
+    assert scored["score"] == 1.0 and scored["extracted"] == "B" and scored["prediction"] == "B"
+    assert scored["index"] == "7" and scored["E"] == "nan" and scored["L2-category"] == "L2a"
+    numeric, _ = split_scores(scored)
+    assert numeric == {"score": 1.0}  # the index stays out of the numeric scores
+
+
+@pytest.mark.parametrize(
+    "prediction, answer, score",
+    [
+        ("B", "B", 1.0),
+        ("blue", "B", 1.0),  # option text
+        ("E", "B", 0.0),  # read as E: wrong without a judge call
+        ("b", "B", 0.0),  # unresolved: counted wrong here
+    ],
+)
+def test_row_score(prediction, answer, score):
+    assert TASK.score_sample(doc(0, answer, ["red", "blue", "green", "yellow"]), prediction)["score"] == score
+
+
+# -- circular evaluation ------------------------------------------------------------------------------
+def score(pairs: list[tuple[dict, str]]) -> dict[str, float]:
+    return TASK.aggregate([TASK.score_sample(d, p) for d, p in pairs])
+
+
+def right(d: dict) -> str:
+    return d["answer"]
+
+
+def test_a_question_counts_only_if_every_rotation_is_right():
+    q0 = rotations(0, ["red", "blue", "green", "yellow"], "red", 3)
+    q1 = rotations(1, ["red", "blue", "green", "yellow"], "blue", 3)
+    pairs = [(d, right(d)) for d in q0] + [(d, right(d)) for d in q1[:-1]] + [(q1[-1], "A" if right(q1[-1]) != "A" else "B")]
+    result = score(pairs)
+    assert result["gpt_eval_score"] == pytest.approx(50.0) and result["overall_acc"] == pytest.approx(0.5)
+    assert result["mmbench_accuracy"] == result["gpt_eval_score"]
+    assert result["mmbench_questions"] == 2 and result["mmbench_unresolved"] == 0
+
+
+def test_answering_by_option_text_survives_rotation():
+    q = rotations(3, ["red", "blue", "green", "yellow"], "green", 3)
+    assert score([(d, "It is green.") for d in q])["gpt_eval_score"] == 100.0
+
+
+def test_unresolved_rows_fail_their_question_and_are_counted():
+    q0 = rotations(0, ["red", "blue"], "red", 1)
+    q1 = rotations(1, ["red", "blue"], "red", 1)
+    q2 = rotations(2, ["red", "blue"], "red", 1)
+    pairs = [(q0[0], right(q0[0])), (q0[1], "no idea")]  # unresolved: lmms-eval would ask its judge
+    pairs += [(q1[0], "blue"), (q1[1], "no idea")]  # read wrong first: the judge would never be asked
+    pairs += [(d, right(d)) for d in q2]
+    result = score(pairs)
+    assert result["overall_acc"] == pytest.approx(1 / 3)
+    assert result["mmbench_unresolved"] == 2  # rows the heuristic could not read
+    assert result["mmbench_unresolved_questions"] == 1  # only q0's outcome depends on a judge
+
+
+def test_copies_without_their_main_row_are_not_scored():
+    q0 = rotations(0, ["red", "blue"], "red", 1)
+    q5 = rotations(5, ["red", "blue"], "red", 1)
+    result = score([(d, right(d)) for d in q0] + [(q5[1], "nonsense")])  # q5's main row missing (a --limit cut)
+    assert result["mmbench_questions"] == 1 and result["overall_acc"] == 1.0
+
+
+def test_category_and_l2_accuracy_over_main_questions():
+    a = doc(0, "A", ["red", "blue"], category="color", l2="Perception")
+    b = doc(1, "A", ["red", "blue"], category="color", l2="Reasoning")
+    c = doc(2, "A", ["red", "blue"], category="shape", l2="Perception")
+    result = score([(a, "A"), (b, "B"), (c, "A")])
+    assert result["category_acc/color"] == 0.5 and result["category_acc/shape"] == 1.0
+    assert result["l2_category_acc/Perception"] == 1.0 and result["l2_category_acc/Reasoning"] == 0.0
+
+
+def test_aggregate_accepts_samples_jsonl_records():
+    scored = [TASK.score_sample(d, right(d)) for d in rotations(0, ["red", "blue"], "red", 1)]
+    records = []
+    for s in scored:
+        numeric, info = split_scores(s)
+        records.append({"id": s["index"], "prediction": s["prediction"], "scores": numeric, "score_info": info})
+    assert TASK.aggregate(records) == TASK.aggregate(scored)
+
+
+# -- fixture and submission -------------------------------------------------------------------------
+def test_fixture_has_circular_copies_and_nan_cells():
+    docset = TASK.load(None)
+    indices = [d["index"] for d in docset.docs]
+    assert 6 <= len(indices) <= 16 and any(i >= 1_000_000 for i in indices)
+    assert all(i % 1_000_000 in indices for i in indices)  # every copy has its main question
+    assert any(d["hint"] == "nan" for d in docset.docs) and any(d["D"] == "nan" for d in docset.docs)
+    assert len(TASK.images(docset.full_doc(0))) == 1
+    perfect = TASK.aggregate([TASK.score_sample(d, d["answer"]) for d in docset.docs])
+    assert perfect["mmbench_accuracy"] == 100.0
+
+
+def test_submission_table(tmp_path: Path):
+    scored = [TASK.score_sample(d, right(d)) for d in reversed(rotations(0, ["red", "blue"], "red", 1))]
+    rows = submission(scored)
+    assert [r["index"] for r in rows] == [0, 1_000_000]
+    assert list(rows[0])[:4] == ["index", "question", "answer", "prediction"] and rows[0]["E"] == "nan"
+    path = write_submission(rows, tmp_path / "mmbench_en_test.xlsx")
+    assert path.exists()
+    if path.suffix == ".csv":
+        with path.open() as handle:
+            assert [r["prediction"] for r in csv.DictReader(handle)] == [r["prediction"] for r in rows]

@@ -1,0 +1,127 @@
+"""MMMU val scoring checked against lmms-eval 0.7.3's rules (mmmu_process_results + mmmu_aggregate_results)."""
+
+import random
+
+import pytest
+
+from janus_eval.registry import get_task
+from janus_eval.task import IMAGE_PLACEHOLDER, JanusEvalError, split_scores
+from janus_eval.tasks.mmmu import normalize, open_correct, parse_open, subject_of
+
+TASK = get_task("mmmu")
+MC_POST = "\n\nAnswer with the option's letter from the given choices directly."
+
+
+def mc(doc_id: str = "validation_Math_1", answer: str = "B", options: tuple = ("3", "4", "5", "6"),
+       question: str = "How many?") -> dict:  # fmt: skip
+    return {"id": doc_id, "question": question, "options": repr(list(options)), "answer": answer,
+            "question_type": "multiple-choice"}  # fmt: skip
+
+
+def open_q(doc_id: str = "validation_Physics_1", answer: str = "42") -> dict:
+    return {"id": doc_id, "question": "Compute it.", "options": "[]", "answer": answer, "question_type": "open"}
+
+
+# -- prompt and images --------------------------------------------------------------------------------
+def test_prompts():
+    assert TASK.prompt(mc(options=("x", "y"))) == "How many?\nA. x\nB. y" + MC_POST
+    assert TASK.prompt(open_q()) == "Compute it.\n\nAnswer the question using a single word or phrase."
+    assert TASK.generation.max_new_tokens == 128 and TASK.generation.until == ("\n\n",)
+
+
+def test_image_tokens_become_placeholders_in_reading_order():
+    docset = TASK.load(None)
+    docs = {d["id"]: docset.full_doc(i) for i, d in enumerate(docset.docs)}
+    two = docs["validation_Math_1"]
+    assert TASK.prompt(two).startswith(f"How many shapes are there in {IMAGE_PLACEHOLDER} and {IMAGE_PLACEHOLDER} together?")
+    images = TASK.images(two)
+    assert len(images) == 2 and images[0].tobytes() != images[1].tobytes()
+    in_option = docs["validation_Computer_Science_1"]  # <image 1> is option A's text
+    assert f"A. {IMAGE_PLACEHOLDER}" in TASK.prompt(in_option) and len(TASK.images(in_option)) == 1
+    repeated = docs["validation_Design_2"]  # <image 1> twice: one image per placeholder
+    assert TASK.prompt(repeated).count(IMAGE_PLACEHOLDER) == 2 == len(TASK.images(repeated))
+    assert TASK.images(docs["validation_Math_2"]) == [] and IMAGE_PLACEHOLDER not in TASK.prompt(docs["validation_Math_2"])
+
+
+def test_a_token_without_its_image_is_a_clear_error():
+    d = mc(question="See <image 3>.")
+    with pytest.raises(JanusEvalError, match="image_3"):
+        TASK.images(d)
+
+
+# -- multiple choice ------------------------------------------------------------------------------
+def test_mc_score_and_record():
+    scored = TASK.score_sample(mc(answer="C"), "(C)")
+    assert scored["score"] == 1.0 and scored["parsed_pred"] == "C" and scored["guessed"] is False
+    assert scored["subdomain"] == "Math"
+    numeric, info = split_scores(scored)
+    assert numeric == {"score": 1.0} and info["guessed"] is False
+
+
+def test_seeded_fallback_is_deterministic_per_question():
+    d = mc(doc_id="validation_Art_3", answer="A")
+    first = TASK.score_sample(d, "**no idea**")
+    assert first["guessed"] is True
+    assert first["parsed_pred"] == random.Random("mmmu:validation_Art_3").choice(["A", "B", "C", "D"])
+    assert all(TASK.score_sample(d, "**no idea**")["parsed_pred"] == first["parsed_pred"] for _ in range(5))
+
+
+# -- open questions -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "response, gold, correct",
+    [
+        ("42", "42", True),
+        ("The answer is 42.", "42", True),  # "is " tail "42" (shortest tail among the indicators)
+        ("42.0", "42", True),  # numbers compared after round(float, 2)
+        ("4,200", "4200", True),  # commas dropped for numbers
+        ("first line\nso the result is 7", "7", True),  # lines split; last line's shortest tail
+        ("x = 7", "7", True),  # "=" is an indicator on the last line
+        ("$1,234.50", "1234.5", False),  # yields 1,234 and 234.50, never 1234.5
+        ("concatenate", "cat", True),  # string gold is a substring of the parsed string
+        ("Red", "red", True),  # lower-cased
+        ("box", "x", False),  # a 1-character gold must stand alone: " x" or "x "
+        ("it is 41", "42", False),
+        ("", "42", False),
+    ],
+)
+def test_open_answers(response, gold, correct):
+    assert open_correct(gold, parse_open(response)) is correct
+    assert TASK.score_sample(open_q(answer=gold), response)["score"] == float(correct)
+
+
+def test_open_parse_keeps_every_candidate_0_7_3_behaviour():
+    # The version trap (GitHub code before 0.7.3) kept only the first candidate string; 0.7.3 keeps the list.
+    parsed = parse_open("so it is blue\nthe answer is 3")
+    assert set(parsed) == {"blue", 3.0}  # the tail "3" is numeric, so it normalises to 3.0
+    assert open_correct("3", parsed) and open_correct("blue", parsed)
+    assert "answer: 5" in parse_open("answer: 5")  # "answer " needs a space: the whole reply stays a candidate
+    assert normalize("a") == [" a", "a "] and normalize(" 1,000 ") == [1000.0]
+
+
+# -- aggregate ------------------------------------------------------------------------------------
+def test_aggregate_rounds_lmms_eval_metric_but_not_headline():
+    records = [TASK.score_sample(mc("validation_Math_1", "A"), "A"), TASK.score_sample(mc("validation_Math_2", "A"), "(B)"),
+               TASK.score_sample(mc("validation_Math_3", "A"), "(B)"), TASK.score_sample(mc("validation_Art_1", "A"), "A"),
+               TASK.score_sample(open_q("validation_Physics_1", "42"), "42"),
+               TASK.score_sample(open_q("validation_Physics_2", "42"), "7")]  # fmt: skip
+    result = TASK.aggregate(records)
+    assert result["mmmu_acc/Math"] == round(1 / 3, 5) and result["mmmu_acc/Art"] == 1.0
+    assert result["mmmu_acc/Overall-Science"] == round(2 / 5, 5)  # Math and Physics, instance-weighted
+    assert result["mmmu_acc/Overall-Art and Design"] == 1.0
+    assert "mmmu_acc/Overall-Business" not in result  # empty domain left out
+    assert result["mmmu_acc"] == round(0.5, 5) and result["mmmu_accuracy"] == pytest.approx(50.0)
+    thirds = TASK.aggregate(records[:3])
+    assert thirds["mmmu_acc"] == 0.33333 and thirds["mmmu_accuracy"] == pytest.approx(100 / 3)
+
+
+def test_subject_of():
+    assert subject_of("validation_Art_Theory_12") == "Art_Theory"
+    with pytest.raises(JanusEvalError):
+        subject_of("nonsense")
+
+
+def test_fixture_scores_perfect_answers():
+    docset = TASK.load(None)
+    assert 6 <= len(docset) <= 16 and {d["question_type"] for d in docset.docs} == {"multiple-choice", "open"}
+    result = TASK.aggregate([TASK.score_sample(d, d["answer"]) for d in docset.docs])
+    assert result["mmmu_acc"] == 1.0

@@ -1,0 +1,223 @@
+"""MM-Vet scoring checked against lmms-eval 0.7.3's rules (mmvet_process_results + mmvet_aggregate_results),
+with the judge played by a fake chat-completions server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from janus_eval.metrics.judge import JudgeClient
+from janus_eval.registry import get_task
+from janus_eval.task import split_scores
+from janus_eval.tasks.mmvet import JUDGE_PROMPT_FILE, MMVet, judge_prompt, read_score, write_submission
+
+PROMPT_SHA256 = "4d9b806e960fcd3f25997104017744653443fb17f907aa0712b5efecea78438c"
+"""sha256 of lmms-eval 0.7.3's MM_VET_PROMPT; any edit to the prompt file changes every judged score."""
+
+
+@contextmanager
+def fake_judge(reply: Callable[[dict[str, Any], int], tuple[int, str | None]]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A judge whose reply is ``reply(request_body, request_number)`` -> (HTTP status, content)."""
+    seen: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append(body)
+            status, content = reply(body, len(seen) - 1)
+            data = json.dumps({"model": "judge-x", "choices": [{"message": {"content": content}}]}).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/v1", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def always(content: str | None) -> Callable[[dict[str, Any], int], tuple[int, str | None]]:
+    return lambda body, n: (200, content)
+
+
+def sequence(*contents: str | None) -> Callable[[dict[str, Any], int], tuple[int, str | None]]:
+    return lambda body, n: (200, contents[min(n, len(contents) - 1)])
+
+
+def judged_task(url: str, cache: Path) -> MMVet:
+    task = get_task("mmvet")
+    assert isinstance(task, MMVet)
+    task.configure_judge(url, "judge-model", "JANUS_TEST_JUDGE_KEY", cache)
+    assert task.judge is not None
+    task.judge.sleep = lambda s: None  # no real backoff waits in tests
+    return task
+
+
+DOC = {"question_id": "v1_9", "question": "What is x?", "answer": "-1<AND>-5", "capability": "math,ocr", "image": None}
+
+
+# -- prompt -------------------------------------------------------------------------------------
+def test_prompt_and_generation():
+    task = get_task("mmvet")
+    assert task.prompt(DOC) == ("First please perform reasoning, and think step by step to provide best answer to the "
+                                "following question: \n\nWhat is x?")  # fmt: skip
+    assert task.generation.max_new_tokens == 1024 and task.generation.until == ("\n\n",)
+    assert task.images(DOC) == []  # a null image: asked without one
+
+
+def test_judge_prompt_is_lmms_eval_s():
+    text = JUDGE_PROMPT_FILE.read_text(encoding="utf-8")
+    assert hashlib.sha256(text.encode()).hexdigest() == PROMPT_SHA256
+    prompt = judge_prompt("What is x?", "-1<AND>-5 <OR>2", "x = -1")
+    # <AND>/<OR> get spaces around them, already-spaced ones twice; a blank line separates table and query
+    assert prompt == text + "\nWhat is x? | -1 <AND> -5  <OR> 2 | x = -1 |"
+    assert text.endswith("| 1.0\n")
+
+
+@pytest.mark.parametrize(
+    "reply, value",
+    [("1", 1.0), (".5", 0.5), ("0.4 because", 0.4), ("1e-1", 0.1), ("0.7\nbecause", None), ("0.8,", None),
+     ("**0.5**", None), ("Correctness: 0.8", None), ("1.5", 1.5)],
+)  # fmt: skip
+def test_read_score_splits_on_the_first_space_only(reply, value):
+    assert read_score(reply) == value
+
+
+# -- judged scoring -----------------------------------------------------------------------------
+def test_score_then_cache_hit_on_rerun(tmp_path: Path):
+    with fake_judge(always("0.5 The prediction finds one of two.")) as (url, seen):
+        scored = judged_task(url, tmp_path).score_sample(DOC, "x = -1")
+        assert len(seen) == 1 and seen[0]["temperature"] == 0.0 and seen[0]["max_tokens"] == 128
+        assert seen[0]["messages"][0]["content"].endswith("\nWhat is x? | -1 <AND> -5 | x = -1 |")
+        rerun = judged_task(url, tmp_path)
+        assert rerun.score_sample(DOC, "x = -1") == scored
+        assert len(seen) == 1 and rerun.judge is not None and rerun.judge.requests_sent == 0
+    assert scored["score"] == 0.5 and scored["judged"] is True and scored["judge_outcome"] == "scored"
+    assert scored["judge_model"] == "judge-x" and scored["judge_calls"] == [0.0]
+
+
+def test_retries_after_500_and_429(tmp_path: Path):
+    statuses = [500, 429, 200]
+    with fake_judge(lambda body, n: (statuses[min(n, 2)], "1.0")) as (url, seen):
+        scored = judged_task(url, tmp_path).score_sample(DOC, "x = -1 or x = -5")
+    assert scored["score"] == 1.0 and len(seen) == 3
+
+
+def test_unparseable_replies_escalate_temperature_then_zero(tmp_path: Path):
+    with fake_judge(always("**0.5**")) as (url, seen):
+        scored = judged_task(url, tmp_path).score_sample(DOC, "x = 3")
+    # each failed parse: +0.5, one extra (discarded) reply, ask again; at 2.0 the score is 0.0 (8 calls)
+    assert [b["temperature"] for b in seen] == [0.0, 0.5, 0.5, 1.0, 1.0, 1.5, 1.5, 2.0]
+    assert scored["score"] == 0.0 and scored["judge_outcome"] == "unparseable" and len(scored["judge_calls"]) == 8
+
+
+def test_the_reply_after_an_escalation_is_discarded(tmp_path: Path):
+    with fake_judge(sequence("Score: 0.9", "0.8", "0.6")) as (url, seen):
+        scored = judged_task(url, tmp_path).score_sample(DOC, "x = -5")
+    # "0.8" (the extra call at 0.5) is never read; the next call at 0.5 gives 0.6
+    assert [b["temperature"] for b in seen] == [0.0, 0.5, 0.5] and scored["score"] == 0.6
+
+
+def test_empty_replies_three_attempts_then_zero(tmp_path: Path):
+    with fake_judge(always("   ")) as (url, seen):
+        scored = judged_task(url, tmp_path).score_sample(DOC, "x = 3")
+    assert len(seen) == 3 and scored["score"] == 0.0 and scored["judge_outcome"] == "empty"
+    assert scored["judge_model"] == ""  # lmms-eval's eval_model is "" then
+
+
+def test_an_empty_reply_is_asked_again(tmp_path: Path):
+    with fake_judge(sequence(None, "0.3")) as (url, seen):
+        scored = judged_task(url, tmp_path).score_sample(DOC, "x = -5")
+    assert len(seen) == 2 and scored["score"] == 0.3 and [b["temperature"] for b in seen] == [0.0, 0.0]
+
+
+def test_out_of_range_is_asked_again_but_capped(tmp_path: Path):
+    with fake_judge(always("1.5")) as (url, seen):
+        scored = judged_task(url, tmp_path).score_sample(DOC, "x = -5")
+    assert len(seen) == 5 and scored["score"] == 0.0 and scored["judge_outcome"] == "out_of_range"
+    with fake_judge(sequence("nan", "0.7")) as (url, seen):
+        assert judged_task(url, tmp_path / "b").score_sample(DOC, "x = -5")["score"] == 0.7
+    assert [b["temperature"] for b in seen] == [0.0, 0.0]  # same temperature, fresh reply
+
+
+# -- no judge ------------------------------------------------------------------------------------
+def test_without_a_judge_there_is_no_score():
+    task = get_task("mmvet")
+    task.configure_judge(None, None, "OPENAI_API_KEY", None)  # type: ignore[attr-defined]
+    scored = task.score_sample(DOC, "x = -1")
+    assert scored["score"] == 0.0 and scored["judged"] is False
+    assert task.aggregate([scored, scored]) == {"mmvet_unjudged": 2.0}
+    assert task.card()["judge"] is None
+
+
+# -- aggregate -----------------------------------------------------------------------------------
+def record(capability: str, score: float) -> dict[str, Any]:
+    return {"score": score, "judged": True, "capabilities": capability, "question_id": "q"}
+
+
+def test_aggregate_capabilities_and_combinations():
+    records = [record("rec", 1.0), record("rec,know", 0.5), record("know,rec", 0.0), record("ocr,math", 0.6),
+               record("rec,ocr,know,gen,spat", 0.2)]  # fmt: skip
+    result = get_task("mmvet").aggregate(records)
+    assert result["gpt_eval_score"] == pytest.approx(100 * 2.3 / 5) and result["mmvet_score"] == result["gpt_eval_score"]
+    assert result["capability/rec"] == pytest.approx(100 * 1.7 / 4)  # "contains" match
+    assert result["capability/math"] == pytest.approx(60.0) and "capability/spat" in result
+    assert result["combination/rec_know"] == pytest.approx(25.0)  # set equality, any order
+    assert result["combination/math_ocr"] == pytest.approx(60.0) and result["combination/rec"] == 100.0
+    assert "combination/spat_ocr" not in result  # empty combinations are left out
+    assert not any("gen_ocr_know_spat" in k for k in result)  # a combination outside the 16 only counts in the total
+    assert result["mmvet_unjudged"] == 0.0
+
+
+def test_aggregate_accepts_samples_jsonl_records(tmp_path: Path):
+    with fake_judge(always("0.4")) as (url, _):
+        scored = judged_task(url, tmp_path).score_sample(DOC, "x = -1")
+    numeric, info = split_scores(scored)
+    assert numeric == {"score": 0.4} and info["judged"] is True
+    stored = {"id": "v1_9", "prediction": "x = -1", "scores": numeric, "score_info": info}
+    assert get_task("mmvet").aggregate([stored]) == get_task("mmvet").aggregate([scored])
+
+
+def test_card_records_the_judge(tmp_path: Path):
+    task = judged_task("http://127.0.0.1:1/v1", tmp_path)
+    judge = task.card()["judge"]
+    assert judge["model"] == "judge-model" and judge["temperature"] == 0.0 and judge["max_tokens"] == 128
+    assert judge["prompt_sha256"] == PROMPT_SHA256
+
+
+def test_submission_file(tmp_path: Path):
+    records = [{"id": "v1_0", "prediction": "two", "scores": {"score": 0.0},
+                "score_info": {"question_id": "v1_0", "judged": False}}]  # fmt: skip
+    message = write_submission(records, tmp_path / "mmvet_submission.json")
+    assert json.loads((tmp_path / "mmvet_submission.json").read_text()) == {"v1_0": "two"}
+    assert "MM-Vet" in message and "evaluator" in message.lower()
+
+
+def test_fixture_has_an_image_less_row():
+    task = get_task("mmvet")
+    docset = task.load(None)
+    assert 6 <= len(docset) <= 16
+    images = [task.images(docset.full_doc(i)) for i in range(len(docset))]
+    assert sum(not ims for ims in images) == 1 and all(len(ims) <= 1 for ims in images)
+
+
+def test_configure_judge_defaults(tmp_path: Path):
+    task = get_task("mmvet")
+    task.configure_judge(None, "my-model", "MY_KEY", tmp_path)  # type: ignore[attr-defined]
+    judge = task.judge  # type: ignore[attr-defined]
+    assert isinstance(judge, JudgeClient) and judge.url == "https://api.openai.com/v1/chat/completions"
+    assert judge.key_env == "MY_KEY" and judge.model == "my-model"
