@@ -74,6 +74,9 @@ def run_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run of another checkpoint/config in --out.")] = False,
     inception_weights: Annotated[Optional[Path], typer.Option("--inception-weights", help="FID Inception weights file (default DATA/weights/).")] = None,
     fid_backend: Annotated[str, typer.Option("--fid-backend", help="clean-fid (the protocol) or torch-fidelity.")] = "clean-fid",
+    judge_url: Annotated[Optional[str], typer.Option("--judge-url", help="OpenAI-compatible base URL for MM-Vet's judge.")] = None,
+    judge_model: Annotated[Optional[str], typer.Option("--judge-model", help="Judge model name (default gpt-4o-2024-11-20).")] = None,
+    judge_key_env: Annotated[str, typer.Option("--judge-key-env", help="Environment variable holding the judge API key.")] = "OPENAI_API_KEY",
     task_option: Annotated[Optional[list[str]], typer.Option("-T", "--task-option", help="TASK.NAME=VALUE, e.g. geneval.images_per_prompt=2.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
@@ -86,6 +89,7 @@ def run_command(
         tasks=_split_tasks(tasks), out=out, ckpt=ckpt, data_root=data_root, limit=limit, batch_size=batch_size,
         seed=seed, device=device, dtype=dtype, protocol=protocol, task_options=_parse_task_options(task_option or []),
         on_bad_image=on_bad_image, overwrite=overwrite, inception_weights=inception_weights, fid_backend=fid_backend,
+        judge_url=judge_url, judge_model=judge_model, judge_key_env=judge_key_env,
         show_progress=progress and sys.stderr.isatty(),
     )  # fmt: skip
     runner = Runner(config)

@@ -52,6 +52,10 @@ class RunConfig:
     inception_weights: Path | None = None
     """FID tasks' Inception file (default ``<data-root>/weights/``)."""
     fid_backend: str = "clean-fid"
+    judge_url: str | None = None
+    """OpenAI-compatible endpoint for judge-scored tasks (MM-Vet); with neither url nor model, no judge."""
+    judge_model: str | None = None
+    judge_key_env: str = "OPENAI_API_KEY"
     """Per task, option name -> command-line value (``-T geneval.images_per_prompt=2``)."""
     show_progress: bool = True
 
@@ -158,6 +162,9 @@ class Runner:
         for task in tasks:
             if hasattr(task, "configure_fid"):
                 task.configure_fid(self.config.inception_weights, backend=self.config.fid_backend)
+            if hasattr(task, "configure_judge"):
+                task.configure_judge(self.config.judge_url, self.config.judge_model, self.config.judge_key_env,
+                                     self.out / task.name / "judge_cache")  # fmt: skip
             task.configure(**self.config.task_options.get(task.name, {}))
         runs = [_prepare(t, self.config) for t in tasks]
         _check_writable(self.out)
@@ -228,6 +235,7 @@ class Runner:
         task = task_run.task
         assert isinstance(task, UnderstandingTask)
         path = self._records_path(task_run)
+        self._rescore(task_run)
         done = self._done_ids(task_run)
         pending = [(i, doc_id) for i, doc_id in zip(task_run.indices, task_run.ids)
                    if doc_id not in done and self.world.owns(doc_id)]  # fmt: skip
@@ -246,6 +254,22 @@ class Runner:
                     records = self._understand_batch(task, members, docs, prompts)
                     append_jsonl(path, records)
                     advance(len(records))
+
+    def _rescore(self, task_run: TaskRun) -> None:
+        """Score again, from the stored prediction, the records the task now scores better."""
+        task = task_run.task
+        assert isinstance(task, UnderstandingTask)
+        stale = [r for r in read_task_records(self.out / task_run.dir_name)
+                 if self.world.owns(r["id"]) and not r.get("skipped") and task.needs_rescore(r)]  # fmt: skip
+        if not stale:
+            return
+        index = {doc_id: i for i, doc_id in zip(task_run.indices, task_run.ids)}
+        updated = []
+        for record in stale:
+            if record["id"] in index:
+                scores, info = split_scores(task.score_sample(task_run.docset.docs[index[record["id"]]], record["prediction"]))
+                updated.append({**record, "scores": scores, "score_info": info})
+        append_jsonl(self._records_path(task_run), updated)
 
     def _understand_batch(
         self,
@@ -454,14 +478,15 @@ def merge_task_records(task_dir: Path, ids: list[str]) -> list[dict[str, Any]]:
     Per-rank files are merged into ``samples.jsonl`` (atomically, records of ids outside this run
     kept after ours) and only then removed, so a kill at any point loses nothing.
     """
+    records = read_task_records(task_dir)
     by_id: dict[str, dict[str, Any]] = {}
-    for record in read_task_records(task_dir):
-        by_id.setdefault(record["id"], record)
+    for record in records:
+        by_id[record["id"]] = record  # the last record of an id wins (a re-scored one)
     missing = [i for i in ids if i not in by_id]
     if missing:
         raise JanusEvalError(f"{task_dir} lacks {len(missing)} of {len(ids)} samples (first: {missing[0]!r}); rerun to finish")
     rank_files = sorted(task_dir.glob("samples.rank*.jsonl"))
-    if rank_files:
+    if rank_files or len(records) != len(by_id):
         wanted = set(ids)
         ordered = [by_id[i] for i in ids] + [r for i, r in by_id.items() if i not in wanted]
         write_atomic(task_dir / "samples.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ordered))

@@ -202,6 +202,13 @@ class UnderstandingTask(Task):
     def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
         """At least ``score`` in [0, 1]; other keys carry what ``aggregate`` needs."""
 
+    def needs_rescore(self, record: dict[str, Any]) -> bool:
+        """True for a record scored with less than this run can do (MM-Vet without a judge, now with one).
+
+        The runner re-scores such records from their stored prediction, without the model.
+        """
+        return False
+
     def postprocess(self, prediction: str) -> str:
         """The framework's clean-up between the model's text and ``score_sample``.
 

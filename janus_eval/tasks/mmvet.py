@@ -166,6 +166,10 @@ class MMVet(UnderstandingTask):
         graded = grade(self.judge, judge_prompt(doc["question"], doc["answer"], prediction))
         return {**graded, "judged": True, **base}
 
+    def needs_rescore(self, record: dict[str, Any]) -> bool:
+        """Predictions recorded without a judge get judged once a judge is configured."""
+        return self.judge is not None and not record_scores(record).get("judged", False)
+
     # -- aggregate ----------------------------------------------------------------------------
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
         scored = [record_scores(r) for r in records]

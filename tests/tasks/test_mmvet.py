@@ -221,3 +221,25 @@ def test_configure_judge_defaults(tmp_path: Path):
     judge = task.judge  # type: ignore[attr-defined]
     assert isinstance(judge, JudgeClient) and judge.url == "https://api.openai.com/v1/chat/completions"
     assert judge.key_env == "MY_KEY" and judge.model == "my-model"
+
+
+def test_run_without_judge_then_with_one_judges_the_stored_predictions(tmp_path: Path, tiny_adapter):
+    """A rerun with --judge-url scores the recorded predictions; the model is not called again."""
+    from janus_eval.runner import RunConfig, Runner
+
+    class NoModel:
+        def understand(self, *args: Any, **kwargs: Any) -> list[str]:
+            raise AssertionError("the rerun must not generate")
+
+    def run(adapter: Any, **judge: Any) -> dict[str, dict[str, float]]:
+        config = RunConfig(tasks=["mmvet"], out=tmp_path / "r", show_progress=False, limit=3, **judge)
+        return Runner(config, model_factory=lambda: adapter).run()
+
+    class ShortAnswers:  # MM-Vet allows 1024 tokens; 4 are enough to have predictions to judge
+        def understand(self, images: Any, questions: Any, max_new_tokens: int, **kwargs: Any) -> list[str]:
+            return tiny_adapter.understand(images, questions, 4, **kwargs)
+
+    assert run(ShortAnswers()) == {"mmvet": {"mmvet_unjudged": 3.0}}
+    with fake_judge(always("0.5")) as (url, requests):
+        result = run(NoModel(), judge_url=url, judge_model="fake-judge")["mmvet"]
+    assert result["mmvet_unjudged"] == 0.0 and result["mmvet_score"] == pytest.approx(50.0) and len(requests) == 3
