@@ -33,7 +33,7 @@ SUITE: dict[str, TaskInfo] = {
         TaskInfo("gqa", "understanding", "gqa_accuracy", "lmms-lab/GQA"),
         TaskInfo("pope", "understanding", "pope_f1", "lmms-lab/POPE"),
         TaskInfo("mme", "understanding", "mme_perception", "lmms-lab/MME"),
-        TaskInfo("seed", "understanding", "seed_image", "lmms-lab/SEED-Bench"),
+        TaskInfo("seed", "understanding", "seed_image_accuracy", "lmms-lab/SEED-Bench"),
         TaskInfo("mmbench", "understanding", "mmbench_accuracy", "lmms-lab/MMBench"),
         TaskInfo("mmvet", "understanding", "mmvet_score", "lmms-lab/MMVet"),
         TaskInfo("mmmu", "understanding", "mmmu_accuracy", "lmms-lab/MMMU"),

@@ -1,0 +1,105 @@
+"""GQA: compositional questions on real images (Hudson & Manning, 2019), scored as lmms-eval 0.7.3 scores `gqa`.
+
+Data: ``lmms-lab/GQA`` (now ``lmms-lab-encoder/GQA``): questions from config
+``testdev_balanced_instructions``, split ``testdev`` (12,578 rows); images from config
+``testdev_balanced_images`` (columns ``id``, ``image``), joined on the question's ``imageId``.
+lmms-eval decodes every image up front; here only an ``id -> row`` index is built and an image is
+read when its question is asked.
+
+Scoring is lmms-eval's generic ``exact_match`` with ``ignore_case`` and ``ignore_punctuation``
+(no task-specific ``process_results``). Quirks kept on purpose:
+- both sides are lower-cased and stripped of every ASCII ``string.punctuation`` character, then
+  compared exactly: no whitespace collapsing (``"no ."`` -> ``"no "``, wrong), no articles or number
+  words (``"two"`` != ``"2"``), non-ASCII punctuation kept (``"yes…"`` is wrong);
+- the prediction is stripped first (by the framework), the answer is not;
+- the strings go through numpy string arrays, which drop trailing NUL characters.
+``exact_match`` is the mean in [0, 1]; the paper's number is ``gqa_accuracy`` (x 100).
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from janus_eval.hfdata import DocSet, load_docset
+from janus_eval.registry import task
+from janus_eval.task import DatasetSpec, GenerationSettings, JanusEvalError, UnderstandingTask, record_scores
+
+POST_PROMPT = "\nAnswer the question using a single word or phrase."
+IMAGES = DatasetSpec(repo="GQA", config="testdev_balanced_images", split="testdev", fixture="GQA")
+_DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)
+
+
+@dataclass
+class JoinedDocSet(DocSet):
+    """GQA questions whose ``full_doc`` adds the ``image`` of their ``imageId`` from the images config."""
+
+    image_rows: DocSet
+    row_of_image: dict[str, int]
+
+    def full_doc(self, index: int) -> dict[str, Any]:
+        doc = super().full_doc(index)
+        image_id = str(doc["imageId"])
+        row = self.row_of_image.get(image_id)
+        if row is None:
+            raise JanusEvalError(
+                f"GQA question {doc.get('id')!r} refers to imageId {image_id!r}, which is not in "
+                f"{self.image_rows.files[0].parent} ({IMAGES.config}/{IMAGES.split}-*.parquet)"
+            )
+        return {**doc, "image": self.image_rows.full_doc(row)["image"]}
+
+
+@task("gqa")
+class GQA(UnderstandingTask):
+    headline: ClassVar[str] = "gqa_accuracy"
+    dataset: ClassVar[DatasetSpec] = DatasetSpec(
+        repo="GQA", config="testdev_balanced_instructions", split="testdev", fixture="GQA"
+    )
+    generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=16)
+    prompt_template: ClassVar[str] = "{question}" + POST_PROMPT
+
+    # -- data ---------------------------------------------------------------------------------
+    def load(self, data_root: Path | None) -> DocSet:
+        questions = load_docset(self.dataset, data_root)
+        images = load_docset(IMAGES, data_root)
+        row_of_image = {str(d["id"]): i for i, d in enumerate(images.docs)}
+        return JoinedDocSet(
+            docs=questions.docs,
+            files=[*questions.files, *images.files],
+            _sources=questions._sources,
+            _locators=questions._locators,
+            image_rows=images,
+            row_of_image=row_of_image,
+        )
+
+    def doc_id(self, doc: dict[str, Any]) -> str:
+        return str(doc["id"])
+
+    def card(self) -> dict[str, Any]:
+        return {**super().card(), "images": {"config": IMAGES.config, "split": IMAGES.split, "join": "imageId -> id"}}
+
+    # -- prompt -------------------------------------------------------------------------------
+    def prompt(self, doc: dict[str, Any]) -> str:
+        return f"{doc['question']}{POST_PROMPT}"
+
+    # -- score --------------------------------------------------------------------------------
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        pred = _exact_match_form(prediction.strip())
+        answer = _exact_match_form(str(doc["answer"]))
+        score = 1.0 if pred == answer else 0.0
+        return {"score": score, "exact_match": score, "prediction": pred, "ground_truth": answer}
+
+    # -- aggregate ----------------------------------------------------------------------------
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        scored = [record_scores(r) for r in records]
+        if not scored:
+            return {}
+        accuracy = sum(s["exact_match"] for s in scored) / len(scored)
+        return {"exact_match": accuracy, self.headline: 100.0 * accuracy}
+
+
+def _exact_match_form(text: str) -> str:
+    """What lmms-eval's ``exact_match(ignore_case, ignore_punctuation)`` compares."""
+    return text.rstrip("\x00").lower().translate(_DROP_PUNCTUATION)

@@ -1,0 +1,135 @@
+"""MME: yes/no perception and cognition questions (Fu et al., 2023), scored as lmms-eval 0.7.3 scores `mme`.
+
+Data: ``lmms-lab/MME`` (now ``lmms-lab-encoder/MME``), default config, split ``test`` (2,374 rows).
+Each image is asked two questions (usually one "Yes" and one "No"); both rows share the image's
+``question_id`` (e.g. ``code_reasoning/0020.png``), so a sample's id here is that plus a hash of
+its question.
+
+Per image: acc = mean of its two scores x 100, acc+ = 100 if both are right; a category's score is
+the mean over its images of acc + acc+ (0-200); ``mme_perception_score`` / ``mme_cognition_score``
+are the sums over the categories present (max 2000 / 800). The paper's MME number is the perception
+sum, reported as ``mme_perception``. Per category: ``mme_score/<cat>``, ``mme_acc/<cat>``,
+``mme_acc_plus/<cat>`` (lmms-eval only logs the score, rounded to 2 decimals).
+
+lmms-eval quirks kept on purpose:
+- the prompt drops every ``" Please answer yes or no."`` (with its leading space; other spellings
+  stay) before appending the post-prompt;
+- answer parsing: lower-case, strip, delete every ``.``; ``yes``/``no`` as is; a single character
+  ``y``/``n``; otherwise ``yes`` anywhere in the first 4 characters, else ``no`` there, else "other"
+  (so ``"nope"``, ``"know"``, ``"not sure"`` read as no, ``"yeah"`` and ``"there is no"`` as other);
+- a category outside the ten perception categories counts as cognition;
+- with the paper's ten perception categories, a missing one simply adds nothing to the sum.
+Where lmms-eval asserts (a ``question_id`` group without exactly 2 records), we differ: a group
+of 1, which a ``--limit`` run can cut, is dropped and counted in ``mme_incomplete_pairs``; a group
+of more than 2 is a data error and raises. A ground truth other than yes/no raises, as lmms-eval does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, ClassVar
+
+from janus_eval.registry import task
+from janus_eval.task import DatasetSpec, GenerationSettings, JanusEvalError, UnderstandingTask, record_scores
+
+POST_PROMPT = "\nAnswer the question using a single word or phrase."
+REMOVED_INSTRUCTION = " Please answer yes or no."
+PERCEPTION = ("existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark", "artwork", "OCR")
+COGNITION = ("commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning")
+
+
+@task("mme")
+class MME(UnderstandingTask):
+    headline: ClassVar[str] = "mme_perception"
+    dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="MME", split="test", fixture="MME")
+    generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=16)
+    prompt_template: ClassVar[str] = "{question without ' Please answer yes or no.'}" + POST_PROMPT
+
+    # -- data ---------------------------------------------------------------------------------
+    def doc_id(self, doc: dict[str, Any]) -> str:
+        digest = hashlib.sha1(str(doc["question"]).encode("utf-8")).hexdigest()[:8]
+        return f"{doc['question_id']}#{digest}"
+
+    # -- prompt -------------------------------------------------------------------------------
+    def prompt(self, doc: dict[str, Any]) -> str:
+        return str(doc["question"]).strip().replace(REMOVED_INSTRUCTION, "") + POST_PROMPT
+
+    # -- score --------------------------------------------------------------------------------
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        answer = str(doc["answer"]).lower().strip().replace(".", "")
+        if answer not in ("yes", "no"):
+            raise JanusEvalError(f"mme sample {self.doc_id(doc)}: answer {doc['answer']!r} is not Yes/No")
+        parsed = parse_yes_no(prediction)
+        category = str(doc["category"])
+        return {
+            "score": 1.0 if parsed == answer else 0.0,
+            "prediction": parsed,
+            "ground_truth": answer,
+            "question_id": str(doc["question_id"]),
+            "category": category,
+            "eval_type": "perception" if category in PERCEPTION else "cognition",
+        }
+
+    # -- aggregate ----------------------------------------------------------------------------
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        scored = [record_scores(r) for r in records]
+        result: dict[str, float] = {}
+        incomplete = 0
+        for eval_type in ("perception", "cognition"):
+            subset = [s for s in scored if s["eval_type"] == eval_type]
+            if not subset:
+                continue
+            categories, dropped = _category_scores(subset)
+            incomplete += dropped
+            result[f"mme_{eval_type}_score"] = sum(c["score"] for c in categories.values())
+            for category, values in categories.items():
+                result[f"mme_score/{category}"] = values["score"]
+                result[f"mme_acc/{category}"] = values["acc"]
+                result[f"mme_acc_plus/{category}"] = values["acc_plus"]
+        if "mme_perception_score" in result:
+            result[self.headline] = result["mme_perception_score"]
+        result["mme_incomplete_pairs"] = float(incomplete)
+        return result
+
+
+def parse_yes_no(prediction: str) -> str:
+    """lmms-eval's (Otter's) MME reading of a reply: ``yes``, ``no`` or ``other``."""
+    text = prediction.lower().strip().replace(".", "")
+    if text in ("yes", "no"):
+        return text
+    if len(text) == 1:
+        return {"y": "yes", "n": "no"}.get(text, "other")
+    head = text[:4]
+    if "yes" in head:
+        return "yes"
+    if "no" in head:
+        return "no"
+    return "other"
+
+
+def _category_scores(scored: list[dict[str, Any]]) -> tuple[dict[str, dict[str, float]], int]:
+    """Per category (in order of first appearance): score, acc, acc+; and the incomplete pairs dropped."""
+    groups: dict[str, dict[str, list[float]]] = {}
+    for s in scored:
+        groups.setdefault(s["category"], {}).setdefault(s["question_id"], []).append(float(s["score"]))
+    out: dict[str, dict[str, float]] = {}
+    dropped = 0
+    for category, by_image in groups.items():
+        total = acc_sum = plus_sum = 0.0
+        complete = 0
+        for question_id, scores in by_image.items():
+            if len(scores) > 2:
+                raise JanusEvalError(
+                    f"mme: {len(scores)} records share question_id {question_id!r} in category {category!r}; "
+                    "MME scores pairs of questions per image"
+                )
+            if len(scores) < 2:
+                dropped += 1
+                continue
+            acc = sum(scores) / len(scores) * 100.0
+            acc_plus = (sum(scores) == 2) * 100.0
+            total += acc_plus + acc
+            acc_sum, plus_sum, complete = acc_sum + acc, plus_sum + acc_plus, complete + 1
+        if complete:
+            out[category] = {"score": total / complete, "acc": acc_sum / complete, "acc_plus": plus_sum / complete}
+    return out, dropped

@@ -1,0 +1,92 @@
+"""SEED-Bench: 4-option multiple choice on images and videos (Li et al., 2023), as lmms-eval 0.7.3 scores `seedbench`.
+
+Data: ``lmms-lab/SEED-Bench`` (now ``lmms-lab-encoder/SEED-Bench``), default config, split ``test``
+(~18k rows). ``image`` is a list: one image for ``data_type == "image"`` rows, several frames for
+``"video"`` rows; every one of them is sent, in order, as lmms-eval does.
+
+Generation: lmms-eval's yaml sets only ``until: ["ASSISTANT:"]`` and leaves ``max_new_tokens`` to
+each model adapter's default. Only the reply's first non-blank character is scored, so any budget
+that reaches it gives the same score; we use 32 new tokens to keep runs fast.
+
+Scoring quirks kept on purpose: the stripped reply keeps only its **first character**, compared
+case-insensitively with the answer letter. So ``"B"``, ``"b"``, ``"B. dog"`` and ``"Because..."``
+(for B) are right, while ``"(B)"``, ``"**B**"``, ``"The answer is B"`` and ``""`` are wrong, and
+``"Answer: A"`` is right exactly when the answer is A.
+
+Metrics (lmms-eval's names, fractions in [0, 1]): ``seed_image``, ``seed_video`` (only when video
+rows were scored, as in lmms-eval) and ``seed_all``; per ``question_type_id``: ``seed_all/<id>``.
+The paper's SEED number is the image accuracy in percent, ``seed_image_accuracy``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from PIL import Image
+
+from janus_eval.hfdata import decode_image
+from janus_eval.registry import task
+from janus_eval.task import DatasetSpec, GenerationSettings, UnderstandingTask, record_scores
+
+POST_PROMPT = "\nAnswer with the option's letter from the given choices directly."
+
+
+@task("seed")
+class SEEDBench(UnderstandingTask):
+    headline: ClassVar[str] = "seed_image_accuracy"
+    dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="SEED-Bench", split="test", fixture="SEED-Bench")
+    generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=32, until=("ASSISTANT:",))
+    prompt_template: ClassVar[str] = (
+        "{question}\nA. {choice_a}\nB. {choice_b}\nC. {choice_c}\nD. {choice_d}" + POST_PROMPT
+    )
+
+    # -- data ---------------------------------------------------------------------------------
+    def doc_id(self, doc: dict[str, Any]) -> str:
+        return str(doc["question_id"])
+
+    def images(self, doc: dict[str, Any]) -> list[Image.Image]:
+        """Every image of the row's list: the image, or all frames of a video question."""
+        where = f"{self.name} sample {self.doc_id(doc)}"
+        return [decode_image(value, where=f"{where} image {k}") for k, value in enumerate(doc.get("image") or [])]
+
+    # -- prompt -------------------------------------------------------------------------------
+    def prompt(self, doc: dict[str, Any]) -> str:
+        options = "".join(f"\n{letter}. {doc[f'choice_{letter.lower()}']}" for letter in "ABCD")
+        return f"{doc['question']}{options}{POST_PROMPT}"
+
+    # -- score --------------------------------------------------------------------------------
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        pred = prediction.strip()[:1]
+        answer = str(doc["answer"])
+        return {
+            "score": 1.0 if pred.lower().strip() == answer.lower().strip() else 0.0,
+            "prediction": pred,
+            "answer": answer,
+            "data_type": str(doc["data_type"]),
+            "question_type_id": str(doc.get("question_type_id")),
+        }
+
+    # -- aggregate ----------------------------------------------------------------------------
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        scored = [record_scores(r) for r in records]
+        if not scored:
+            return {}
+        result: dict[str, float] = {}
+        for data_type in ("image", "video"):  # lmms-eval's metric list; other types count in seed_all only
+            if any(s["data_type"] == data_type for s in scored):
+                result[f"seed_{data_type}"] = _accuracy([s for s in scored if s["data_type"] == data_type])
+        result["seed_all"] = _accuracy(scored)
+        for type_id in sorted({s["question_type_id"] for s in scored}, key=_numeric_first):
+            result[f"seed_all/{type_id}"] = _accuracy([s for s in scored if s["question_type_id"] == type_id])
+        if "seed_image" in result:
+            result[self.headline] = 100.0 * result["seed_image"]
+        return result
+
+
+def _accuracy(scored: list[dict[str, Any]]) -> float:
+    """lmms-eval's ``seed_aggregation_result``: correct / total."""
+    return sum(1 for s in scored if s["score"] == 1.0) / len(scored)
+
+
+def _numeric_first(value: str) -> tuple[int, int | str]:
+    return (0, int(value)) if value.isdigit() else (1, value)

@@ -1,0 +1,94 @@
+"""VQAv2: open-ended visual questions (Goyal et al., 2017), scored as lmms-eval 0.7.3 scores `vqav2_val`.
+
+Data: ``lmms-lab/VQAv2`` (now ``lmms-lab-encoder/VQAv2``), default config, split ``validation``
+(214,354 questions, 10 human answers each). The paper reports **test-dev**, whose answers are
+private: run this task on a test-dev snapshot's predictions and upload ``submission(records)``
+(``write_evalai_submission``) to eval.ai, challenge "VQA Challenge", phase test-dev. Locally the
+validation split is scored with the VQA accuracy below.
+
+Scoring (``janus_eval.metrics.vqa_normalize``): prediction and every human answer are normalised
+(punctuation, number words, articles, contractions), then the leave-one-out accuracy
+``mean over answers of min(1, #other matching answers / 3)``.
+
+lmms-eval quirks kept on purpose:
+- normalisation is applied to both sides always (the official evaluation normalises only when the
+  human answers disagree, and never digit/article-processes them);
+- only the first 32 periods are deleted; a comma between two digits makes every punctuation mark be
+  deleted instead of spaced; see ``vqa_normalize`` for the rest;
+- "other answers" are found by comparing whole answer dicts, so identical dicts exclude each other;
+- a doc without ``answers`` scores 0; the submission answer is the *normalised* prediction;
+- lmms-eval mutates the doc's answers in place; we do not (a single pass scores the same).
+``exact_match`` is lmms-eval's mean in [0, 1]; the paper's number is ``vqav2_accuracy`` (x 100).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from janus_eval.io import write_json
+from janus_eval.metrics.vqa_normalize import vqa_accuracy
+from janus_eval.registry import task
+from janus_eval.task import DatasetSpec, GenerationSettings, UnderstandingTask, record_scores
+
+POST_PROMPT = "\nAnswer the question using a single word or phrase."
+
+
+@task("vqav2")
+class VQAv2(UnderstandingTask):
+    headline: ClassVar[str] = "vqav2_accuracy"
+    dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="VQAv2", split="validation", fixture="VQAv2")
+    generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=16)
+    prompt_template: ClassVar[str] = "{question}" + POST_PROMPT
+
+    # -- data ---------------------------------------------------------------------------------
+    def doc_id(self, doc: dict[str, Any]) -> str:
+        return str(doc["question_id"])
+
+    # -- prompt -------------------------------------------------------------------------------
+    def prompt(self, doc: dict[str, Any]) -> str:
+        return f"{doc['question']}{POST_PROMPT}"
+
+    # -- score --------------------------------------------------------------------------------
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        answers = doc.get("answers")
+        prediction = prediction.strip()  # lmms-eval's framework strips before process_results
+        if answers:
+            accuracy, answer = vqa_accuracy(prediction, answers)
+        else:  # no human answers (the test split): lmms-eval scores 0 and submits the raw text
+            accuracy, answer = 0.0, prediction
+        return {
+            "score": accuracy,
+            "exact_match": accuracy,
+            "answer": answer,
+            "question_id": str(doc["question_id"]),  # a string, so it stays out of the numeric scores
+            "answer_type": doc.get("answer_type"),
+        }
+
+    # -- aggregate ----------------------------------------------------------------------------
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        scored = [record_scores(r) for r in records]
+        if not scored:
+            return {}
+        result = {"exact_match": _mean([s["exact_match"] for s in scored])}
+        for answer_type in sorted({str(s.get("answer_type")) for s in scored if s.get("answer_type")}):
+            subset = [s["exact_match"] for s in scored if s.get("answer_type") == answer_type]
+            result[f"exact_match/{answer_type}"] = _mean(subset)
+        result[self.headline] = 100.0 * result["exact_match"]
+        return result
+
+    def submission(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """EvalAI's VQA result format: ``[{"question_id": int, "answer": str}]``, in record order."""
+        scored = [record_scores(r) for r in records]
+        return [{"question_id": int(s["question_id"]), "answer": str(s["answer"])} for s in scored]
+
+
+def _mean(values: list[float]) -> float:
+    """lmms-eval's ``mean`` aggregation: ``sum / len`` (float sums depend on order at the last ulp)."""
+    return sum(values) / len(values)
+
+
+def write_evalai_submission(records: list[dict[str, Any]], path: Path) -> None:
+    """Write the file to upload at eval.ai (VQA Challenge, test-dev or test-standard phase)."""
+    write_json(Path(path), VQAv2().submission(records))
+

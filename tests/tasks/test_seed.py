@@ -1,0 +1,102 @@
+"""SEED-Bench scoring checked against lmms-eval 0.7.3's rules (seed_process_result + seed_aggregation_result)."""
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from janus_eval.registry import get_task
+from janus_eval.task import JanusEvalError, split_scores
+
+TASK = get_task("seed")
+
+
+def doc(answer: str = "B", data_type: str = "image", type_id: int = 1, qid: str = "7") -> dict:
+    return {"question_id": qid, "question": "Which?", "choice_a": "cat", "choice_b": "dog", "choice_c": "cow",
+            "choice_d": "owl", "answer": answer, "data_type": data_type, "question_type_id": type_id}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "prediction, answer, score",
+    [
+        ("B", "B", 1.0),
+        ("b", "B", 1.0),  # compared case-insensitively
+        ("  B \n", "B", 1.0),  # stripped before taking the first character
+        ("B.", "B", 1.0),  # first character only
+        ("B. dog", "B", 1.0),
+        ("(B)", "B", 0.0),  # first character "("
+        ("**B**", "B", 0.0),  # "*"
+        ("The answer is B", "B", 0.0),  # "T"
+        ("Answer: A", "A", 1.0),  # "A" of "Answer" happens to be right
+        ("Answer: B", "B", 0.0),
+        ("Because it barks", "B", 1.0),  # any word starting with the letter counts
+        ("dog", "B", 0.0),  # option text is not matched
+        ("", "B", 0.0),
+    ],
+)
+def test_score_sample(prediction, answer, score):
+    assert TASK.score_sample(doc(answer), prediction)["score"] == score
+
+
+def test_prompt_and_generation():
+    assert TASK.prompt(doc()) == (
+        "Which?\nA. cat\nB. dog\nC. cow\nD. owl\nAnswer with the option's letter from the given choices directly."
+    )
+    assert TASK.generation.until == ("ASSISTANT:",) and TASK.generation.max_new_tokens == 32
+    assert TASK.postprocess("B ASSISTANT: C").strip() == "B"  # cut at the stop string
+
+
+def test_aggregate_per_data_type_and_question_type():
+    records = [
+        TASK.score_sample(doc("A", "image", 1, "1"), "A"),  # right
+        TASK.score_sample(doc("B", "image", 1, "2"), "C"),  # wrong
+        TASK.score_sample(doc("C", "image", 2, "3"), "c"),  # right
+        TASK.score_sample(doc("D", "video", 10, "4"), "(D)"),  # wrong
+    ]
+    result = TASK.aggregate(records)
+    assert result["seed_image"] == pytest.approx(2 / 3) and result["seed_video"] == 0.0
+    assert result["seed_all"] == 0.5
+    assert result["seed_image_accuracy"] == pytest.approx(200 / 3)
+    assert result["seed_all/1"] == 0.5 and result["seed_all/2"] == 1.0 and result["seed_all/10"] == 0.0
+    assert list(k for k in result if k.startswith("seed_all/")) == ["seed_all/1", "seed_all/2", "seed_all/10"]
+
+
+def test_aggregate_without_video_or_image_rows():
+    only_images = TASK.aggregate([TASK.score_sample(doc("A"), "A")])
+    assert "seed_video" not in only_images and only_images["seed_image"] == 1.0
+    only_video = TASK.aggregate([TASK.score_sample(doc("A", "video", 11), "A")])
+    assert "seed_image" not in only_video and "seed_image_accuracy" not in only_video and only_video["seed_all"] == 1.0
+
+
+def test_aggregate_accepts_samples_jsonl_records():
+    scored = TASK.score_sample(doc("A", "video", 11), "A")
+    scores, info = split_scores(scored)
+    assert TASK.aggregate([{"id": "7", "scores": scores, "score_info": info}]) == TASK.aggregate([scored])
+
+
+def test_fixture_has_image_and_video_rows():
+    docset = TASK.load(None)
+    assert 6 <= len(docset) <= 16
+    kinds = {}
+    for i, d in enumerate(docset.docs):
+        kinds.setdefault(d["data_type"], []).append(len(TASK.images(docset.full_doc(i))))
+    assert set(kinds) == {"image", "video"}
+    assert set(kinds["image"]) == {1} and min(kinds["video"]) > 1  # every frame of a video row is sent
+    assert all(d["answer"] in "ABCD" for d in docset.docs)
+
+
+def test_snapshot_layout_and_wrong_layout(tmp_path: Path):
+    table = pq.read_table(TASK.load(None).files[0])
+    data = tmp_path / "SEED-Bench" / "data"
+    data.mkdir(parents=True)
+    pq.write_table(table.slice(0, 5), data / "test-00000-of-00002.parquet")
+    pq.write_table(table.slice(5), data / "test-00001-of-00002.parquet")
+    docset = TASK.load(tmp_path)
+    assert len(docset) == table.num_rows
+    last = len(docset) - 1
+    assert docset.docs[last]["data_type"] == "video" and len(TASK.images(docset.full_doc(last))) == 4
+
+    (tmp_path / "wrong" / "SEED-Bench").mkdir(parents=True)
+    (tmp_path / "wrong" / "SEED-Bench" / "SEED-Bench.json").write_text("{}")
+    with pytest.raises(JanusEvalError, match=r"SEED-Bench/data/test-\*\.parquet"):
+        TASK.load(tmp_path / "wrong")

@@ -1,0 +1,119 @@
+"""VQAv2 scoring checked against lmms-eval 0.7.3's rules (vqav2_process_results_val + mean)."""
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from janus_eval.registry import get_task
+from janus_eval.task import JanusEvalError, split_scores
+from janus_eval.tasks.vqav2 import write_evalai_submission
+
+TASK = get_task("vqav2")
+
+
+def doc(texts, qid=42, answer_type="number"):
+    return {
+        "question_id": qid,
+        "question": "How many dogs are there?",
+        "answer_type": answer_type,
+        "answers": [{"answer": t, "answer_confidence": "yes", "answer_id": k + 1} for k, t in enumerate(texts)],
+    }
+
+
+TWO = ["2"] * 4 + ["3"] * 6  # "2" has 4 votes -> full credit; "3" has 6
+
+
+@pytest.mark.parametrize(
+    "prediction, texts, score",
+    [
+        ("2", TWO, 1.0),
+        ("two", TWO, 1.0),  # number word -> digit
+        ("Two.", TWO, 1.0),  # lower-cased, trailing period deleted
+        ("  2 \n", TWO, 1.0),  # stripped
+        ("There are 2.", TWO, 0.0),  # no answer extraction: "there are 2"
+        ("The 2", TWO, 1.0),  # article dropped
+        ("2 dogs", TWO, 0.0),
+        ("", TWO, 0.0),
+        ("yes", ["yes"] * 10, 1.0),
+        ("Yes, it is.", ["yes"] * 10, 0.0),  # becomes "yes it is"
+        ("dont know", ["don't know"] * 2 + ["no"] * 8, 0.6),  # contraction restored; 2 votes -> 0.6
+        ("1,000", ["1000"] + ["900"] * 9, 0.3),  # digit comma deleted; 1 vote -> 0.3
+        ("t-shirt", ["t shirt"] * 3 + ["shirt"] * 7, 0.9),  # hyphen spaced; 3 votes -> 0.9
+    ],
+)
+def test_score_sample(prediction, texts, score):
+    scored = TASK.score_sample(doc(texts), prediction)
+    assert scored["score"] == pytest.approx(score) and scored["exact_match"] == scored["score"]
+
+
+def test_doc_without_answers_scores_zero_and_keeps_text():
+    scored = TASK.score_sample({"question_id": 7, "question": "q", "answers": None}, " Two. ")
+    assert scored["score"] == 0.0 and scored["answer"] == "Two."
+
+
+def test_prompt_keeps_question_verbatim():
+    assert TASK.prompt(doc(TWO)) == "How many dogs are there?\nAnswer the question using a single word or phrase."
+    assert TASK.generation.max_new_tokens == 16 and TASK.generation.until == ("\n\n",)
+
+
+def test_aggregate_is_mean_and_headline_percent():
+    records = [
+        TASK.score_sample(doc(TWO, 1), "2"),  # 1.0
+        TASK.score_sample(doc(["2"] + ["3"] * 9, 2), "2"),  # 0.3
+        TASK.score_sample(doc(["yes"] * 10, 3, "yes/no"), "no"),  # 0.0
+    ]
+    result = TASK.aggregate(records)
+    assert result["exact_match"] == pytest.approx(1.3 / 3)
+    assert result["vqav2_accuracy"] == pytest.approx(130 / 3)
+    assert result["exact_match/number"] == pytest.approx(0.65)
+    assert result["exact_match/yes/no"] == 0.0
+
+
+def test_aggregate_accepts_samples_jsonl_records():
+    scored = TASK.score_sample(doc(TWO), "two")
+    scores, info = split_scores(scored)
+    assert "question_id" not in scores  # kept as text, not a metric
+    assert TASK.aggregate([{"id": "42", "scores": scores, "score_info": info}]) == TASK.aggregate([scored])
+
+
+def test_evalai_submission(tmp_path: Path):
+    a = TASK.score_sample(doc(TWO, 262148000), "Two.")
+    scores, info = split_scores(TASK.score_sample(doc(TWO, 262148001), "The dog"))
+    records = [a, {"id": "262148001", "scores": scores, "score_info": info}]
+    assert TASK.submission(records) == [
+        {"question_id": 262148000, "answer": "2"},  # the normalised prediction, as lmms-eval submits it
+        {"question_id": 262148001, "answer": "dog"},
+    ]
+    write_evalai_submission(records, tmp_path / "vqav2-test-dev.json")
+    assert json.loads((tmp_path / "vqav2-test-dev.json").read_text()) == TASK.submission(records)
+
+
+def test_fixture_loads_with_images():
+    docset = TASK.load(None)
+    assert 6 <= len(docset) <= 16
+    first = docset.docs[0]
+    assert len(first["answers"]) == 10 and set(first["answers"][0]) == {"answer", "answer_confidence", "answer_id"}
+    images = TASK.images(docset.full_doc(0))
+    assert len(images) == 1 and images[0].mode == "RGB"
+    # the bundled ground truth is self-consistent: the majority answer gets full credit
+    assert all(TASK.score_sample(d, d["multiple_choice_answer"])["score"] == 1.0 for d in docset.docs)
+
+
+def test_snapshot_layout_and_wrong_layout(tmp_path: Path):
+    table = pq.read_table(TASK.load(None).files[0])
+    data = tmp_path / "lmms-lab-encoder" / "VQAv2" / "data"
+    data.mkdir(parents=True)
+    pq.write_table(table.slice(0, 3), data / "validation-00000-of-00002.parquet")
+    pq.write_table(table.slice(3), data / "validation-00001-of-00002.parquet")
+    pq.write_table(table.slice(0, 1), data / "testdev-00000-of-00001.parquet")  # another split, ignored
+    docset = TASK.load(tmp_path)
+    assert [TASK.doc_id(d) for d in docset.docs] == [TASK.doc_id(d) for d in TASK.load(None).docs]
+    assert TASK.images(docset.full_doc(5))[0].size == TASK.images(TASK.load(None).full_doc(5))[0].size
+
+    wrong = tmp_path / "wrong" / "VQAv2"
+    wrong.mkdir(parents=True)
+    (wrong / "questions.json").write_text("{}")
+    with pytest.raises(JanusEvalError, match=r"VQAv2/data/validation-\*\.parquet"):
+        TASK.load(tmp_path / "wrong")
