@@ -24,7 +24,7 @@ class CrashAfter:
 
 
 def run(out: Path, adapter, **overrides):
-    config = RunConfig(tasks=["pope"], out=out, batch_size=3, show_progress=False, **overrides)
+    config = RunConfig(**{"tasks": ["pope"], "out": out, "batch_size": 3, "show_progress": False, **overrides})
     return Runner(config, model_factory=lambda: adapter).run()
 
 
@@ -165,3 +165,32 @@ def test_overwrite_replaces_a_different_run(tmp_path, tiny_adapter):
         run(tmp_path / "r", tiny_adapter, seed=7)
     run(tmp_path / "r", tiny_adapter, seed=7, overwrite=True)
     assert json.loads((tmp_path / "r" / "run.json").read_text())["identity"]["seed"] == 7
+
+
+def test_cuda_out_of_memory_halves_the_batch_and_goes_on(tmp_path, tiny_adapter):
+    import torch
+
+    calls = []
+
+    class OomAbove2:
+        """Raises CUDA's OOM for batches larger than 2, as a too-big batch on a GPU would."""
+
+        def understand(self, images, questions, max_new_tokens, **kwargs):
+            calls.append(len(questions))
+            if len(questions) > 2:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+            return tiny_adapter.understand(images, questions, max_new_tokens, **kwargs)
+
+    assert run(tmp_path / "oom", OomAbove2(), batch_size=8) == run(tmp_path / "ref", tiny_adapter, batch_size=8)
+    assert calls[:4] == [8, 4, 2, 2]  # 8 fails, its first half 4 fails, whose halves of 2 succeed
+
+
+def test_out_of_memory_at_batch_one_is_a_clear_error(tmp_path):
+    import torch
+
+    class AlwaysOom:
+        def understand(self, *args, **kwargs):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    with pytest.raises(JanusEvalError, match="out of GPU memory with a batch of one"):
+        run(tmp_path / "r", AlwaysOom())
