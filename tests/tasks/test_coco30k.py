@@ -5,7 +5,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from janus_eval.registry import get_task
@@ -13,26 +12,6 @@ from janus_eval.task import JanusEvalError
 from janus_eval.tasks.coco30k import sample_pairs
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # clean-fid's file is TorchScript
-
-
-class TinyTorchScriptInception(torch.nn.Module):
-    """Stand-in for clean-fid's TorchScript Inception (``layers`` -> [B, 16, 1, 1]); never the real network."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.layers = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 13, stride=13), torch.nn.ReLU(),
-                                          torch.nn.Conv2d(8, 16, 1), torch.nn.AdaptiveAvgPool2d(1))  # fmt: skip
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "inception-2015-12-05.pt"
-    torch.jit.script(TinyTorchScriptInception()).save(str(path))
-    return path
 
 
 def synthetic_captions(n_images, captions_per_image=5):
