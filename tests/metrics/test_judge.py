@@ -2,51 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+from fake_chat_server import serve
 
 from janus_eval.metrics.judge import JudgeClient, JudgeError
 
 
-@contextmanager
-def fake_server(script: list[tuple[int, Any]]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+def fake_server(script: list[tuple[int, Any]]):
     """Serve ``script`` in order (the last entry repeats): (status, reply content | "sleep:<s>")."""
-    seen: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
-            status, content = script.pop(0) if len(script) > 1 else script[0]
-            if isinstance(content, str) and content.startswith("sleep:"):
-                time.sleep(float(content[6:]))
-                status, content = 200, "0.1"
-            payload = {"model": "fake-judge-1", "choices": [{"message": {"content": content}}]} if status == 200 else {"error": "x"}
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/v1/", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    return serve(lambda request, n: script[min(n, len(script) - 1)], base_path="/v1/")
 
 
 def client(url: str, cache: Path, **kwargs: Any) -> JudgeClient:

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
+from fake_chat_server import serve
 
 from janus_eval.metrics.judge import JudgeClient
 from janus_eval.registry import get_task
@@ -22,32 +20,9 @@ PROMPT_SHA256 = "4d9b806e960fcd3f25997104017744653443fb17f907aa0712b5efecea78438
 """sha256 of lmms-eval 0.7.3's MM_VET_PROMPT; any edit to the prompt file changes every judged score."""
 
 
-@contextmanager
-def fake_judge(reply: Callable[[dict[str, Any], int], tuple[int, str | None]]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A judge whose reply is ``reply(request_body, request_number)`` -> (HTTP status, content)."""
-    seen: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append(body)
-            status, content = reply(body, len(seen) - 1)
-            data = json.dumps({"model": "judge-x", "choices": [{"message": {"content": content}}]}).encode()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/v1", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+def fake_judge(reply: Callable[[dict[str, Any], int], tuple[int, str | None]]):
+    """A judge whose reply is ``reply(request_body, request_number)``; yields (url, request bodies)."""
+    return serve(lambda request, n: reply(request["body"], n), record=lambda request: request["body"], model="judge-x")
 
 
 def always(content: str | None) -> Callable[[dict[str, Any], int], tuple[int, str | None]]:
