@@ -151,6 +151,12 @@ class Task(ABC):
 
         return load_docset(self.dataset, data_root)
 
+    def locate_data(self, data_root: Path | None) -> str:
+        """A short "found ..." for ``janus-eval list``; raises JanusEvalError when the data is absent."""
+        from janus_eval.hfdata import find_dataset_files
+
+        return f"found ({len(find_dataset_files(self.dataset, data_root))} files)"
+
     @abstractmethod
     def doc_id(self, doc: dict[str, Any]) -> str: ...
 
@@ -305,6 +311,9 @@ class GenerationTask(Task):
 
     def bind(self, data_root: Path | None, task_dir: Path) -> None:
         self.data_root, self.task_dir = data_root, task_dir
+
+    def locate_data(self, data_root: Path | None) -> str:
+        return f"found ({len(self.load(data_root))} prompts)"
 
     @abstractmethod
     def requests(self, docs: list[dict[str, Any]], base_seed: int) -> list[ImageRequest]:
