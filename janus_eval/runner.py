@@ -7,20 +7,18 @@ the same command skips the ids already recorded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import platform
-import subprocess
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from janus_eval import __version__
 from janus_eval.distributed import World
-from janus_eval.io import append_jsonl, read_jsonl, sha256_file, weights_sha256, write_atomic, write_bytes_atomic, write_json
+from janus_eval.io import append_jsonl, read_jsonl, sha256_file, weights_sha256, write_json
+from janus_eval.provenance import environment, now, read_json, tiny_model_hash
+from janus_eval.records import merge_task_records, read_task_records, save_png_atomic, valid_png
 from janus_eval.registry import check_name, get_task
 from janus_eval.task import GenerationTask, ImageRequest, JanusEvalError, Task, UnderstandingTask, split_scores
 
@@ -382,7 +380,7 @@ class Runner:
             if len(scored) < len(records):
                 results[task_run.task.name]["skipped_samples"] = float(len(records) - len(scored))
             sample_counts[task_run.task.name] = len(records)
-        previous = _read_json(self.out / "results.json")
+        previous = read_json(self.out / "results.json")
         merged = {**previous, **results}
         write_json(self.out / "results.json", merged)
         write_json(self.out / "run.json", self._run_card(runs, sample_counts))
@@ -392,7 +390,7 @@ class Runner:
         return results
 
     def _run_card(self, runs: list[TaskRun], sample_counts: dict[str, int]) -> dict[str, Any]:
-        card = _read_json(self.out / "run.json")
+        card = read_json(self.out / "run.json")
         tasks = card.get("tasks", {})
         for task_run in runs:
             full = task_run.full_size
@@ -407,12 +405,12 @@ class Runner:
         config.pop("show_progress", None)
         return {
             "janus_eval_version": __version__,
-            "created": card.get("created", _now()),
-            "updated": _now(),
+            "created": card.get("created", now()),
+            "updated": now(),
             "identity": self._identity(),
             "checkpoint": self._checkpoint_card(card.get("checkpoint")),
             "config": config,
-            "environment": _environment(),
+            "environment": environment(),
             "tasks": tasks,
         }
 
@@ -420,7 +418,7 @@ class Runner:
         if previous and previous.get("path") == (self.config.ckpt or None):
             return previous
         if self.config.ckpt is None:
-            return {"path": None, "name": "embedded tiny Janus (random weights)", "sha256": _tiny_hash()}
+            return {"path": None, "name": "embedded tiny Janus (random weights)", "sha256": tiny_model_hash()}
         return {"path": str(Path(self.config.ckpt).resolve()), "sha256": weights_sha256(Path(self.config.ckpt))}
 
 
@@ -437,108 +435,6 @@ def _halving_on_oom(call: Callable[..., list[Any]], *columns: list[Any]) -> list
         torch.cuda.empty_cache()
         half = size // 2
         return _halving_on_oom(call, *(c[:half] for c in columns)) + _halving_on_oom(call, *(c[half:] for c in columns))
-
-
-def valid_png(path: Path) -> bool:
-    """A complete, readable PNG (a file torn by a kill fails the CRC check)."""
-    if not path.is_file():
-        return False
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            image.verify()
-        return True
-    except Exception:  # noqa: BLE001 - any decoding failure means "make it again"
-        return False
-
-
-def save_png_atomic(path: Path, pixels: Any) -> None:
-    """PNG (never JPEG: FID and detectors see compression artefacts), written atomically."""
-    import io as _io
-
-    from PIL import Image
-
-    buffer = _io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    write_bytes_atomic(path, buffer.getvalue())
-
-
-def read_task_records(task_dir: Path) -> list[dict[str, Any]]:
-    """Every complete record in a task folder: ``samples.jsonl`` and any per-rank files."""
-    records: list[dict[str, Any]] = []
-    for path in sorted(task_dir.glob("samples*.jsonl")):
-        records.extend(read_jsonl(path))
-    return records
-
-
-def merge_task_records(task_dir: Path, ids: list[str]) -> list[dict[str, Any]]:
-    """The records for ``ids`` in dataset order, folded into one ``samples.jsonl``.
-
-    Per-rank files are merged into ``samples.jsonl`` (atomically, records of ids outside this run
-    kept after ours) and only then removed, so a kill at any point loses nothing.
-    """
-    records = read_task_records(task_dir)
-    by_id: dict[str, dict[str, Any]] = {}
-    for record in records:
-        by_id[record["id"]] = record  # the last record of an id wins (a re-scored one)
-    missing = [i for i in ids if i not in by_id]
-    if missing:
-        raise JanusEvalError(f"{task_dir} lacks {len(missing)} of {len(ids)} samples (first: {missing[0]!r}); rerun to finish")
-    rank_files = sorted(task_dir.glob("samples.rank*.jsonl"))
-    if rank_files or len(records) != len(by_id):
-        wanted = set(ids)
-        ordered = [by_id[i] for i in ids] + [r for i, r in by_id.items() if i not in wanted]
-        write_atomic(task_dir / "samples.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ordered))
-        for path in rank_files:
-            path.unlink()
-    return [by_id[i] for i in ids]
-
-
-def _tiny_hash() -> str:
-    from janus_eval.model.tiny import build_tiny_model
-
-    digest = hashlib.sha256()
-    for name, tensor in sorted(build_tiny_model().state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except ValueError:
-        return {}
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _git_sha() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None
-
-
-def _environment() -> dict[str, Any]:
-    import numpy
-    import torch
-    import transformers
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "numpy": numpy.__version__,
-        "git_sha": _git_sha(),
-        "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-    }
 
 
 class _progress:

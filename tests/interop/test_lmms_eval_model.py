@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import shutil
-from pathlib import Path
 
 import pytest
 
