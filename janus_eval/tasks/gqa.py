@@ -14,6 +14,13 @@ Scoring is lmms-eval's generic ``exact_match`` with ``ignore_case`` and ``ignore
 - the prediction is stripped first (by the framework), the answer is not;
 - the strings go through numpy string arrays, which drop trailing NUL characters.
 ``exact_match`` is the mean in [0, 1]; the paper's number is ``gqa_accuracy`` (x 100).
+
+``--protocol vlmevalkit`` scores as VLMEvalKit's ``GQA_TestDev_Balanced`` did for the paper: Janus has
+no custom GQA prompt there, so the dataset's default applies, with **no newline** after the image:
+``<image>{question}\nAnswer the question using a single word or phrase.``, no system prompt.
+Scoring (``process_line(method='accuracy')``): the stripped, lower-cased prediction must equal the
+stripped, lower-cased answer; no punctuation, article or number normalisation (``yes.`` is wrong
+here, right under lmms-eval). ``Overall`` is the mean in percent, also the paper's ``gqa_accuracy``.
 """
 
 from __future__ import annotations
@@ -25,7 +32,15 @@ from typing import Any, ClassVar
 
 from janus_eval.hfdata import DocSet, load_docset
 from janus_eval.registry import task
-from janus_eval.task import DatasetSpec, GenerationSettings, JanusEvalError, UnderstandingTask, record_scores
+from janus_eval.task import (
+    IMAGE_PLACEHOLDER,
+    VLMEVALKIT_REFERENCE,
+    DatasetSpec,
+    GenerationSettings,
+    JanusEvalError,
+    UnderstandingTask,
+    record_scores,
+)
 
 POST_PROMPT = "\nAnswer the question using a single word or phrase."
 IMAGES = DatasetSpec(repo="GQA", config="testdev_balanced_images", split="testdev", fixture="GQA")
@@ -58,7 +73,14 @@ class GQA(UnderstandingTask):
         repo="GQA", config="testdev_balanced_instructions", split="testdev", fixture="GQA"
     )
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=16)
-    prompt_template: ClassVar[str] = "{question}" + POST_PROMPT
+    protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
+    prompt_template: str = "{question}" + POST_PROMPT
+
+    def __init__(self, protocol: str = "lmms-eval") -> None:
+        super().__init__(protocol)
+        if protocol == "vlmevalkit":
+            self.prompt_template = IMAGE_PLACEHOLDER + "{question}" + POST_PROMPT
+            self.reference_version = VLMEVALKIT_REFERENCE
 
     # -- data ---------------------------------------------------------------------------------
     def load(self, data_root: Path | None) -> DocSet:
@@ -82,10 +104,16 @@ class GQA(UnderstandingTask):
 
     # -- prompt -------------------------------------------------------------------------------
     def prompt(self, doc: dict[str, Any]) -> str:
+        if self.protocol == "vlmevalkit":  # the dataset's default prompt: image, then the text, no newline
+            return f"{IMAGE_PLACEHOLDER}{doc['question']}{POST_PROMPT}".strip()
         return f"{doc['question']}{POST_PROMPT}"
 
     # -- score --------------------------------------------------------------------------------
     def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        if self.protocol == "vlmevalkit":
+            pred, answer = prediction.strip(), str(doc["answer"]).strip()
+            score = float(answer.lower() == pred.lower())
+            return {"score": score, "prediction": pred, "ground_truth": answer}
         pred = _exact_match_form(prediction.strip())
         answer = _exact_match_form(str(doc["answer"]))
         score = 1.0 if pred == answer else 0.0
@@ -96,6 +124,9 @@ class GQA(UnderstandingTask):
         scored = [record_scores(r) for r in records]
         if not scored:
             return {}
+        if self.protocol == "vlmevalkit":
+            overall = 100.0 * sum(s["score"] for s in scored) / len(scored)
+            return {"Overall": overall, self.headline: overall}
         accuracy = sum(s["exact_match"] for s in scored) / len(scored)
         return {"exact_match": accuracy, self.headline: 100.0 * accuracy}
 

@@ -38,6 +38,18 @@ Test split (no public answers): ``submission(records)`` builds the rows of the o
 table and ``write_submission(rows, path)`` writes them (``.xlsx`` when openpyxl is installed, else
 CSV); upload the file to the MMBench evaluation server (https://mmbench.opencompass.org.cn), which
 scores it with its own judge.
+
+``--protocol vlmevalkit`` scores as VLMEvalKit's ``MMBench_DEV_EN`` did for the paper (no LLM judge):
+lmms-lab's ``"nan"`` hint/options are empty cells; the Janus wrapper's MCQ prompt
+``<image>\n[Hint: {hint}\n]{question}\nA. ...\nB. ...[\nC. ...][\nD. ...]\n\nAnswer with the option's
+letter from the given choices directly.``, no system prompt. Each row's letter comes from VLMEvalKit's
+``can_infer`` (``janus_eval.metrics.vlmevalkit_mcq``) over its non-missing A-D options (``E`` is never
+a letter; the ``A`` article rule only with ``VERBOSE`` set). Circular evaluation (``mcq_circular_eval``):
+a group (``index % 1e6``) is 0 if any row reads as a wrong letter (a refusal reads ``Z``), 1 if every row
+reads right, and 0 if some row cannot be read ("Failed in Prefetch": no judge offline). ``report_acc``
+over the main rows, fractions: ``dev/Overall``, ``dev/<L2 abbreviation>`` (CP, FP-S, FP-C, LR, RR, AR),
+``dev/<category>``; plus ``mmbench_unresolved`` (rows read as nothing). The paper's number is
+``dev/Overall`` x 100 (``mmbench_accuracy``). Each record's ``score`` is its row's own verdict.
 """
 
 from __future__ import annotations
@@ -49,8 +61,23 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from janus_eval.metrics.choice import mmbench_choice
+from janus_eval.metrics.vlmevalkit_mcq import (
+    can_infer,
+    choices_of,
+    janus_content,
+    mcq_prompt,
+    split_overall,
+    report_acc,
+)
 from janus_eval.registry import task
-from janus_eval.task import DatasetSpec, GenerationSettings, UnderstandingTask, record_scores
+from janus_eval.task import (
+    IMAGE_PLACEHOLDER,
+    VLMEVALKIT_REFERENCE,
+    DatasetSpec,
+    GenerationSettings,
+    UnderstandingTask,
+    record_scores,
+)
 
 OPTIONS_HEADER = "There are several options:"
 POST_PROMPT = "\nAnswer with the option's letter from the given choices directly."
@@ -85,10 +112,19 @@ class MMBench(UnderstandingTask):
     headline: ClassVar[str] = "mmbench_accuracy"
     dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="MMBench", split="dev", config="en", fixture="MMBench")
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=1024, until=("ASSISTANT:",))
-    prompt_template: ClassVar[str] = (
+    protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
+    prompt_template: str = (
         "[{hint} ]{question} " + OPTIONS_HEADER + "\nA. {A}\nB. {B}[\nC. {C}][\nD. {D}]\n" + POST_PROMPT
     )
     """Bracketed parts are left out when the hint or option is missing or ``"nan"``."""
+
+    def __init__(self, protocol: str = "lmms-eval") -> None:
+        super().__init__(protocol)
+        if protocol == "vlmevalkit":
+            self.prompt_template = (
+                IMAGE_PLACEHOLDER + "\n[Hint: {hint}\n]{question}\nA. {A}\nB. {B}[\nC. {C}][\nD. {D}]\n" + POST_PROMPT
+            )
+            self.reference_version = VLMEVALKIT_REFERENCE
 
     # -- data ---------------------------------------------------------------------------------
     def doc_id(self, doc: dict[str, Any]) -> str:
@@ -96,6 +132,8 @@ class MMBench(UnderstandingTask):
 
     # -- prompt -------------------------------------------------------------------------------
     def prompt(self, doc: dict[str, Any]) -> str:
+        if self.protocol == "vlmevalkit":
+            return janus_content(mcq_prompt(doc["question"], choices_of(doc, "ABCD"), doc.get("hint")))
         hint = doc.get("hint")
         query = f"{doc['question']} {options_block(doc)}"
         if not _missing(hint) and hint != "nan":
@@ -105,6 +143,11 @@ class MMBench(UnderstandingTask):
     # -- score --------------------------------------------------------------------------------
     def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
         """The row's heuristic verdict plus every column lmms-eval keeps (the submission row)."""
+        if self.protocol == "vlmevalkit":
+            letter, answer = can_infer(prediction, choices_of(doc, "ABCD")), str(doc["answer"])
+            return {"score": float(letter == answer), "index": str(doc["index"]), "extracted": letter,
+                    "answer": answer, "split": doc.get("split"), "category": doc.get("category"),
+                    "l2-category": doc.get("L2-category", doc.get("l2-category"))}  # fmt: skip
         row = {column: doc.get(column, "nan") for column in SUBMISSION_COLUMNS if column != "prediction"}
         row["index"] = str(doc["index"])  # a string keeps it out of the numeric scores
         row["prediction"] = prediction.strip()
@@ -114,6 +157,8 @@ class MMBench(UnderstandingTask):
     # -- aggregate ----------------------------------------------------------------------------
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
         rows = sorted((record_scores(r) for r in records), key=lambda r: int(r["index"]))
+        if self.protocol == "vlmevalkit":
+            return self._circular_eval(rows)
         groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
             groups[int(row["index"]) % CIRCULAR].append(row)
@@ -141,6 +186,25 @@ class MMBench(UnderstandingTask):
         result["mmbench_unresolved"] = float(unresolved_rows)
         result["mmbench_unresolved_questions"] = float(unresolved_questions)
         result[self.headline] = 100.0 * overall
+        return result
+
+
+    def _circular_eval(self, rows: list[dict[str, Any]]) -> dict[str, float]:
+        """VLMEvalKit's ``mcq_circular_eval`` under ``exact_matching``, then ``report_acc`` on the main rows."""
+        groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            groups[int(row["index"]) % CIRCULAR].append(row)
+        main_rows = []
+        for row in rows:
+            if int(row["index"]) >= CIRCULAR:
+                continue
+            group = groups[int(row["index"])]
+            wrong = any(r["extracted"] is not None and r["extracted"] != r["answer"] for r in group)
+            unread = any(r["extracted"] is None for r in group)
+            main_rows.append({**row, "hit": float(not wrong and not unread)})  # unread: no judge offline -> 0
+        result = report_acc(main_rows) if main_rows else {}
+        result["mmbench_unresolved"] = float(sum(r["extracted"] is None for r in rows))
+        result[self.headline] = 100.0 * split_overall(result, "dev")
         return result
 
 

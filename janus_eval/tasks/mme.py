@@ -22,6 +22,20 @@ lmms-eval quirks kept on purpose:
 Where lmms-eval asserts (a ``question_id`` group without exactly 2 records), we differ: a group
 of 1, which a ``--limit`` run can cut, is dropped and counted in ``mme_incomplete_pairs``; a group
 of more than 2 is a data error and raises. A ground truth other than yes/no raises, as lmms-eval does.
+
+``--protocol vlmevalkit`` scores as VLMEvalKit's ``MME`` did for the paper (no LLM judge): the prompt
+keeps ``" Please answer yes or no."`` and adds the Janus wrapper's instruction
+(``<image>\n{question}\nAnswer the question using a single word or phrase.``), no system prompt;
+``YOrN_Extraction`` reads the words ``yes``/``no`` anywhere (``"The answer is yes"`` is Yes; ``y``,
+``Yes:`` are Unknown, and Unknown is wrong). ``MME_rating``: per category, acc (mean score x 100) +
+acc+ (mean over images of first score x second score, x 100), max 200; ``perception`` and
+``reasoning`` (VLMEvalKit's name for cognition) are the sums over their categories; the paper's
+MME-P is ``perception`` (also under ``mme_perception``). Keys: ``perception``, ``reasoning`` and each
+category's name. Divergences, for partial runs only: VLMEvalKit raises when any of the 14 categories
+is missing (``KeyError``) or an image has a single question (``IndexError``); we sum the categories
+present (listed missing in ``mme_missing_categories``, a count), and leave single-question images out
+of acc+ (counted in ``mme_incomplete_pairs``; their score still counts in acc). An image with more
+than 2 questions uses its first two for acc+, as VLMEvalKit does.
 """
 
 from __future__ import annotations
@@ -29,8 +43,18 @@ from __future__ import annotations
 import hashlib
 from typing import Any, ClassVar
 
+from janus_eval.metrics.vlmevalkit_mcq import janus_content
+from janus_eval.metrics.yes_no import vlmevalkit_yes_no
 from janus_eval.registry import task
-from janus_eval.task import DatasetSpec, GenerationSettings, JanusEvalError, UnderstandingTask, record_scores
+from janus_eval.task import (
+    IMAGE_PLACEHOLDER,
+    VLMEVALKIT_REFERENCE,
+    DatasetSpec,
+    GenerationSettings,
+    JanusEvalError,
+    UnderstandingTask,
+    record_scores,
+)
 
 POST_PROMPT = "\nAnswer the question using a single word or phrase."
 REMOVED_INSTRUCTION = " Please answer yes or no."
@@ -43,7 +67,14 @@ class MME(UnderstandingTask):
     headline: ClassVar[str] = "mme_perception"
     dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="MME", split="test", fixture="MME")
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=16)
-    prompt_template: ClassVar[str] = "{question without ' Please answer yes or no.'}" + POST_PROMPT
+    protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
+    prompt_template: str = "{question without ' Please answer yes or no.'}" + POST_PROMPT
+
+    def __init__(self, protocol: str = "lmms-eval") -> None:
+        super().__init__(protocol)
+        if protocol == "vlmevalkit":
+            self.prompt_template = IMAGE_PLACEHOLDER + "\n{question}" + POST_PROMPT
+            self.reference_version = VLMEVALKIT_REFERENCE
 
     # -- data ---------------------------------------------------------------------------------
     def doc_id(self, doc: dict[str, Any]) -> str:
@@ -52,10 +83,16 @@ class MME(UnderstandingTask):
 
     # -- prompt -------------------------------------------------------------------------------
     def prompt(self, doc: dict[str, Any]) -> str:
+        if self.protocol == "vlmevalkit":  # the Janus Y/N template; MME keeps " Please answer yes or no."
+            return janus_content(f"\n{doc['question']}{POST_PROMPT}")
         return str(doc["question"]).strip().replace(REMOVED_INSTRUCTION, "") + POST_PROMPT
 
     # -- score --------------------------------------------------------------------------------
     def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        if self.protocol == "vlmevalkit":
+            extracted, answer = vlmevalkit_yes_no(prediction), str(doc["answer"])
+            return {"score": float(extracted == answer), "prediction": extracted, "ground_truth": answer,
+                    "question_id": str(doc["question_id"]), "category": str(doc["category"])}  # fmt: skip
         answer = str(doc["answer"]).lower().strip().replace(".", "")
         if answer not in ("yes", "no"):
             raise JanusEvalError(f"mme sample {self.doc_id(doc)}: answer {doc['answer']!r} is not Yes/No")
@@ -73,6 +110,11 @@ class MME(UnderstandingTask):
     # -- aggregate ----------------------------------------------------------------------------
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
         scored = [record_scores(r) for r in records]
+        if self.protocol == "vlmevalkit":
+            result = _vlmevalkit_rating(scored)
+            if "perception" in result:
+                result[self.headline] = result["perception"]
+            return result
         result: dict[str, float] = {}
         incomplete = 0
         for eval_type in ("perception", "cognition"):
@@ -133,3 +175,24 @@ def _category_scores(scored: list[dict[str, Any]]) -> tuple[dict[str, dict[str, 
         if complete:
             out[category] = {"score": total / complete, "acc": acc_sum / complete, "acc_plus": plus_sum / complete}
     return out, dropped
+
+
+def _vlmevalkit_rating(scored: list[dict[str, Any]]) -> dict[str, float]:
+    """VLMEvalKit's ``MME_rating`` over the categories present: acc + acc+ per category, and the sums."""
+    groups: dict[str, dict[str, list[float]]] = {}  # category -> image -> scores, in record order
+    for s in scored:
+        groups.setdefault(s["category"], {}).setdefault(s["question_id"], []).append(float(s["score"]))
+    result: dict[str, float] = {}
+    incomplete = 0
+    for category, by_image in groups.items():
+        scores = [x for values in by_image.values() for x in values]
+        pairs = [values[0] * values[1] for values in by_image.values() if len(values) >= 2]
+        incomplete += len(by_image) - len(pairs)
+        acc_plus = 100.0 * sum(pairs) / len(pairs) if pairs else 0.0
+        result[category] = 100.0 * sum(scores) / len(scores) + acc_plus
+    for name, categories in (("perception", PERCEPTION), ("reasoning", COGNITION)):
+        if any(c in result for c in categories):
+            result[name] = sum(result.get(c, 0.0) for c in categories)
+    result["mme_missing_categories"] = float(sum(c not in result for c in PERCEPTION + COGNITION))
+    result["mme_incomplete_pairs"] = float(incomplete)
+    return result

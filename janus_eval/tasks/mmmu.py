@@ -37,6 +37,19 @@ Metrics: ``mmmu_acc`` (lmms-eval's reported value: instance-weighted accuracy ov
 [0, 1], rounded to 5 decimals), ``mmmu_acc/<Subject>`` and ``mmmu_acc/Overall-<Domain>`` (what
 lmms-eval prints, also rounded to 5 decimals), and the paper's number ``mmmu_accuracy``: the same
 overall accuracy in percent, not rounded.
+
+``--protocol vlmevalkit`` scores as VLMEvalKit's ``MMMU_DEV_VAL`` did for the paper (no LLM judge):
+the Janus wrapper's MCQ custom prompt, **every image of the row first** (``image_1`` ... in column
+order), then ``"\n{question}\nA. ...\n...\n\nAnswer with the option's letter from the given choices
+directly."`` with the ``<image k>`` tokens left in the text; open questions
+``"\n{question}\nAnswer the question directly."``; no system prompt. Scoring (``MMMU_preproc`` +
+``mcq_vanilla_eval``): an open question becomes a 2-option MCQ, ``A`` = the gold text, ``B`` =
+``"Other Answers"``, and a gold that is not a single capital letter becomes ``A``; then VLMEvalKit's
+``can_infer`` (``janus_eval.metrics.vlmevalkit_mcq``). So ``15`` for gold ``5`` is right (substring),
+``1,200`` for ``1200`` wrong; an unreadable reply is wrong (deterministic, no random letter).
+``report_acc`` fractions per split (``validation``): ``validation/Overall``,
+``validation/<discipline>``, ``validation/<Subject>``; the paper's number is ``validation/Overall`` x 100
+(``mmmu_accuracy``).
 """
 
 from __future__ import annotations
@@ -44,6 +57,7 @@ from __future__ import annotations
 import ast
 import random
 import re
+import string
 from collections import defaultdict
 from typing import Any, ClassVar
 
@@ -51,9 +65,18 @@ from PIL import Image
 
 from janus_eval.hfdata import decode_image
 from janus_eval.metrics.choice import mmmu_choice
+from janus_eval.metrics.vlmevalkit_mcq import (
+    can_infer,
+    choices_of,
+    janus_content,
+    mcq_prompt,
+    split_overall,
+    report_acc,
+)
 from janus_eval.registry import task
 from janus_eval.task import (
     IMAGE_PLACEHOLDER,
+    VLMEVALKIT_REFERENCE,
     DatasetSpec,
     GenerationSettings,
     JanusEvalError,
@@ -64,6 +87,9 @@ from janus_eval.task import (
 MC_PROMPT = "Answer with the option's letter from the given choices directly."
 OPEN_PROMPT = "Answer the question using a single word or phrase."
 IMAGE_TOKEN = re.compile(r"<image (\d+)>")
+IMAGE_COLUMNS = tuple(f"image_{k}" for k in range(1, 8))
+OTHER_ANSWERS = "Other Answers"
+"""Option B of an open question turned into a multiple-choice one by VLMEvalKit's ``MMMU_preproc``."""
 DOMAINS: dict[str, tuple[str, ...]] = {
     "Art and Design": ("Art", "Art_Theory", "Design", "Music"),
     "Business": ("Accounting", "Economics", "Finance", "Manage", "Marketing"),
@@ -104,17 +130,33 @@ class MMMU(UnderstandingTask):
     headline: ClassVar[str] = "mmmu_accuracy"
     dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="MMMU", split="validation", fixture="MMMU")
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=128)
-    prompt_template: ClassVar[str] = (
+    protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
+    prompt_template: str = (
         "multiple-choice: {question}\nA. {option 1}\nB. {option 2}...\n\n" + MC_PROMPT
         + " | open: {question}\n\n" + OPEN_PROMPT + " | each <image k> -> " + IMAGE_PLACEHOLDER
     )
+
+    def __init__(self, protocol: str = "lmms-eval") -> None:
+        super().__init__(protocol)
+        if protocol == "vlmevalkit":
+            self.prompt_template = (
+                "{one " + IMAGE_PLACEHOLDER + " per image}\n{question}\nA. {option 1}\nB. {option 2}...\n\n"
+                + MC_PROMPT + " | open: {images}\n{question}\nAnswer the question directly. | <image k> kept"
+            )
+            self.reference_version = VLMEVALKIT_REFERENCE
 
     # -- data ---------------------------------------------------------------------------------
     def doc_id(self, doc: dict[str, Any]) -> str:
         return str(doc["id"])
 
     def images(self, doc: dict[str, Any]) -> list[Image.Image]:
-        """``image_k`` for every ``<image k>`` of the prompt text, in reading order (repeats repeated)."""
+        """``image_k`` for every ``<image k>`` of the prompt text, in reading order (repeats repeated).
+
+        vlmevalkit: every image of the row, in column order (the Janus wrapper puts them all first).
+        """
+        if self.protocol == "vlmevalkit":
+            where = f"{self.name} sample {self.doc_id(doc)}"
+            return [decode_image(doc[c], where=f"{where} {c}") for c in IMAGE_COLUMNS if doc.get(c) is not None]
         images = []
         for k in IMAGE_TOKEN.findall(text_prompt(doc)):
             where = f"{self.name} sample {self.doc_id(doc)} image_{k}"
@@ -125,11 +167,16 @@ class MMMU(UnderstandingTask):
 
     # -- prompt -------------------------------------------------------------------------------
     def prompt(self, doc: dict[str, Any]) -> str:
+        if self.protocol == "vlmevalkit":
+            n_images = sum(doc.get(c) is not None for c in IMAGE_COLUMNS)
+            return janus_content(mcq_prompt(doc["question"], vlmevalkit_choices(doc)), n_images)
         return IMAGE_TOKEN.sub(IMAGE_PLACEHOLDER, text_prompt(doc))
 
     # -- score --------------------------------------------------------------------------------
     def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
         doc_id, answer = str(doc["id"]), str(doc["answer"])
+        if self.protocol == "vlmevalkit":
+            return _vlmevalkit_score(doc_id, answer, vlmevalkit_choices(doc), prediction)
         if doc["question_type"] == "multiple-choice":
             rng = random.Random(f"mmmu:{doc_id}")
             state = rng.getstate()
@@ -152,6 +199,9 @@ class MMMU(UnderstandingTask):
 
     # -- aggregate ----------------------------------------------------------------------------
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        if self.protocol == "vlmevalkit":
+            result = report_acc([record_scores(r) for r in records]) if records else {}
+            return {**result, self.headline: 100.0 * split_overall(result, "validation")}
         by_subject: dict[str, list[float]] = defaultdict(list)  # insertion order = first appearance
         for record in records:
             scored = record_scores(record)
@@ -167,6 +217,24 @@ class MMMU(UnderstandingTask):
         result["mmmu_acc"] = round(overall, 5)
         result[self.headline] = 100.0 * overall
         return result
+
+
+def vlmevalkit_choices(doc: dict[str, Any]) -> dict[str, str]:
+    """The options as VLMEvalKit's TSV columns ``A``, ``B``, ... (missing ones left out)."""
+    return choices_of({chr(ord("A") + i): option for i, option in enumerate(options_of(doc))})
+
+
+def _vlmevalkit_score(doc_id: str, answer: str, choices: dict[str, str], prediction: str) -> dict[str, Any]:
+    """``MMMU_preproc`` (open -> A = gold text, B = "Other Answers"; non-letter gold -> A), then ``can_infer``."""
+    if "A" not in choices:
+        choices = {"A": answer, "B": OTHER_ANSWERS}
+    gold = answer if len(answer) == 1 and answer in string.ascii_uppercase else "A"
+    letter = can_infer(prediction, choices)
+    subject = subject_of(doc_id)
+    discipline = next((d for d, subjects in DOMAINS.items() if subject in subjects), "unknown")
+    return {"score": float(letter == gold), "hit": float(letter == gold), "id": doc_id, "answer": answer,
+            "gold_letter": gold, "extracted": letter or "Z", "split": doc_id.split("_")[0], "category": subject,
+            "l2-category": discipline}  # fmt: skip
 
 
 def _instance_weighted(accuracy: dict[str, tuple[float, int]]) -> float:

@@ -38,6 +38,17 @@ Metrics (all judged): ``gpt_eval_score`` (lmms-eval's reported value: mean score
 ``combination/<combo>`` for lmms-eval's 16 fixed combinations (capability set equal to the combo's;
 other combinations are only in the total), both x 100; groups without samples are left out (lmms-eval
 logs 0 for them); ``mmvet_unjudged`` (0); and the paper's number ``mmvet_score`` (= ``gpt_eval_score``).
+
+``--protocol vlmevalkit`` follows VLMEvalKit's ``MMVet`` (PR #541 era; ``janus_eval.metrics.vlmevalkit_mmvet``):
+the Janus wrapper's system prompt ``You are a helpful assistant. Please answer truthfully and write out
+your thinking step by step to be sure you get the right answer.`` and ``<image>\n{question}`` (greedy,
+512 new tokens, no stop string). Judge (default model ``gpt-4-turbo``, ``max_tokens`` 3): VLMEvalKit's
+grading prefix + ``"\n{question} | {answer'} | {prediction} | "``; up to 5 calls at temperatures 0,
+0.5, 1, 1.5, 2; ``float`` of the **whole** reply must lie in [0, 1] (``0.7 because``, ``**1.0**`` fail),
+else 0.0 after the fifth. Divergence: a ``nan`` reply is a failed try (VLMEvalKit would accept it and
+poison the averages). ``MMVet_acc`` in percent: ``Overall`` (the paper's number, also ``mmvet_score``),
+per capability (single-capability rows counted twice, VLMEvalKit's quirk) and ``fine/<combination>``.
+VLMEvalKit has no offline MM-Vet path; without a judge we report only ``mmvet_unjudged``, as above.
 """
 
 from __future__ import annotations
@@ -46,9 +57,18 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from janus_eval.io import write_json
+from janus_eval.metrics import vlmevalkit_mmvet
 from janus_eval.metrics.judge import DEFAULT_KEY_ENV, JudgeClient
+from janus_eval.metrics.vlmevalkit_mcq import janus_content
 from janus_eval.registry import task
-from janus_eval.task import DatasetSpec, GenerationSettings, UnderstandingTask, record_scores
+from janus_eval.task import (
+    IMAGE_PLACEHOLDER,
+    VLMEVALKIT_REFERENCE,
+    DatasetSpec,
+    GenerationSettings,
+    UnderstandingTask,
+    record_scores,
+)
 
 PRE_PROMPT = (
     "First please perform reasoning, and think step by step to provide best answer to the following question: \n\n"
@@ -131,15 +151,24 @@ class MMVet(UnderstandingTask):
     headline: ClassVar[str] = "mmvet_score"
     dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="MMVet", split="test", fixture="MMVet")
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=1024)
-    prompt_template: ClassVar[str] = PRE_PROMPT + "{question}"
+    protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
+    prompt_template: str = PRE_PROMPT + "{question}"
 
     judge: JudgeClient | None = None
+
+    def __init__(self, protocol: str = "lmms-eval") -> None:
+        super().__init__(protocol)
+        if protocol == "vlmevalkit":
+            self.prompt_template = IMAGE_PLACEHOLDER + "\n{question}"
+            self.system_prompt = vlmevalkit_mmvet.SYSTEM_PROMPT
+            self.reference_version = VLMEVALKIT_REFERENCE
 
     def configure_judge(self, url: str | None, model: str | None, key_env: str = DEFAULT_KEY_ENV,
                         cache_dir: Path | None = None) -> None:  # fmt: skip
         """Use an OpenAI-compatible judge; with neither ``url`` nor ``model`` given, score nothing.
 
-        A missing URL defaults to OpenAI's API and a missing model to lmms-eval's default judge.
+        A missing URL defaults to OpenAI's API and a missing model to the protocol's default judge
+        (lmms-eval: gpt-4o-2024-11-20; vlmevalkit: gpt-4-turbo).
         Replies are cached under ``cache_dir`` (the runner passes ``<out>/mmvet/judge_cache``).
         """
         if url is None and model is None:
@@ -147,7 +176,8 @@ class MMVet(UnderstandingTask):
             return
         if cache_dir is None:
             raise ValueError("configure_judge needs a cache_dir for the judge's replies")
-        self.judge = JudgeClient(url or DEFAULT_JUDGE_URL, model or DEFAULT_JUDGE_MODEL, cache_dir, key_env)
+        default = vlmevalkit_mmvet.DEFAULT_JUDGE_MODEL if self.protocol == "vlmevalkit" else DEFAULT_JUDGE_MODEL
+        self.judge = JudgeClient(url or DEFAULT_JUDGE_URL, model or default, cache_dir, key_env)
 
     # -- data ---------------------------------------------------------------------------------
     def doc_id(self, doc: dict[str, Any]) -> str:
@@ -155,6 +185,8 @@ class MMVet(UnderstandingTask):
 
     # -- prompt -------------------------------------------------------------------------------
     def prompt(self, doc: dict[str, Any]) -> str:
+        if self.protocol == "vlmevalkit":
+            return janus_content("\n" + doc["question"], int(doc.get("image") is not None))
         return PRE_PROMPT + doc["question"]
 
     # -- score --------------------------------------------------------------------------------
@@ -163,6 +195,9 @@ class MMVet(UnderstandingTask):
                 "pred_answer": prediction}  # fmt: skip
         if self.judge is None:
             return {"score": 0.0, "judged": False, **base}
+        if self.protocol == "vlmevalkit":
+            prompt = vlmevalkit_mmvet.judge_prompt(doc["question"], doc["answer"], prediction)
+            return {**vlmevalkit_mmvet.grade(self.judge, prompt), "judged": True, **base}
         graded = grade(self.judge, judge_prompt(doc["question"], doc["answer"], prediction))
         return {**graded, "judged": True, **base}
 
@@ -176,6 +211,10 @@ class MMVet(UnderstandingTask):
         unjudged = sum(not s.get("judged", False) for s in scored)
         if unjudged:  # no fake score: a partly or wholly unjudged run reports only the count
             return {"mmvet_unjudged": float(unjudged)}
+        if self.protocol == "vlmevalkit":
+            rows = [{"category": s["capabilities"], "score": s["score"]} for s in scored]
+            result = vlmevalkit_mmvet.mmvet_acc(rows) if rows else {}
+            return {**result, "mmvet_unjudged": 0.0, self.headline: result.get("Overall", 0.0)}
         result = {"gpt_eval_score": 100.0 * _mean([s["score"] for s in scored])}
         for cap in CAPABILITIES:
             values = [s["score"] for s in scored if cap in s["capabilities"]]
@@ -192,6 +231,12 @@ class MMVet(UnderstandingTask):
 
     def card(self) -> dict[str, Any]:
         judge = self.judge
+        if self.protocol == "vlmevalkit":
+            return {**super().card(), "judge": None if judge is None else {
+                "model": judge.model, "endpoint": judge.url, "temperatures": list(vlmevalkit_mmvet.TEMPERATURES),
+                "max_tokens": vlmevalkit_mmvet.JUDGE_MAX_TOKENS, "prompt": "VLMEvalKit build_mmvet_gpt4_prompt",
+                "prompt_sha256": vlmevalkit_mmvet.JUDGE_PREFIX_SHA256,
+            }}  # fmt: skip
         return {
             **super().card(),
             "judge": None if judge is None else {

@@ -16,19 +16,42 @@ case-insensitively with the answer letter. So ``"B"``, ``"b"``, ``"B. dog"`` and
 Metrics (lmms-eval's names, fractions in [0, 1]): ``seed_image``, ``seed_video`` (only when video
 rows were scored, as in lmms-eval) and ``seed_all``; per ``question_type_id``: ``seed_all/<id>``.
 The paper's SEED number is the image accuracy in percent, ``seed_image_accuracy``.
+
+``--protocol vlmevalkit`` scores as VLMEvalKit's ``SEEDBench_IMG`` did for the paper (no LLM judge):
+image rows only (``load`` drops ``data_type != "image"``); the Janus wrapper's MCQ prompt
+``<image>\n{question}\nA. ...\nB. ...\nC. ...\nD. ...\n\nAnswer with the option's letter from the
+given choices directly.``, no system prompt; the letter comes from VLMEvalKit's ``can_infer``
+(``janus_eval.metrics.vlmevalkit_mcq``: ``(B)``, ``B.``, ``The answer is B`` and the option text
+``dog`` are B; ``b`` is not a letter; a refusal is ``Z``), and an unreadable reply is wrong (no random
+letter offline). ``report_acc`` fractions: ``Overall`` and one key per category (the dimension name of
+``question_type_id``); the paper's number is ``Overall`` x 100 (``seed_image_accuracy``).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, ClassVar
 
 from PIL import Image
 
-from janus_eval.hfdata import decode_image
+from janus_eval.hfdata import DocSet, decode_image
+from janus_eval.metrics.vlmevalkit_mcq import can_infer, choices_of, janus_content, mcq_prompt, report_acc
 from janus_eval.registry import task
-from janus_eval.task import DatasetSpec, GenerationSettings, UnderstandingTask, record_scores
+from janus_eval.task import (
+    IMAGE_PLACEHOLDER,
+    VLMEVALKIT_REFERENCE,
+    DatasetSpec,
+    GenerationSettings,
+    UnderstandingTask,
+    record_scores,
+)
 
 POST_PROMPT = "\nAnswer with the option's letter from the given choices directly."
+DIMENSIONS = {1: "Scene Understanding", 2: "Instance Identity", 3: "Instance Attributes", 4: "Instance Location",
+              5: "Instances Counting", 6: "Spatial Relation", 7: "Instance Interaction", 8: "Visual Reasoning",
+              9: "Text Understanding"}  # fmt: skip
+"""VLMEvalKit's ``category`` of a SEED image row, by ``question_type_id``."""
 
 
 @task("seed")
@@ -36,11 +59,28 @@ class SEEDBench(UnderstandingTask):
     headline: ClassVar[str] = "seed_image_accuracy"
     dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="SEED-Bench", split="test", fixture="SEED-Bench")
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=32, until=("ASSISTANT:",))
-    prompt_template: ClassVar[str] = (
-        "{question}\nA. {choice_a}\nB. {choice_b}\nC. {choice_c}\nD. {choice_d}" + POST_PROMPT
-    )
+    protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
+    prompt_template: str = "{question}\nA. {choice_a}\nB. {choice_b}\nC. {choice_c}\nD. {choice_d}" + POST_PROMPT
+
+    def __init__(self, protocol: str = "lmms-eval") -> None:
+        super().__init__(protocol)
+        if protocol == "vlmevalkit":
+            self.prompt_template = (
+                IMAGE_PLACEHOLDER + "\n{question}\nA. {choice_a}\nB. {choice_b}\nC. {choice_c}\nD. {choice_d}\n"
+                + POST_PROMPT
+            )
+            self.reference_version = VLMEVALKIT_REFERENCE
 
     # -- data ---------------------------------------------------------------------------------
+    def load(self, data_root: Path | None) -> DocSet:
+        """All rows; VLMEvalKit's ``SEEDBench_IMG`` holds the image questions only."""
+        docs = super().load(data_root)
+        if self.protocol != "vlmevalkit":
+            return docs
+        keep = [i for i, doc in enumerate(docs.docs) if doc.get("data_type") == "image"]
+        locators = [docs._locators[i] for i in keep] if docs._locators else []
+        return replace(docs, docs=[docs.docs[i] for i in keep], _locators=locators)
+
     def doc_id(self, doc: dict[str, Any]) -> str:
         return str(doc["question_id"])
 
@@ -51,11 +91,18 @@ class SEEDBench(UnderstandingTask):
 
     # -- prompt -------------------------------------------------------------------------------
     def prompt(self, doc: dict[str, Any]) -> str:
+        if self.protocol == "vlmevalkit":
+            n_images = max(1, len(doc.get("image") or []))
+            return janus_content(mcq_prompt(doc["question"], vlmevalkit_choices(doc)), n_images)
         options = "".join(f"\n{letter}. {doc[f'choice_{letter.lower()}']}" for letter in "ABCD")
         return f"{doc['question']}{options}{POST_PROMPT}"
 
     # -- score --------------------------------------------------------------------------------
     def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        if self.protocol == "vlmevalkit":
+            letter, answer = can_infer(prediction, vlmevalkit_choices(doc)), str(doc["answer"])
+            return {"score": float(letter == answer), "hit": float(letter == answer), "prediction": letter or "Z",
+                    "answer": answer, "category": DIMENSIONS.get(int(doc["question_type_id"]), "unknown")}  # fmt: skip
         pred = prediction.strip()[:1]
         answer = str(doc["answer"])
         return {
@@ -71,6 +118,9 @@ class SEEDBench(UnderstandingTask):
         scored = [record_scores(r) for r in records]
         if not scored:
             return {}
+        if self.protocol == "vlmevalkit":
+            result = report_acc(scored)
+            return {**result, self.headline: 100.0 * result["Overall"]}
         result: dict[str, float] = {}
         for data_type in ("image", "video"):  # lmms-eval's metric list; other types count in seed_all only
             if any(s["data_type"] == data_type for s in scored):
@@ -81,6 +131,11 @@ class SEEDBench(UnderstandingTask):
         if "seed_image" in result:
             result[self.headline] = 100.0 * result["seed_image"]
         return result
+
+
+def vlmevalkit_choices(doc: dict[str, Any]) -> dict[str, str]:
+    """VLMEvalKit's ``A``-``D`` columns (``choice_a``-``choice_d``), the missing ones left out."""
+    return choices_of({letter: doc.get(f"choice_{letter.lower()}") for letter in "ABCD"})
 
 
 def _accuracy(scored: list[dict[str, Any]]) -> float:

@@ -19,6 +19,11 @@ lmms-eval quirks kept on purpose:
 - a doc without ``answers`` scores 0; the submission answer is the *normalised* prediction;
 - lmms-eval mutates the doc's answers in place; we do not (a single pass scores the same).
 ``exact_match`` is lmms-eval's mean in [0, 1]; the paper's number is ``vqav2_accuracy`` (x 100).
+
+``--protocol vlmevalkit``: VQAv2 is not in VLMEvalKit: scored with lmms-eval's rules (the prompt,
+answer normalisation, VQA accuracy and metric names above; ``reference`` stays lmms-eval 0.7.3), while
+generation follows the run's protocol (VLMEvalKit's Janus settings: no system prompt, greedy, 512 new
+tokens, the .xlsx round trip before scoring). ``card()`` says so under ``protocol_note``.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from janus_eval.registry import task
 from janus_eval.task import DatasetSpec, GenerationSettings, UnderstandingTask, record_scores
 
 POST_PROMPT = "\nAnswer the question using a single word or phrase."
+VLMEVALKIT_NOTE = "VQAv2 is not in VLMEvalKit: scored with lmms-eval's rules"
 
 
 @task("vqav2")
@@ -39,6 +45,7 @@ class VQAv2(UnderstandingTask):
     headline: ClassVar[str] = "vqav2_accuracy"
     dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="VQAv2", split="validation", fixture="VQAv2")
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=16)
+    protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
     prompt_template: ClassVar[str] = "{question}" + POST_PROMPT
 
     # -- data ---------------------------------------------------------------------------------
@@ -76,6 +83,12 @@ class VQAv2(UnderstandingTask):
             result[f"exact_match/{answer_type}"] = _mean(subset)
         result[self.headline] = 100.0 * result["exact_match"]
         return result
+
+    def card(self) -> dict[str, Any]:
+        card = super().card()
+        if self.protocol == "vlmevalkit":
+            card["protocol_note"] = VLMEVALKIT_NOTE
+        return card
 
     def submission(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """EvalAI's VQA result format: ``[{"question_id": int, "answer": str}]``, in record order."""

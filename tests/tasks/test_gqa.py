@@ -94,3 +94,31 @@ def test_snapshot_layout_and_wrong_layouts(tmp_path: Path):
     with pytest.raises(JanusEvalError, match=r"GQA/testdev_balanced_instructions/testdev-\*\.parquet"):
         TASK.load(tmp_path)
 
+
+
+# -- --protocol vlmevalkit ------------------------------------------------------------------------
+VLM = get_task("gqa", protocol="vlmevalkit")
+
+
+def test_vlmevalkit_prompt_has_no_newline_after_the_image():
+    assert VLM.prompt(doc("red")) == ("<image_placeholder>What color is the cup?\n"
+                                      "Answer the question using a single word or phrase.")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "prediction, answer, score",
+    [
+        (" Yes\n", "yes", 1.0),  # strip + lower on both sides
+        ("yes.", "yes", 0.0),  # no punctuation removal (right under lmms-eval)
+        ("a laptop", "laptop", 0.0),  # no article removal
+        ("2", "two", 0.0),  # no number words
+        ("", "yes", 0.0),  # "" -> "nan" after the xlsx round trip
+    ],
+)
+def test_vlmevalkit_exact_match(prediction, answer, score):
+    assert VLM.score_sample(doc(answer), VLM.postprocess(prediction))["score"] == score
+
+
+def test_vlmevalkit_overall_in_percent():
+    records = [VLM.score_sample(doc("yes"), p) for p in ("yes", "no", "Yes", "yes.")]
+    assert VLM.aggregate(records) == {"Overall": 50.0, "gqa_accuracy": 50.0}

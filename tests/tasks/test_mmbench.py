@@ -153,3 +153,50 @@ def test_submission_table(tmp_path: Path):
     if path.suffix == ".csv":
         with path.open() as handle:
             assert [r["prediction"] for r in csv.DictReader(handle)] == [r["prediction"] for r in rows]
+
+
+# -- --protocol vlmevalkit ------------------------------------------------------------------------
+VLM = get_task("mmbench", protocol="vlmevalkit")
+VLM_POST = "\n\nAnswer with the option's letter from the given choices directly."
+
+
+def test_vlmevalkit_prompts():
+    # lmms-lab's "nan" hint/options are empty cells: no "Hint:" line, no option line
+    assert VLM.prompt(doc(0, "A", ["red", "blue"])) == "<image_placeholder>\nWhat color is it?\nA. red\nB. blue" + VLM_POST
+    assert VLM.prompt(doc(0, "A", ["red", "blue", "green"], hint="Look closely.")) == (
+        "<image_placeholder>\nHint: Look closely.\nWhat color is it?\nA. red\nB. blue\nC. green" + VLM_POST
+    )
+
+
+@pytest.mark.parametrize(
+    "prediction, extracted",
+    [
+        ("B", "B"),
+        ("(B)", "B"),
+        ("The answer is B", "B"),  # PR #541: letter token B -> B
+        ("a", None),  # lower-case is not a letter
+        ("E", None),  # choices are the present options only: E is never a letter
+        ("banana", None),  # "nan" options are missing, not option text
+        ("blue", "B"),  # option text
+        ("I'm sorry, but without the image provided I cannot say", "Z"),  # refusal
+    ],
+)
+def test_vlmevalkit_row_extraction(prediction, extracted):
+    assert VLM.score_sample(doc(0, "B", ["red", "blue"]), prediction)["extracted"] == extracted
+
+
+def test_vlmevalkit_circular_groups():
+    def group(i: int, replies: list[str]) -> list[dict]:
+        return [VLM.score_sample(row, reply) for row, reply in zip(rotations(i, ["red", "blue", "green"], "red", 2), replies)]
+
+    # group answers: i -> A, copy 1 -> C, copy 2 -> B (rotations of red/blue/green)
+    records = group(0, ["A", "C", "B"]) + group(1, ["A", "C", "I do not know"]) + group(2, ["A", "blue", "nan"])
+    result = VLM.aggregate(records)
+    # group 0 all right -> 1; group 1: an unresolved row -> 0 offline; group 2: "blue" reads as a wrong letter -> 0
+    assert result["dev/Overall"] == pytest.approx(1 / 3) and result["mmbench_accuracy"] == pytest.approx(100 / 3)
+    assert result["dev/cat1"] == pytest.approx(1 / 3) and result["mmbench_unresolved"] == 2
+
+
+def test_vlmevalkit_l2_names_are_abbreviated():
+    row = {**doc(5, "A", ["red", "blue"]), "L2-category": "coarse_perception"}
+    assert VLM.aggregate([VLM.score_sample(row, "A")])["dev/CP"] == 1.0

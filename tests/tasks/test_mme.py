@@ -153,3 +153,47 @@ def test_snapshot_layout_and_wrong_layout(tmp_path: Path):
     (tmp_path / "wrong" / "MME").mkdir(parents=True)
     with pytest.raises(JanusEvalError, match=r"MME/data/test-\*\.parquet"):
         TASK.load(tmp_path / "wrong")
+
+
+# -- --protocol vlmevalkit ------------------------------------------------------------------------
+VLM = get_task("mme", protocol="vlmevalkit")
+
+
+def test_vlmevalkit_prompt_keeps_the_yes_no_instruction():
+    d = doc(question="Is there a dog? Please answer yes or no.")
+    assert VLM.prompt(d) == ("<image_placeholder>\nIs there a dog? Please answer yes or no.\n"
+                             "Answer the question using a single word or phrase.")  # fmt: skip
+    assert VLM.system_prompt == "" and VLM.generation.max_new_tokens == 512
+
+
+@pytest.mark.parametrize(
+    "prediction, extracted",
+    [
+        ("Yes", "Yes"),
+        ("The answer is yes", "Yes"),  # YOrN_Extraction: the word anywhere (lmms-eval: "other")
+        ("No, there is none.", "No"),
+        ("y", "Unknown"),  # lmms-eval reads "y" as yes; VLMEvalKit needs the word
+        ("Yes:", "Unknown"),  # ':' is kept by process_punctuation and glues to the word
+        ("", "Unknown"),  # the xlsx round trip turns "" into "nan"
+    ],
+)
+def test_vlmevalkit_extraction(prediction, extracted):
+    scored = VLM.score_sample(doc("Yes"), VLM.postprocess(prediction))
+    assert scored["prediction"] == extracted and scored["score"] == float(extracted == "Yes")
+
+
+def test_vlmevalkit_rating_acc_plus_acc_and_sums():
+    def rows(category, qid, *rights):
+        return [VLM.score_sample(doc("Yes", category, qid), "Yes" if right else "No") for right in rights]
+
+    records = (rows("existence", "e/1.png", 1, 1) + rows("existence", "e/2.png", 1, 0) + rows("count", "c/1.png", 0, 0)
+               + rows("code_reasoning", "r/1.png", 1, 1) + rows("color", "k/1.png", 1, 1) + rows("color", "k/2.png", 1)
+               + rows("OCR", "o/1.png", 1, 0, 1))  # fmt: skip
+    result = VLM.aggregate(records)
+    assert result["existence"] == pytest.approx(75 + 50)  # acc 3/4, acc+ mean(1*1, 1*0)
+    assert result["count"] == 0.0 and result["code_reasoning"] == 200.0
+    assert result["color"] == pytest.approx(100 + 100)  # single-question image: in acc, not in acc+
+    assert result["OCR"] == pytest.approx(200 / 3 + 0)  # 3 questions: acc+ from the first two only (1*0)
+    assert result["perception"] == result["mme_perception"] == pytest.approx(125 + 0 + 200 + 200 / 3)
+    assert result["reasoning"] == 200.0
+    assert result["mme_missing_categories"] == 14 - 5 and result["mme_incomplete_pairs"] == 1

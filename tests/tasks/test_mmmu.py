@@ -125,3 +125,39 @@ def test_fixture_scores_perfect_answers():
     assert 6 <= len(docset) <= 16 and {d["question_type"] for d in docset.docs} == {"multiple-choice", "open"}
     result = TASK.aggregate([TASK.score_sample(d, d["answer"]) for d in docset.docs])
     assert result["mmmu_acc"] == 1.0
+
+
+# -- --protocol vlmevalkit ------------------------------------------------------------------------
+VLM = get_task("mmmu", protocol="vlmevalkit")
+
+
+def test_vlmevalkit_prompts_put_every_image_first():
+    two = {**mc(options=("x", "y"), question="Compare <image 1> and <image 2>."), "image_1": "a", "image_2": "b"}
+    assert VLM.prompt(two) == (f"{IMAGE_PLACEHOLDER}{IMAGE_PLACEHOLDER}\nCompare <image 1> and <image 2>.\nA. x\nB. y"
+                               "\n\nAnswer with the option's letter from the given choices directly.")  # fmt: skip
+    # open question: "\n{question}\nAnswer the question directly. ", stripped by the Janus processor
+    assert VLM.prompt({**open_q(), "image_1": "a"}) == f"{IMAGE_PLACEHOLDER}\nCompute it.\nAnswer the question directly."
+
+
+@pytest.mark.parametrize(
+    "prediction, answer, score",
+    [
+        ("15", "5", 1.0),  # open -> MCQ with A = "5": the gold text is a substring of "15"
+        ("1,200", "1200", 0.0),  # "1200" is not a substring of "1,200"
+        ("A", "42", 1.0),  # a bare A is the gold option
+        ("other answers", "42", 0.0),  # option B text
+        ("forty-two", "42", 0.0),  # number words fail
+        ("", "42", 0.0),  # "nan": unreadable, wrong (no random letter)
+    ],
+)
+def test_vlmevalkit_open_questions_become_two_option_mcqs(prediction, answer, score):
+    assert VLM.score_sample(open_q(answer=answer), VLM.postprocess(prediction))["score"] == score
+
+
+def test_vlmevalkit_multiple_choice_and_report_acc():
+    records = [VLM.score_sample(mc(answer="B"), "(B)"), VLM.score_sample(mc(answer="B"), "b"),
+               VLM.score_sample(mc(answer="C"), "5"), VLM.score_sample(open_q(answer="42"), "42")]  # fmt: skip
+    assert [r["score"] for r in records] == [1.0, 0.0, 1.0, 1.0]  # "b" fails; "5" is option C's text
+    result = VLM.aggregate(records)
+    assert result["validation/Overall"] == 0.75 and result["mmmu_accuracy"] == 75.0
+    assert result["validation/Math"] == pytest.approx(2 / 3) and result["validation/Science"] == 0.75

@@ -218,3 +218,65 @@ def test_run_without_judge_then_with_one_judges_the_stored_predictions(tmp_path:
     with fake_judge(always("0.5")) as (url, requests):
         result = run(NoModel(), judge_url=url, judge_model="fake-judge")["mmvet"]
     assert result["mmvet_unjudged"] == 0.0 and result["mmvet_score"] == pytest.approx(50.0) and len(requests) == 3
+
+
+# -- --protocol vlmevalkit ------------------------------------------------------------------------
+from janus_eval.metrics import vlmevalkit_mmvet  # noqa: E402
+
+
+def vlm_task(url: str | None = None, cache: Path | None = None) -> MMVet:
+    task = get_task("mmvet", protocol="vlmevalkit")
+    assert isinstance(task, MMVet)
+    if url is not None:
+        task.configure_judge(url, "judge-model", "JANUS_TEST_JUDGE_KEY", cache)
+        assert task.judge is not None
+        task.judge.sleep = lambda s: None
+    return task
+
+
+def test_vlmevalkit_prompt_and_system_prompt():
+    task = vlm_task()
+    assert task.prompt({**DOC, "image": "png"}) == "<image_placeholder>\nWhat is x?"
+    assert task.prompt(DOC) == "What is x?"  # no image: "\n" + question, stripped by the processor
+    assert task.system_prompt == ("You are a helpful assistant. Please answer truthfully and write out your thinking "
+                                  "step by step to be sure you get the right answer.")  # fmt: skip
+    assert task.generation.max_new_tokens == 512
+
+
+def test_vlmevalkit_judge_prompt():
+    prompt = vlmevalkit_mmvet.judge_prompt("What is x?", "-1<AND>-5", "x = -1")
+    assert prompt.startswith("\nCompare the ground truth") and "\nQuestion | Ground truth | Prediction | Correctness\n" in prompt
+    assert prompt.endswith("| 1.0\n\nWhat is x? | -1 <AND> -5 | x = -1 | ")
+
+
+@pytest.mark.parametrize(
+    "reply, score", [(" 0.5\n", 0.5), (".5", 0.5), ("1e-1", 0.1), ("0.7 because", None), ("**1.0**", None),
+                     ("0.8,", None), ("1.0.", None), ("", None), ("1.5", None), ("inf", None), ("nan", None)],
+)  # fmt: skip
+def test_vlmevalkit_reads_the_whole_reply(reply, score):
+    assert vlmevalkit_mmvet.read_score(reply) == score
+
+
+def test_vlmevalkit_retries_at_rising_temperatures(tmp_path: Path):
+    with fake_judge(sequence("0.7 because", "**1.0**", "0.8")) as (url, seen):
+        scored = vlm_task(url, tmp_path).score_sample(DOC, "x = -5")
+    assert [b["temperature"] for b in seen] == [0.0, 0.5, 1.0] and all(b["max_tokens"] == 3 for b in seen)
+    assert scored["score"] == 0.8 and scored["judged"] is True
+    with fake_judge(always("no idea")) as (url, seen):
+        scored = vlm_task(url, tmp_path / "b").score_sample(DOC, "x = 3")
+    assert [b["temperature"] for b in seen] == [0.0, 0.5, 1.0, 1.5, 2.0] and scored["score"] == 0.0
+
+
+def test_vlmevalkit_mmvet_acc_counts_single_capability_rows_twice():
+    records = [{"score": 1.0, "judged": True, "capabilities": "rec"},
+               {"score": 0.0, "judged": True, "capabilities": "rec,ocr"}]  # fmt: skip
+    result = vlm_task().aggregate(records)
+    assert result["Overall"] == result["mmvet_score"] == 50.0
+    assert result["rec"] == pytest.approx(100 * 2 / 3)  # shared counter: tot 3 (the "rec" row twice), score 2
+    assert result["ocr"] == 0.0 and result["fine/rec_ocr"] == 0.0
+    assert result["fine/rec"] == result["rec"]  # the same counter serves the combination table
+
+
+def test_vlmevalkit_without_judge_reports_no_score():
+    task = vlm_task()
+    assert task.aggregate([task.score_sample(DOC, "x")]) == {"mmvet_unjudged": 1.0}

@@ -100,3 +100,45 @@ def test_snapshot_layout_and_wrong_layout(tmp_path: Path):
     (tmp_path / "wrong" / "SEED-Bench" / "SEED-Bench.json").write_text("{}")
     with pytest.raises(JanusEvalError, match=r"SEED-Bench/data/test-\*\.parquet"):
         TASK.load(tmp_path / "wrong")
+
+
+# -- --protocol vlmevalkit ------------------------------------------------------------------------
+VLM = get_task("seed", protocol="vlmevalkit")
+
+
+def test_vlmevalkit_prompt():
+    assert VLM.prompt(doc()) == ("<image_placeholder>\nWhich?\nA. cat\nB. dog\nC. cow\nD. owl\n\n"
+                                 "Answer with the option's letter from the given choices directly.")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "prediction, letter",
+    [
+        ("(B)", "B"),  # brackets become spaces: a whole token B
+        ("B.", "B"),
+        ("The answer is B", "B"),  # PR #541: the one letter token wins wherever it is
+        ("**B**", "B"),
+        ("b", "Z"),  # lower-case is not a letter, and "b" is no option text
+        ("dog", "B"),  # can_infer_text: option text "dog"
+        ("A or B", "Z"),  # two letters: ambiguous, and no option text
+        ("Cannot determine the answer", "Z"),  # refusal phrase
+        ("I think it is A because the dog is big", "A"),  # HEAD's last-4-tokens rule is not applied
+        ("The answer is d", "Z"),  # HEAD's "answer is X" regex is not applied
+        ("", "Z"),  # "nan" after the xlsx round trip: unreadable, wrong (no random letter offline)
+    ],
+)
+def test_vlmevalkit_can_infer(prediction, letter, monkeypatch):
+    monkeypatch.delenv("VERBOSE", raising=False)  # VLMEvalKit's VERBOSE adds the "A is an article" rule
+    scored = VLM.score_sample(doc("B"), VLM.postprocess(prediction))
+    assert scored["prediction"] == letter and scored["score"] == float(letter == "B")
+
+
+def test_vlmevalkit_keeps_image_rows_and_reports_fractions():
+    docset = VLM.load(None)
+    assert len(docset) > 0 and all(d["data_type"] == "image" for d in docset.docs)
+    assert len(docset) < len(TASK.load(None))  # the fixture's video rows are not in SEEDBench_IMG
+    records = [VLM.score_sample(doc("B", type_id=1), "B"), VLM.score_sample(doc("B", type_id=1), "C"),
+               VLM.score_sample(doc("B", type_id=9), "B")]  # fmt: skip
+    result = VLM.aggregate(records)
+    assert result["Overall"] == pytest.approx(2 / 3) and result["seed_image_accuracy"] == pytest.approx(200 / 3)
+    assert result["Scene Understanding"] == 0.5 and result["Text Understanding"] == 1.0

@@ -8,6 +8,7 @@ import pytest
 
 from janus_eval.registry import get_task
 from janus_eval.task import JanusEvalError, split_scores
+from janus_eval.tasks import vqav2 as vqav2_module
 from janus_eval.tasks.vqav2 import write_evalai_submission
 
 TASK = get_task("vqav2")
@@ -117,3 +118,11 @@ def test_snapshot_layout_and_wrong_layout(tmp_path: Path):
     (wrong / "questions.json").write_text("{}")
     with pytest.raises(JanusEvalError, match=r"VQAv2/data/validation-\*\.parquet"):
         TASK.load(tmp_path / "wrong")
+
+
+def test_vlmevalkit_protocol_says_it_scores_with_lmms_eval_rules():
+    vlm = get_task("vqav2", protocol="vlmevalkit")
+    assert vlm.card()["protocol_note"] == "VQAv2 is not in VLMEvalKit: scored with lmms-eval's rules"
+    assert "VQAv2 is not in VLMEvalKit: scored with lmms-eval's rules" in vqav2_module.__doc__
+    d = doc(TWO)
+    assert vlm.prompt(d) == TASK.prompt(d) and vlm.score_sample(d, "2") == TASK.score_sample(d, "2")
