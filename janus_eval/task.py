@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 PROTOCOLS = ("lmms-eval", "vlmevalkit")
 VLMEVALKIT_REFERENCE = "VLMEvalKit b3a2f81 (PR #541, Oct 2024), exact_matching (no LLM judge)"
+SHORT_ANSWER_PROMPT = "\nAnswer the question using a single word or phrase."
+"""The post-prompt lmms-eval and VLMEvalKit append to short-answer questions (POPE, MME, GQA, VQAv2)."""
 IMAGE_PLACEHOLDER = "<image_placeholder>"
 """Where a prompt puts an image; the model adapter expands it. Prompts without one get images first."""
 Kind = Literal["understanding", "generation"]

@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 from janus_eval.hfdata import DocSet, load_docset
 from janus_eval.registry import task
 from janus_eval.task import (
+    SHORT_ANSWER_PROMPT,
     IMAGE_PLACEHOLDER,
     VLMEVALKIT_REFERENCE,
     DatasetSpec,
@@ -42,7 +43,7 @@ from janus_eval.task import (
     record_scores,
 )
 
-POST_PROMPT = "\nAnswer the question using a single word or phrase."
+POST_PROMPT = SHORT_ANSWER_PROMPT
 IMAGES = DatasetSpec(repo="GQA", config="testdev_balanced_images", split="testdev", fixture="GQA")
 _DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)
 

@@ -47,6 +47,7 @@ from janus_eval.metrics.vlmevalkit_mcq import janus_content
 from janus_eval.metrics.yes_no import vlmevalkit_yes_no
 from janus_eval.registry import task
 from janus_eval.task import (
+    SHORT_ANSWER_PROMPT,
     IMAGE_PLACEHOLDER,
     VLMEVALKIT_REFERENCE,
     DatasetSpec,
@@ -56,7 +57,7 @@ from janus_eval.task import (
     record_scores,
 )
 
-POST_PROMPT = "\nAnswer the question using a single word or phrase."
+POST_PROMPT = SHORT_ANSWER_PROMPT
 REMOVED_INSTRUCTION = " Please answer yes or no."
 PERCEPTION = ("existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark", "artwork", "OCR")
 COGNITION = ("commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning")

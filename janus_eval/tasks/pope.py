@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from janus_eval.metrics.yes_no import vlmevalkit_yes_no as yes_no_extraction
 from janus_eval.registry import task
 from janus_eval.task import (
+    SHORT_ANSWER_PROMPT,
     IMAGE_PLACEHOLDER,
     VLMEVALKIT_REFERENCE,
     DatasetSpec,
@@ -33,7 +34,7 @@ from janus_eval.task import (
     record_scores,
 )
 
-POST_PROMPT = "\nAnswer the question using a single word or phrase."
+POST_PROMPT = SHORT_ANSWER_PROMPT
 SPLITS = ("adversarial", "popular", "random")
 
 

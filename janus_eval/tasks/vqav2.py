@@ -34,9 +34,9 @@ from typing import Any, ClassVar
 from janus_eval.io import write_json
 from janus_eval.metrics.vqa_normalize import vqa_accuracy
 from janus_eval.registry import task
-from janus_eval.task import DatasetSpec, GenerationSettings, UnderstandingTask, record_scores
+from janus_eval.task import SHORT_ANSWER_PROMPT, DatasetSpec, GenerationSettings, UnderstandingTask, record_scores
 
-POST_PROMPT = "\nAnswer the question using a single word or phrase."
+POST_PROMPT = SHORT_ANSWER_PROMPT
 VLMEVALKIT_NOTE = "VQAv2 is not in VLMEvalKit: scored with lmms-eval's rules"
 
 
