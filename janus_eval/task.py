@@ -188,12 +188,15 @@ class UnderstandingTask(Task):
     """Human-readable form of ``prompt()``, recorded in ``run.json``."""
     system_prompt: str | None = None
     """None keeps the checkpoint variant's default system prompt; VLMEvalKit's Janus wrapper sends none."""
+    vlmevalkit_reference: ClassVar[str] = VLMEVALKIT_REFERENCE
+    """``reference_version`` under ``--protocol vlmevalkit``."""
 
     def __init__(self, protocol: str = "lmms-eval") -> None:
         super().__init__(protocol)
         if protocol == "vlmevalkit":
             self.generation = VLMEVALKIT_GENERATION
             self.system_prompt = ""
+            self.reference_version = self.vlmevalkit_reference
 
     @abstractmethod
     def prompt(self, doc: dict[str, Any]) -> str:

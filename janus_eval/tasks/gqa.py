@@ -35,7 +35,6 @@ from janus_eval.registry import task
 from janus_eval.task import (
     SHORT_ANSWER_PROMPT,
     IMAGE_PLACEHOLDER,
-    VLMEVALKIT_REFERENCE,
     DatasetSpec,
     GenerationSettings,
     JanusEvalError,
@@ -81,7 +80,6 @@ class GQA(UnderstandingTask):
         super().__init__(protocol)
         if protocol == "vlmevalkit":
             self.prompt_template = IMAGE_PLACEHOLDER + "{question}" + POST_PROMPT
-            self.reference_version = VLMEVALKIT_REFERENCE
 
     # -- data ---------------------------------------------------------------------------------
     def load(self, data_root: Path | None) -> DocSet:

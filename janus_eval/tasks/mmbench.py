@@ -72,7 +72,6 @@ from janus_eval.metrics.vlmevalkit_mcq import (
 from janus_eval.registry import task
 from janus_eval.task import (
     IMAGE_PLACEHOLDER,
-    VLMEVALKIT_REFERENCE,
     DatasetSpec,
     GenerationSettings,
     UnderstandingTask,
@@ -124,7 +123,6 @@ class MMBench(UnderstandingTask):
             self.prompt_template = (
                 IMAGE_PLACEHOLDER + "\n[Hint: {hint}\n]{question}\nA. {A}\nB. {B}[\nC. {C}][\nD. {D}]\n" + POST_PROMPT
             )
-            self.reference_version = VLMEVALKIT_REFERENCE
 
     # -- data ---------------------------------------------------------------------------------
     def doc_id(self, doc: dict[str, Any]) -> str:

@@ -76,7 +76,6 @@ from janus_eval.metrics.vlmevalkit_mcq import (
 from janus_eval.registry import task
 from janus_eval.task import (
     IMAGE_PLACEHOLDER,
-    VLMEVALKIT_REFERENCE,
     DatasetSpec,
     GenerationSettings,
     JanusEvalError,
@@ -143,7 +142,6 @@ class MMMU(UnderstandingTask):
                 "{one " + IMAGE_PLACEHOLDER + " per image}\n{question}\nA. {option 1}\nB. {option 2}...\n\n"
                 + MC_PROMPT + " | open: {images}\n{question}\nAnswer the question directly. | <image k> kept"
             )
-            self.reference_version = VLMEVALKIT_REFERENCE
 
     # -- data ---------------------------------------------------------------------------------
     def doc_id(self, doc: dict[str, Any]) -> str:

@@ -63,7 +63,6 @@ from janus_eval.metrics.vlmevalkit_mcq import janus_content
 from janus_eval.registry import task
 from janus_eval.task import (
     IMAGE_PLACEHOLDER,
-    VLMEVALKIT_REFERENCE,
     DatasetSpec,
     GenerationSettings,
     UnderstandingTask,
@@ -161,7 +160,6 @@ class MMVet(UnderstandingTask):
         if protocol == "vlmevalkit":
             self.prompt_template = IMAGE_PLACEHOLDER + "\n{question}"
             self.system_prompt = vlmevalkit_mmvet.SYSTEM_PROMPT
-            self.reference_version = VLMEVALKIT_REFERENCE
 
     def configure_judge(self, url: str | None, model: str | None, key_env: str = DEFAULT_KEY_ENV,
                         cache_dir: Path | None = None) -> None:  # fmt: skip

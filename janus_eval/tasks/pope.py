@@ -27,7 +27,6 @@ from janus_eval.registry import task
 from janus_eval.task import (
     SHORT_ANSWER_PROMPT,
     IMAGE_PLACEHOLDER,
-    VLMEVALKIT_REFERENCE,
     DatasetSpec,
     GenerationSettings,
     UnderstandingTask,
@@ -50,7 +49,6 @@ class Pope(UnderstandingTask):
         super().__init__(protocol)
         if protocol == "vlmevalkit":
             self.prompt_template = IMAGE_PLACEHOLDER + "\n{question}" + POST_PROMPT
-            self.reference_version = VLMEVALKIT_REFERENCE
 
     # -- data ---------------------------------------------------------------------------------
     def doc_id(self, doc: dict[str, Any]) -> str:

@@ -40,7 +40,6 @@ from janus_eval.metrics.vlmevalkit_mcq import can_infer, choices_of, janus_conte
 from janus_eval.registry import task
 from janus_eval.task import (
     IMAGE_PLACEHOLDER,
-    VLMEVALKIT_REFERENCE,
     DatasetSpec,
     GenerationSettings,
     UnderstandingTask,
@@ -69,7 +68,6 @@ class SEEDBench(UnderstandingTask):
                 IMAGE_PLACEHOLDER + "\n{question}\nA. {choice_a}\nB. {choice_b}\nC. {choice_c}\nD. {choice_d}\n"
                 + POST_PROMPT
             )
-            self.reference_version = VLMEVALKIT_REFERENCE
 
     # -- data ---------------------------------------------------------------------------------
     def load(self, data_root: Path | None) -> DocSet:

@@ -84,6 +84,8 @@ class VQAv2(UnderstandingTask):
         result[self.headline] = 100.0 * result["exact_match"]
         return result
 
+    vlmevalkit_reference: ClassVar[str] = "lmms-eval 0.7.3"  # not in VLMEvalKit: its lmms-eval scoring stays
+
     def card(self) -> dict[str, Any]:
         card = super().card()
         if self.protocol == "vlmevalkit":
