@@ -11,15 +11,7 @@ def test_bench_runs_both_modes_on_cpu():
         assert result.ours_per_s > 0 and result.reference_per_s > 0 and result.shape == "tiny"
 
 
-def test_bench_cli_writes_json(tmp_path, monkeypatch, capsys):
-    import sys
-
-    from janus_eval import cli
-
+def test_bench_cli_writes_json(tmp_path, cli_invoke):
     out = tmp_path / "bench.json"
-    monkeypatch.setattr(sys, "argv", ["janus-eval", "bench", "--mode", "gen", "--device", "cpu", "--n", "2", "--batch-size", "2", "--json", str(out)])
-    try:
-        cli.main()
-    except SystemExit as exit_:
-        assert not exit_.code
-    assert json.loads(out.read_text())["unit"] == "images/s"
+    code, _, _ = cli_invoke("bench", "--mode", "gen", "--device", "cpu", "--n", "2", "--batch-size", "2", "--json", str(out))
+    assert code == 0 and json.loads(out.read_text())["unit"] == "images/s"

@@ -7,17 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from janus_eval import cli
-
-
-def invoke(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["janus-eval", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main()
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_info.value.code or 0, captured.out, captured.err
-
 
 def test_readme_default_run_end_to_end(tmp_path):
     """The README's first command, as a user runs it: a fresh process, no --ckpt, no --data-root."""
@@ -42,41 +31,41 @@ def test_readme_default_run_end_to_end(tmp_path):
         (["run", "--tasks", "pope", "--data-root", "/no/such/data"], "is not a directory"),
     ],
 )
-def test_errors_are_one_line_with_exit_code_2(monkeypatch, capsys, args, message):
-    code, _, err = invoke(monkeypatch, capsys, *args)
+def test_errors_are_one_line_with_exit_code_2(cli_invoke, args, message):
+    code, _, err = cli_invoke(*args)
     assert code == 2
     assert message in err and err.strip().count("\n") == 0 and "Traceback" not in err
 
 
-def test_unwritable_out(monkeypatch, capsys, tmp_path):
+def test_unwritable_out(cli_invoke, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    code, _, err = invoke(monkeypatch, capsys, "run", "--tasks", "pope", "--out", str(blocker / "run"))
+    code, _, err = cli_invoke("run", "--tasks", "pope", "--out", str(blocker / "run"))
     assert code == 2 and "cannot write to --out" in err
 
 
-def test_missing_dataset_names_layout(monkeypatch, capsys, tmp_path):
-    code, _, err = invoke(monkeypatch, capsys, "run", "--tasks", "pope", "--data-root", str(tmp_path))
+def test_missing_dataset_names_layout(cli_invoke, tmp_path):
+    code, _, err = cli_invoke("run", "--tasks", "pope", "--data-root", str(tmp_path))
     assert code == 2 and "lmms-lab/POPE" in err and "test-*.parquet" in err
 
 
-def test_list_shows_all_tasks(monkeypatch, capsys):
-    code, out, _ = invoke(monkeypatch, capsys, "list")
+def test_list_shows_all_tasks(cli_invoke):
+    code, out, _ = cli_invoke("list")
     assert code == 0
     for name in "vqav2 gqa pope mme seed mmbench mmvet mmmu geneval coco30k mjhq30k".split():
         assert name in out
 
 
-def test_score_outside_predictions(monkeypatch, capsys, tmp_path: Path):
+def test_score_outside_predictions(cli_invoke, tmp_path: Path):
     from janus_eval.registry import get_task
 
     docs = get_task("pope").load(None).docs
     preds = tmp_path / "preds.jsonl"
     preds.write_text("".join(json.dumps({"id": d["question_id"], "prediction": d["answer"]}) + "\n" for d in docs))
-    code, out, _ = invoke(monkeypatch, capsys, "score", "--task", "pope", "--predictions", str(preds))
+    code, out, _ = cli_invoke("score", "--task", "pope", "--predictions", str(preds))
     result = json.loads(out)
     assert code == 0 and result["scored"] == len(docs) and result["metrics"]["pope_accuracy"] == 1.0
 
     preds.write_text(json.dumps({"id": "nope", "prediction": "yes"}) + "\n")
-    code, _, err = invoke(monkeypatch, capsys, "score", "--task", "pope", "--predictions", str(preds))
+    code, _, err = cli_invoke("score", "--task", "pope", "--predictions", str(preds))
     assert code == 2 and "'nope'" in err

@@ -131,22 +131,6 @@ def run_factory(tmp_path: Path):
 
 
 @pytest.fixture
-def cli_invoke(monkeypatch, capsys):
-    """Run ``janus-eval ARGS`` in-process; returns (exit code, stdout, stderr)."""
-    from janus_eval import cli
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["janus-eval", *args])
-        with pytest.raises(SystemExit) as exit_info:
-            cli.main()
-            raise SystemExit(0)
-        captured = capsys.readouterr()
-        return exit_info.value.code or 0, captured.out, captured.err
-
-    return invoke
-
-
-@pytest.fixture
 def synth():
     """This module's builders (``pope_records``, ``geneval_results``, ...) for tests to call."""
     return sys.modules[__name__]
