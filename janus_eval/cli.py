@@ -103,6 +103,7 @@ def run_command(
     for row in summary_rows(results, card):
         table.add_row(*row)
     out_console.print(table)
+    out_console.print(f"per-sample records, run card and report: {out}/ (report.html, run.json)")
     if ckpt is None:
         out_console.print(f"[yellow]{TINY_WARNING}[/yellow]")
 
