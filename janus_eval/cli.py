@@ -60,6 +60,15 @@ def list_command(data_root: DataRoot = None) -> None:
         out_console.print(f"To see what to fetch: janus-eval download --tasks {','.join(missing)} --data-root {data_root} --dry-run")
 
 
+def _parse_batch_size(value: str) -> int | None:
+    if value == "auto":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise JanusEvalError(f"--batch-size must be a number or auto, got {value!r}") from None
+
+
 @app.command("run")
 def run_command(
     tasks: Annotated[str, typer.Option("--tasks", help="Comma-separated task names, e.g. pope,geneval.")],
@@ -67,7 +76,7 @@ def run_command(
     out: Annotated[Optional[Path], typer.Option("--out", help="Run directory; default runs/<timestamp>.")] = None,
     data_root: DataRoot = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Evaluate only the first N samples of each task.")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 8,
+    batch_size: Annotated[str, typer.Option("--batch-size", help="Samples per batch, or auto: from free GPU memory (8 on CPU).")] = "auto",
     seed: Annotated[int, typer.Option("--seed", help="Base seed for sampled outputs.")] = 42,
     device: Annotated[str, typer.Option("--device")] = "cpu",
     dtype: Annotated[Optional[str], typer.Option("--dtype", help="float32 | bfloat16 | float16; default bf16 on GPU, fp32 on CPU.")] = None,
@@ -88,7 +97,7 @@ def run_command(
 
     out = out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
     config = RunConfig(
-        tasks=_split_tasks(tasks), out=out, ckpt=ckpt, data_root=data_root, limit=limit, batch_size=batch_size,
+        tasks=_split_tasks(tasks), out=out, ckpt=ckpt, data_root=data_root, limit=limit, batch_size=_parse_batch_size(batch_size),
         seed=seed, device=device, dtype=dtype, protocol=protocol, task_options=_parse_task_options(task_option or []),
         on_bad_image=on_bad_image, overwrite=overwrite, inception_weights=inception_weights, fid_backend=fid_backend,
         judge_url=judge_url, judge_model=judge_model, judge_key_env=judge_key_env,

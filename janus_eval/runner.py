@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
 from janus_eval import __version__
 from janus_eval.distributed import World
@@ -20,14 +20,26 @@ from janus_eval.io import append_jsonl, read_jsonl, sha256_file, weights_sha256,
 from janus_eval.provenance import environment, now, read_json, tiny_model_hash
 from janus_eval.records import merge_task_records, read_task_records, save_png_atomic, valid_png
 from janus_eval.registry import check_name, get_task
-from janus_eval.task import GenerationTask, ImageRequest, JanusEvalError, Task, UnderstandingTask, split_scores
+from janus_eval.task import (
+    IMAGE_PLACEHOLDER,
+    GenerationTask,
+    ImageRequest,
+    JanusEvalError,
+    Task,
+    UnderstandingTask,
+    split_scores,
+)
 
 if TYPE_CHECKING:
     from janus_eval.hfdata import DocSet
     from janus_eval.model import JanusAdapter
 
+T = TypeVar("T")
+
 SORT_WINDOW = 32
 """Docs are length-sorted within windows of this many batches, so image reads stay local."""
+AUTO_WINDOW_BATCH = 16
+"""The batch size the sort window assumes under ``--batch-size auto``."""
 
 
 @dataclass
@@ -37,7 +49,8 @@ class RunConfig:
     ckpt: str | None = None
     data_root: Path | None = None
     limit: int | None = None
-    batch_size: int = 8
+    batch_size: int | None = None
+    """None: chosen per batch from free GPU memory (8 on CPU), then halved for good after an OOM."""
     seed: int = 42
     device: str = "cpu"
     dtype: str | None = None
@@ -68,7 +81,7 @@ class RunConfig:
             raise JanusEvalError(f"--limit must be a positive number of samples, got {self.limit}")
         if self.on_bad_image not in ("fail", "skip"):
             raise JanusEvalError(f"--on-bad-image must be fail or skip, got {self.on_bad_image!r}")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise JanusEvalError(f"--batch-size must be at least 1, got {self.batch_size}")
         for name in self.task_options:
             if name not in self.tasks:
@@ -130,6 +143,15 @@ def _windows(items: list[int], size: int) -> Iterator[list[int]]:
         yield items[start : start + size]
 
 
+def _batches(items: list[T], size_of: Callable[[T], int]) -> Iterator[list[T]]:
+    """Consecutive batches, each sized (lazily, after the previous one ran) from its first item."""
+    start = 0
+    while start < len(items):
+        size = max(1, size_of(items[start]))
+        yield items[start : start + size]
+        start += size
+
+
 class Runner:
     def __init__(self, config: RunConfig, model_factory: Callable[[], JanusAdapter] | None = None) -> None:
         config.validate()
@@ -138,6 +160,8 @@ class Runner:
         self._model_factory = model_factory
         self._model: JanusAdapter | None = None
         self.world = World.from_env()
+        self._oom_limit: dict[str, int] = {}
+        """Per task, the batch size that an out-of-memory error halved down to."""
 
     @property
     def model(self) -> JanusAdapter:
@@ -240,15 +264,21 @@ class Runner:
         if not pending:
             return
         with _progress(task.name, len(done) + len(pending), len(done), self.config.show_progress) as advance:
-            window = SORT_WINDOW * self.config.batch_size
+            window = SORT_WINDOW * (self.config.batch_size or AUTO_WINDOW_BATCH)
             for chunk in _windows(list(range(len(pending))), window):
                 items = [pending[k] for k in chunk]
                 docs = {i: task_run.docset.full_doc(i) for i, _ in items}
                 prompts = {i: task.prompt(docs[i]) for i, _ in items}
                 # Longest first within the window: less padding, and OOM shows up on the first batch.
                 order = sorted(items, key=lambda item: -len(prompts[item[0]]))
-                for batch in _windows(list(range(len(order))), self.config.batch_size):
-                    members = [order[b] for b in batch]
+
+                def size_of(item: tuple[int, str]) -> int:
+                    prompt = prompts[item[0]]
+                    n_images = max(1, prompt.count(IMAGE_PLACEHOLDER))
+                    return self._batch_size(task.name, "understand", prompt, n_images,
+                                            task.generation.max_new_tokens, task.system_prompt)  # fmt: skip
+
+                for members in _batches(order, size_of):
                     records = self._understand_batch(task, members, docs, prompts)
                     append_jsonl(path, records)
                     advance(len(records))
@@ -296,7 +326,7 @@ class Runner:
             return skipped
         questions = [prompts[i] for i, _ in members]
         try:
-            raw = self._understand_with_backoff(images, questions, task.generation.max_new_tokens, task.system_prompt)
+            raw = self._understand_with_backoff(task, images, questions)
         except NonFiniteLogits as err:
             ids = [members[r][1] for r in err.rows]
             raise JanusEvalError(f"{task.name}: NaN or inf logits for sample ids {ids}; check the checkpoint and --dtype") from err
@@ -310,13 +340,36 @@ class Runner:
             records.append(record)
         return skipped + records
 
-    def _understand_with_backoff(
-        self, images: list[Any], questions: list[str], max_new_tokens: int, system_prompt: str | None
-    ) -> list[str]:
+    def _understand_with_backoff(self, task: UnderstandingTask, images: list[Any], questions: list[str]) -> list[str]:
         def call(ims: list[Any], qs: list[str]) -> list[str]:
-            return self.model.understand(ims, qs, max_new_tokens, system_prompt=system_prompt)
+            return self.model.understand(ims, qs, task.generation.max_new_tokens, system_prompt=task.system_prompt)
 
-        return _halving_on_oom(call, images, questions)
+        return self._within_memory(task.name, call, images, questions)
+
+    def _batch_size(self, task_name: str, kind: Any, prompt: str, n_images: int = 0, new_tokens: int = 0,
+                    system_prompt: str | None = None) -> int:  # fmt: skip
+        """``--batch-size``, or the largest that fits free memory for this prompt; never above an OOM's limit."""
+        size = self.config.batch_size or self.model.batch_size_for(kind, prompt, n_images, new_tokens, system_prompt)
+        return min(size, self._oom_limit.get(task_name, size))
+
+    def _within_memory(self, task_name: str, call: Callable[..., list[Any]], *columns: list[Any]) -> list[Any]:
+        """``call`` over the batch; on CUDA out-of-memory halve the size, for this batch and the task's next ones."""
+        import torch
+
+        results: list[Any] = []
+        start, total = 0, len(columns[0])
+        while start < total:
+            size = min(total - start, self._oom_limit.get(task_name, total))
+            try:
+                results += call(*(c[start : start + size] for c in columns))
+            except torch.cuda.OutOfMemoryError:
+                if size == 1:
+                    raise JanusEvalError("out of GPU memory with a batch of one sample; use a smaller model or dtype") from None
+                torch.cuda.empty_cache()
+                self._oom_limit[task_name] = size // 2
+                continue
+            start += size
+        return results
 
     # -- generation ---------------------------------------------------------------------------
     def _run_generation(self, task_run: TaskRun) -> None:
@@ -336,8 +389,7 @@ class Runner:
             with _progress(f"{task.name} images", len(mine), len(mine) - len(missing),
                            self.config.show_progress) as advance:  # fmt: skip
                 order = sorted(missing, key=lambda r: -len(r.prompt))
-                for batch in _windows(list(range(len(order))), self.config.batch_size):
-                    members = [order[b] for b in batch]
+                for members in _batches(order, lambda r: self._batch_size(task.name, "generate", r.prompt)):
                     images = self._generate_with_backoff(task, members)
                     for request, pixels in zip(members, images):
                         save_png_atomic(task_dir / request.path, pixels)
@@ -361,7 +413,7 @@ class Runner:
             return list(self.model.generate_images(prompts, seeds, cfg_scale=task.cfg_scale, temperature=task.temperature))
 
         try:
-            return _halving_on_oom(call, [r.prompt for r in members], [r.seed for r in members])
+            return self._within_memory(task.name, call, [r.prompt for r in members], [r.seed for r in members])
         except NonFiniteLogits as err:
             ids = [members[r].id for r in err.rows]
             raise JanusEvalError(f"{task.name}: NaN or inf logits for sample ids {ids}; check the checkpoint and --dtype") from err
@@ -420,21 +472,6 @@ class Runner:
         if self.config.ckpt is None:
             return {"path": None, "name": "embedded tiny Janus (random weights)", "sha256": tiny_model_hash()}
         return {"path": str(Path(self.config.ckpt).resolve()), "sha256": weights_sha256(Path(self.config.ckpt))}
-
-
-def _halving_on_oom(call: Callable[..., list[Any]], *columns: list[Any]) -> list[Any]:
-    """Run ``call`` on the batch; on CUDA out-of-memory split it in halves and go on."""
-    import torch
-
-    try:
-        return call(*columns)
-    except torch.cuda.OutOfMemoryError:
-        size = len(columns[0])
-        if size == 1:
-            raise JanusEvalError("out of GPU memory with a batch of one sample; use a smaller model or dtype") from None
-        torch.cuda.empty_cache()
-        half = size // 2
-        return _halving_on_oom(call, *(c[:half] for c in columns)) + _halving_on_oom(call, *(c[half:] for c in columns))
 
 
 class _progress:

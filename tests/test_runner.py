@@ -182,7 +182,8 @@ def test_cuda_out_of_memory_halves_the_batch_and_goes_on(tmp_path, tiny_adapter)
             return tiny_adapter.understand(images, questions, max_new_tokens, **kwargs)
 
     assert run(tmp_path / "oom", OomAbove2(), batch_size=8) == run(tmp_path / "ref", tiny_adapter, batch_size=8)
-    assert calls[:4] == [8, 4, 2, 2]  # 8 fails, its first half 4 fails, whose halves of 2 succeed
+    # 8 fails, then 4 fails; from then on every batch, this one's rest and the next ones, runs at 2.
+    assert calls[:2] == [8, 4] and set(calls[2:]) == {2} and sum(calls[2:]) == 12
 
 
 def test_out_of_memory_at_batch_one_is_a_clear_error(tmp_path):
@@ -194,3 +195,20 @@ def test_out_of_memory_at_batch_one_is_a_clear_error(tmp_path):
 
     with pytest.raises(JanusEvalError, match="out of GPU memory with a batch of one"):
         run(tmp_path / "r", AlwaysOom())
+
+
+def test_auto_batch_size_asks_the_adapter_per_batch(tmp_path, tiny_adapter):
+    """``--batch-size auto`` (None) sizes each batch from its longest prompt through the adapter."""
+    asked = []
+
+    class Sized:
+        def batch_size_for(self, kind, prompt, n_images=0, new_tokens=0, system_prompt=None):
+            asked.append((kind, n_images, new_tokens))
+            return 5
+
+        def understand(self, images, questions, max_new_tokens, **kwargs):
+            assert len(questions) <= 5
+            return tiny_adapter.understand(images, questions, max_new_tokens, **kwargs)
+
+    assert run(tmp_path / "auto", Sized(), batch_size=None) == run(tmp_path / "ref", tiny_adapter)
+    assert asked == [("understand", 1, 128)] * 3  # 12 samples: batches of 5, 5, 2

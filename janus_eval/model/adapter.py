@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from transformers import DynamicCache, JanusForConditionalGeneration, PreTrainedTokenizerBase, StaticCache
 
-from janus_eval.model import sampling
+from janus_eval.model import memory, sampling
 from janus_eval.model.chat import BEGIN_OF_IMAGE, END_OF_IMAGE, IMAGE_PLACEHOLDER, ChatFormat
 from janus_eval.model.preprocess import pixel_values
 
@@ -104,6 +104,18 @@ class JanusAdapter:
         self.compile_decode = self.device.type == "cuda"
         """Capture the image-token decode step as a CUDA graph (torch.compile, reduce-overhead)."""
         self._compiled: Any = None
+
+    def batch_size_for(self, kind: memory.Kind, prompt: str, n_images: int = 0, new_tokens: int = 0,
+                       system_prompt: str | None = None) -> int:  # fmt: skip
+        """A batch size that fits free memory for prompts up to this one (``--batch-size auto``)."""
+        if self.device.type != "cuda":
+            return memory.CPU_BATCH_SIZE
+        if kind == "generate":
+            seq_len = -(-len(self.generation_ids(prompt)) // PROMPT_BUCKET) * PROMPT_BUCKET + self.num_gen_tokens
+        else:
+            seq_len = len(self.understanding_ids(prompt, n_images, system_prompt)) + new_tokens
+        free = memory.free_cuda_bytes(self.device)
+        return memory.auto_batch_size(self.model.config, self.dtype, kind, seq_len, n_images, free)
 
     # -- understanding ------------------------------------------------------------------------
     def _encode_text(self, text: str) -> list[int]:
