@@ -1,10 +1,12 @@
 """Throughput on real-shaped random weights, as ratios against a reference measured in the same run.
 
 ``gen``: our batched CFG generation (static KV cache, CUDA-graph decode on GPU, cross-prompt
-batches) against the release's loop (one prompt at a time, ``parallel_size`` images of it, a
-growing cache and ``torch.multinomial``). ``und``: our batched greedy understanding on POPE-shaped
-inputs (576 image tokens + ~60 text tokens, short answers) against transformers' ``generate`` at
-batch 1. Random weights are fine for speed: the work per token does not depend on the values.
+batches) at several batch sizes against the release's loop (one prompt at a time, ``parallel_size``
+16, a growing cache and ``torch.multinomial``), with the memory-bandwidth floor of each batch size.
+``und``: our batched greedy understanding on POPE-shaped (3 answer tokens) and VQA-shaped (10)
+inputs against transformers' ``generate`` at batch 1. ``agree``: how often batched greedy answers
+are token-identical to that batch-1 reference (exact in fp32; bf16 on GPU rounds differently).
+Random weights are fine for speed: the work per token does not depend on the values.
 """
 
 from __future__ import annotations
@@ -12,25 +14,48 @@ from __future__ import annotations
 import json
 import platform
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 from PIL import Image
 
-from janus_eval.model.adapter import JanusAdapter
+from janus_eval.model.adapter import PROMPT_BUCKET, JanusAdapter
 from janus_eval.model.chat import FORMATS
 
-POPE_QUESTION = "Is there a dining table in the image?\nAnswer the question using a single word or phrase."
 GEN_PROMPTS = ["a photo of a bench", "a photo of a red cake and a blue bicycle", "a photo of four giraffes",
                "a photo of a dog right of a teddy bear", "a photo of a purple backpack"]  # fmt: skip
+OBJECTS = ["dining table", "person", "car", "chair", "traffic light", "giraffe", "toothbrush", "cup"]
+VQA_QUESTIONS = ["What is the man holding in his left hand?", "How many people are in the picture?",
+                 "What color is the bus parked next to the building on the corner?", "Why is the dog wet?"]  # fmt: skip
+SHORT_ANSWER = "\nAnswer the question using a single word or phrase."
+RELEASE_PARALLEL_SIZE = 16
+BANDWIDTH_BYTES_PER_S = {"H200": 4.8e12, "H100 PCIe": 2.0e12, "H100": 3.35e12, "A100": 2.0e12}
+"""HBM bandwidth by device name (first match), for the decode's memory floor."""
+
+
+@dataclass(frozen=True)
+class Workload:
+    """An understanding input shape: questions (different lengths, so batches are padded), answer length."""
+
+    name: str
+    questions: tuple[str, ...]
+    answer_tokens: int
+
+
+WORKLOADS = (
+    Workload("pope", tuple(f"Is there a {o} in the image?{SHORT_ANSWER}" for o in OBJECTS), 3),
+    Workload("vqa", tuple(q + SHORT_ANSWER for q in VQA_QUESTIONS), 10),
+)
 
 
 @dataclass
 class BenchResult:
     mode: str
+    workload: str
     shape: str
     device: str
     dtype: str
@@ -38,6 +63,10 @@ class BenchResult:
     ours_per_s: float
     reference_per_s: float
     unit: str
+    peak_memory_gib: float | None
+    """Peak GPU memory allocated by our batched call (None on CPU)."""
+    floor_per_s: float | None
+    """Generation only: images/s if each decode step only had to read the weights and the KV cache once."""
     date: str
     torch: str
 
@@ -46,20 +75,51 @@ class BenchResult:
         return self.ours_per_s / self.reference_per_s
 
 
-def janus_13b_config() -> Any:
-    """Janus-1.3B's shapes: DeepSeek-LLM 1.3B (24 x 2048, vocab 102400), SigLIP-L/16 at 384, VQ-16."""
+@dataclass
+class AgreementResult:
+    workload: str
+    shape: str
+    device: str
+    dtype: str
+    batch_size: int
+    samples: int
+    exact_match: float
+    """Share of samples whose whole answer (token ids up to EOS) equals the batch-1 reference."""
+    first_token_match: float
+    date: str
+    torch: str
+
+
+# -- real-shaped random models ---------------------------------------------------------------------
+def janus_config(hidden: int, intermediate: int, layers: int, heads: int, max_positions: int) -> Any:
+    """A Janus with DeepSeek-LLM text shapes, SigLIP-L/16 at 384, VQ-16 and 16,384 image codes."""
     from transformers import JanusConfig
 
     from janus_eval.model.tiny import TOKEN_IDS
 
-    text = dict(model_type="llama", vocab_size=102400, hidden_size=2048, intermediate_size=5632, num_hidden_layers=24,
-                num_attention_heads=16, num_key_value_heads=16, max_position_embeddings=4096, rms_norm_eps=1e-6,
+    text = dict(model_type="llama", vocab_size=102400, hidden_size=hidden, intermediate_size=intermediate,
+                num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
+                max_position_embeddings=max_positions, rms_norm_eps=1e-6,
                 bos_token_id=TOKEN_IDS["<｜begin▁of▁sentence｜>"], eos_token_id=TOKEN_IDS["<｜end▁of▁sentence｜>"],
                 pad_token_id=TOKEN_IDS["<｜▁pad▁｜>"], tie_word_embeddings=False)  # fmt: skip
-    config = JanusConfig(text_config=text, vision_config={}, vq_config={}, tie_word_embeddings=False,
-                         image_token_id=TOKEN_IDS["<image_placeholder>"])  # fmt: skip
+    config = JanusConfig(text_config=text, vision_config={"projection_dim": hidden},
+                         vq_config={"projection_dim": hidden, "image_token_embed_dim": hidden},
+                         tie_word_embeddings=False, image_token_id=TOKEN_IDS["<image_placeholder>"])  # fmt: skip
     config._attn_implementation = "sdpa"
     return config
+
+
+def janus_13b_config() -> Any:
+    """Janus-1.3B (and Janus-Pro-1B): DeepSeek-LLM 1.3B, 24 x 2048."""
+    return janus_config(hidden=2048, intermediate=5632, layers=24, heads=16, max_positions=4096)
+
+
+def janus_pro_7b_config() -> Any:
+    """Janus-Pro-7B: DeepSeek-LLM 7B, 30 x 4096."""
+    return janus_config(hidden=4096, intermediate=11008, layers=30, heads=32, max_positions=16384)
+
+
+SHAPES: dict[str, Callable[[], Any] | None] = {"tiny": None, "1.3b": janus_13b_config, "pro-7b": janus_pro_7b_config}
 
 
 def build_adapter(shape: str, device: str, dtype: torch.dtype) -> JanusAdapter:
@@ -68,11 +128,12 @@ def build_adapter(shape: str, device: str, dtype: torch.dtype) -> JanusAdapter:
 
     from janus_eval.model.tiny import build_tiny_model, build_tokenizer
 
-    if shape == "tiny":
+    config_fn = SHAPES[shape]
+    if config_fn is None:
         model = build_tiny_model()
     else:
         with no_init_weights(), torch.device(device):
-            model = JanusForConditionalGeneration(janus_13b_config()).to(dtype)
+            model = JanusForConditionalGeneration(config_fn()).to(dtype)
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             for param in model.parameters():
@@ -80,18 +141,52 @@ def build_adapter(shape: str, device: str, dtype: torch.dtype) -> JanusAdapter:
     return JanusAdapter(model, build_tokenizer(), FORMATS["janus"], name=f"random-{shape}", device=device, dtype=dtype)
 
 
+# -- measuring -------------------------------------------------------------------------------------
+def _is_cuda(device: str) -> bool:
+    return device.startswith("cuda")
+
+
 def _timed(fn: Callable[[], Any], device: str) -> float:
-    if device.startswith("cuda"):
+    if _is_cuda(device):
         torch.cuda.synchronize()
     start = time.perf_counter()
     fn()
-    if device.startswith("cuda"):
+    if _is_cuda(device):
         torch.cuda.synchronize()
     return time.perf_counter() - start
 
 
+def _timed_with_peak(fn: Callable[[], Any], device: str) -> tuple[float, float | None]:
+    if not _is_cuda(device):
+        return _timed(fn, device), None
+    torch.cuda.reset_peak_memory_stats()
+    seconds = _timed(fn, device)
+    return seconds, torch.cuda.max_memory_allocated() / 2**30
+
+
+def device_name(device: str) -> str:
+    return torch.cuda.get_device_name() if _is_cuda(device) else f"CPU ({platform.processor() or 'x86_64'})"
+
+
+def bandwidth(name: str) -> float | None:
+    return next((bw for key, bw in BANDWIDTH_BYTES_PER_S.items() if key in name), None)
+
+
+def generation_floor(adapter: JanusAdapter, batch: int, prompt_len: int, bytes_per_s: float) -> float:
+    """Images/s if every decode step read the decoder weights once and each row's live KV cache once."""
+    text = adapter.model.config.text_config
+    element = torch.tensor([], dtype=adapter.dtype).element_size()
+    modules = (adapter.model.model.language_model.layers, adapter.model.model.generation_head)
+    weight_bytes = sum(p.numel() for m in modules for p in m.parameters()) * element
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
+    mean_len = prompt_len + adapter.num_gen_tokens / 2
+    kv_bytes = 2 * batch * 2 * text.num_hidden_layers * text.num_key_value_heads * head_dim * mean_len * element
+    step_seconds = (weight_bytes + kv_bytes) / bytes_per_s
+    return batch / (adapter.num_gen_tokens * step_seconds)
+
+
 @torch.inference_mode()
-def release_generation_loop(adapter: JanusAdapter, prompt: str, parallel_size: int, cfg_scale: float = 5.0) -> torch.Tensor:
+def release_generation_loop(adapter: JanusAdapter, prompt: str, parallel_size: int, cfg_scale: float = 5.0) -> np.ndarray:
     """The Janus release's sampling loop: one prompt, ``parallel_size`` images, cond/uncond interleaved."""
     ids = torch.tensor(adapter.generation_ids(prompt), device=adapter.device)
     rows = ids.repeat(parallel_size * 2, 1)
@@ -109,61 +204,223 @@ def release_generation_loop(adapter: JanusAdapter, prompt: str, parallel_size: i
     return adapter.decode_codes(torch.stack(codes, 1))
 
 
-def bench_generation(adapter: JanusAdapter, batch_size: int, n_images: int, device: str) -> tuple[float, float]:
+def bench_generation(adapter: JanusAdapter, batch_sizes: list[int], n_images: int, device: str) -> list[dict[str, Any]]:
+    """Per batch size: ours images/s, its peak memory and floor; the release loop's images/s once."""
     prompts = [GEN_PROMPTS[i % len(GEN_PROMPTS)] for i in range(n_images)]
-    seeds = list(range(n_images))
-    adapter.generate_images(prompts[:batch_size], seeds[:batch_size])  # warm-up: compile and capture
-    ours = _timed(lambda: [adapter.generate_images(prompts[i : i + batch_size], seeds[i : i + batch_size])
-                           for i in range(0, n_images, batch_size)], device)  # fmt: skip
-    parallel = min(16, n_images)
+    parallel = min(RELEASE_PARALLEL_SIZE, n_images)
     release_generation_loop(adapter, prompts[0], parallel)  # warm-up
-    reference = _timed(lambda: release_generation_loop(adapter, prompts[0], parallel), device)
-    return n_images / ours, parallel / reference
+    reference = parallel / _timed(lambda: release_generation_loop(adapter, prompts[0], parallel), device)
+    bytes_per_s = bandwidth(device_name(device))
+    prompt_len = -(-max(len(adapter.generation_ids(p)) for p in GEN_PROMPTS) // PROMPT_BUCKET) * PROMPT_BUCKET
+    rows = []
+    for batch in batch_sizes:
+        seeds = list(range(n_images))
+        adapter.generate_images(prompts[:batch], seeds[:batch])  # warm-up: compile and capture this shape
+        seconds, peak = _timed_with_peak(lambda: [adapter.generate_images(prompts[i : i + batch], seeds[i : i + batch])
+                                                  for i in range(0, n_images, batch)], device)  # fmt: skip
+        floor = generation_floor(adapter, batch, prompt_len, bytes_per_s) if bytes_per_s else None
+        rows.append(dict(batch_size=batch, ours=n_images / seconds, reference=reference, peak=peak, floor=floor))
+    return rows
 
 
-def bench_understanding(adapter: JanusAdapter, batch_size: int, n_samples: int, device: str) -> tuple[float, float]:
+def _images(n: int) -> list[Image.Image]:
+    """Photo-sized random images, of two sizes, so preprocessing does real resizing."""
     rng = np.random.default_rng(0)
-    images = [Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)) for _ in range(n_samples)]
-    questions = [POPE_QUESTION] * n_samples
-    adapter.understand(images[:batch_size], questions[:batch_size], 3)
-    ours = _timed(lambda: [adapter.understand(images[i : i + batch_size], questions[i : i + batch_size], 3)
-                           for i in range(0, n_samples, batch_size)], device)  # fmt: skip
-    from janus_eval.model.preprocess import pixel_values
+    sizes = ((480, 640), (427, 640))
+    return [Image.fromarray(rng.integers(0, 256, (*sizes[i % 2], 3), dtype=np.uint8)) for i in range(n)]
 
-    n_ref = min(n_samples, 8)
+
+def _questions(workload: Workload, n: int) -> list[str]:
+    return [workload.questions[i % len(workload.questions)] for i in range(n)]
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Janus's ``generate`` warns on every call about arguments it sets itself."""
+    from transformers.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
+
+
+def reference_answer(adapter: JanusAdapter, image: Image.Image, question: str, max_new_tokens: int,
+                     exact_length: bool = False) -> list[int]:  # fmt: skip
+    """transformers' ``generate`` on one sample: greedy, no padding; token ids before EOS."""
     from transformers import GenerationConfig
 
-    greedy3 = GenerationConfig(max_new_tokens=3, min_new_tokens=3, do_sample=False, pad_token_id=adapter.ids.pad,
-                               eos_token_id=adapter.ids.eos)  # fmt: skip
+    from janus_eval.model.preprocess import pixel_values
 
-    def reference_loop() -> None:
-        for image in images[:n_ref]:
-            ids = torch.tensor([adapter.understanding_ids(POPE_QUESTION, 1)], device=adapter.device)
-            pv = pixel_values([image], adapter.image_size).to(adapter.device, adapter.dtype)
-            adapter.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pv,
-                                   generation_config=greedy3)
+    config = GenerationConfig(max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens if exact_length else 0,
+                              do_sample=False, pad_token_id=adapter.ids.pad, eos_token_id=adapter.ids.eos)  # fmt: skip
+    ids = torch.tensor([adapter.understanding_ids(question, 1)], device=adapter.device)
+    pv = pixel_values([image], adapter.image_size).to(adapter.device, adapter.dtype)
+    with torch.inference_mode(), _quiet_transformers():
+        out = adapter.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pv,
+                                     generation_config=config)  # fmt: skip
+    answer = out[0, ids.shape[1] :].tolist()
+    return answer[: answer.index(adapter.ids.eos)] if adapter.ids.eos in answer else answer
 
-    reference = _timed(reference_loop, device)
-    return n_samples / ours, n_ref / reference
+
+def _batched_answers(adapter: JanusAdapter, images: list[Image.Image], questions: list[str], batch: int,
+                     max_new_tokens: int) -> list[list[int]]:  # fmt: skip
+    answers: list[list[int]] = []
+    for i in range(0, len(questions), batch):
+        rows = [adapter.understanding_ids(q, 1) for q in questions[i : i + batch]]
+        with torch.inference_mode():
+            answers += adapter.greedy(rows, images[i : i + batch], max_new_tokens)
+    return answers
 
 
-def run_bench(mode: str, shape: str | None, device: str, dtype: str | None, batch_size: int, n: int) -> BenchResult:
+def bench_understanding(adapter: JanusAdapter, workload: Workload, batch_sizes: list[int], n: int,
+                        device: str) -> list[dict[str, Any]]:  # fmt: skip
+    images, questions = _images(n), _questions(workload, n)
+    tokens = workload.answer_tokens
+    n_ref = min(n, 8)
+    reference_answer(adapter, images[0], questions[0], tokens, exact_length=True)  # warm-up
+    ref_seconds = _timed(lambda: [reference_answer(adapter, images[i], questions[i], tokens, exact_length=True)
+                                  for i in range(n_ref)], device)  # fmt: skip
+    rows = []
+    for batch in batch_sizes:
+        _batched_answers(adapter, images[:batch], questions[:batch], batch, tokens)  # warm-up
+        seconds, peak = _timed_with_peak(lambda: _batched_answers(adapter, images, questions, batch, tokens), device)
+        rows.append(dict(batch_size=batch, ours=n / seconds, reference=n_ref / ref_seconds, peak=peak, floor=None))
+    return rows
+
+
+def run_bench(mode: str, shape: str | None, device: str, dtype: str | None, batch_sizes: list[int], n: int) -> list[BenchResult]:
     from janus_eval.model import resolve_dtype
 
-    shape = shape or ("1.3b" if device.startswith("cuda") else "tiny")
+    shape = shape or ("1.3b" if _is_cuda(device) else "tiny")
     torch_dtype = resolve_dtype(dtype, torch.device(device))
     adapter = build_adapter(shape, device, torch_dtype)
     if mode == "gen":
-        ours, reference = bench_generation(adapter, batch_size, n, device)
+        measured = [("cfg5", row) for row in bench_generation(adapter, batch_sizes, n, device)]
         unit = "images/s"
     else:
-        ours, reference = bench_understanding(adapter, batch_size, n, device)
+        measured = [(w.name, row) for w in WORKLOADS for row in bench_understanding(adapter, w, batch_sizes, n, device)]
         unit = "samples/s"
-    name = torch.cuda.get_device_name() if device.startswith("cuda") else f"CPU ({platform.processor() or 'x86_64'})"
-    return BenchResult(mode=mode, shape=shape, device=name, dtype=str(torch_dtype).replace("torch.", ""),
-                       batch_size=batch_size, ours_per_s=ours, reference_per_s=reference, unit=unit,
-                       date=datetime.now(timezone.utc).date().isoformat(), torch=torch.__version__)  # fmt: skip
+    common = dict(mode=mode, shape=shape, device=device_name(device), dtype=str(torch_dtype).replace("torch.", ""),
+                  unit=unit, date=datetime.now(timezone.utc).date().isoformat(), torch=torch.__version__)  # fmt: skip
+    return [BenchResult(workload=name, batch_size=row["batch_size"], ours_per_s=row["ours"], reference_per_s=row["reference"],
+                        peak_memory_gib=row["peak"], floor_per_s=row["floor"], **common)  # type: ignore[arg-type]
+            for name, row in measured]  # fmt: skip
 
 
-def to_json(result: BenchResult) -> str:
-    return json.dumps({**asdict(result), "speedup": result.speedup}, indent=2)
+def run_agreement(shape: str | None, device: str, dtype: str | None, batch_size: int, n: int) -> list[AgreementResult]:
+    """Batched greedy answers against transformers' one-at-a-time ``generate``, per workload."""
+    from janus_eval.model import resolve_dtype
+
+    shape = shape or ("1.3b" if _is_cuda(device) else "tiny")
+    torch_dtype = resolve_dtype(dtype, torch.device(device))
+    adapter = build_adapter(shape, device, torch_dtype)
+    results = []
+    for workload in WORKLOADS:
+        images, questions = _images(n), _questions(workload, n)
+        ours = _batched_answers(adapter, images, questions, batch_size, workload.answer_tokens)
+        ref = [reference_answer(adapter, im, q, workload.answer_tokens) for im, q in zip(images, questions)]
+        results.append(AgreementResult(
+            workload=workload.name, shape=shape, device=device_name(device), dtype=str(torch_dtype).replace("torch.", ""),
+            batch_size=batch_size, samples=n, exact_match=float(np.mean([a == b for a, b in zip(ours, ref)])),
+            first_token_match=float(np.mean([a[:1] == b[:1] for a, b in zip(ours, ref)])),
+            date=datetime.now(timezone.utc).date().isoformat(), torch=torch.__version__,
+        ))  # fmt: skip
+    return results
+
+
+def to_json(results: list[BenchResult] | list[AgreementResult]) -> str:
+    rows = [{**asdict(r), **({"speedup": r.speedup} if isinstance(r, BenchResult) else {})} for r in results]
+    return json.dumps(rows, indent=2)
+
+
+# -- GenEval end to end ----------------------------------------------------------------------------
+@dataclass
+class GenevalTiming:
+    shape: str
+    device: str
+    dtype: str
+    prompts: int
+    images: int
+    batch_size: int | None
+    generation_s: float
+    """Time inside ``generate_images`` (sampling and VQ decode)."""
+    total_s: float
+    """Whole run: generation, PNG writes, detection, colour, records and report."""
+    scoring_device: str
+    date: str
+    torch: str
+
+
+def official_sized_scorers(device: str) -> tuple[Any, Any]:
+    """GenEval's detector (Mask2Former Swin-S) and CLIP ViT-L/14 at full size with random weights:
+    the same work per image as the official models, without their files."""
+    from transformers import CLIPConfig, CLIPModel, Mask2FormerForUniversalSegmentation
+
+    from janus_eval.metrics.geneval_models import OBJECT_NAMES, ClipColorClassifier, Mask2FormerDetector
+    from janus_eval.metrics.mmdet_mapping import mask2former_config
+    from janus_eval.model.tiny import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    text = dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id, hidden_act="quick_gelu")  # fmt: skip
+    vision = dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16, image_size=224,
+                  patch_size=14, hidden_act="quick_gelu")  # fmt: skip
+    with torch.random.fork_rng(devices=[]), torch.device(device):
+        torch.manual_seed(0)
+        detector = Mask2FormerForUniversalSegmentation(mask2former_config(num_labels=len(OBJECT_NAMES))).eval()
+        clip = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=768)).eval()
+    return (Mask2FormerDetector(model=detector, official=False, name="random full-size Mask2Former (bench)"),
+            ClipColorClassifier(model=clip, tokenizer=tokenizer, name="random ViT-L/14 (bench)", official=False))  # fmt: skip
+
+
+class _GenerationClock:
+    """Delegates to the adapter and adds up the time spent in ``generate_images``."""
+
+    def __init__(self, adapter: JanusAdapter, device: str) -> None:
+        self.adapter, self.device, self.seconds = adapter, device, 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.adapter, name)
+
+    def generate_images(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        images: np.ndarray = np.empty(0)
+
+        def call() -> None:
+            nonlocal images
+            images = self.adapter.generate_images(*args, **kwargs)
+
+        self.seconds += _timed(call, self.device)
+        return images
+
+
+def run_geneval_bench(shape: str | None, device: str, dtype: str | None, batch_size: int | None,
+                      prompts: int | None, images_per_prompt: int = 4) -> GenevalTiming:  # fmt: skip
+    """``janus-eval run --tasks geneval`` on the official prompts (all 553 unless ``prompts``) with
+    real-shaped random Janus weights and full-size random scorers, timed."""
+    import tempfile
+    from pathlib import Path
+
+    from janus_eval.model import resolve_dtype
+    from janus_eval.registry import get_task
+    from janus_eval.runner import RunConfig, Runner
+
+    shape = shape or ("1.3b" if _is_cuda(device) else "tiny")
+    torch_dtype = resolve_dtype(dtype, torch.device(device))
+    clock = _GenerationClock(build_adapter(shape, device, torch_dtype), device)
+    task = get_task("geneval")
+    task.configure(images_per_prompt=str(images_per_prompt))
+    task._models = official_sized_scorers(device)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = RunConfig(tasks=["geneval"], out=Path(tmp) / "run", data_root=Path(tmp), limit=prompts,
+                           batch_size=batch_size, device=device, show_progress=False)  # fmt: skip
+        runner = Runner(config, model_factory=lambda: clock, tasks=[task])  # type: ignore[arg-type, return-value]
+        total = _timed(runner.run, device)
+        images = json.loads((Path(tmp) / "run" / "run.json").read_text())["tasks"]["geneval"]["samples"]
+    return GenevalTiming(shape=shape, device=device_name(device), dtype=str(torch_dtype).replace("torch.", ""),
+                         prompts=images // images_per_prompt, images=images, batch_size=batch_size,
+                         generation_s=clock.seconds, total_s=total, scoring_device=device,
+                         date=datetime.now(timezone.utc).date().isoformat(), torch=torch.__version__)  # fmt: skip

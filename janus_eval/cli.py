@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
@@ -223,33 +224,63 @@ def download_command(
 
 @app.command("bench")
 def bench_command(
-    mode: Annotated[str, typer.Option("--mode", help="gen (image generation) or und (POPE-shaped understanding).")] = "gen",
-    shape: Annotated[Optional[str], typer.Option("--shape", help="1.3b (default on GPU) or tiny (default on CPU).")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="gen (image generation), und (understanding), agree (batched vs batch-1 answers) or geneval (a whole GenEval run).")] = "gen",
+    shape: Annotated[Optional[str], typer.Option("--shape", help="1.3b (default on GPU), pro-7b, or tiny (default on CPU).")] = None,
     device: Annotated[str, typer.Option("--device")] = "cuda",
     dtype: Annotated[Optional[str], typer.Option("--dtype")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
-    n: Annotated[int, typer.Option("--n", help="Images or samples to time.")] = 128,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the result as JSON here.")] = None,
+    batch_size: Annotated[str, typer.Option("--batch-size", help="One or more, comma-separated: 16,32,64 (geneval: one, or auto).")] = "32",
+    n: Annotated[Optional[int], typer.Option("--n", help="Images or samples to time per batch size (default 128); geneval: prompts (default all 553).")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
 ) -> None:
     """Throughput on real-shaped random weights, as a ratio to a reference measured in the same run."""
-    from janus_eval.bench import run_bench, to_json
+    from janus_eval.bench import SHAPES, run_agreement, run_bench, run_geneval_bench, to_json
     from janus_eval.io import write_atomic
 
-    if mode not in ("gen", "und"):
-        raise JanusEvalError(f"--mode must be gen or und, got {mode!r}")
+    if mode not in ("gen", "und", "agree", "geneval"):
+        raise JanusEvalError(f"--mode must be gen, und, agree or geneval, got {mode!r}")
+    if shape is not None and shape not in SHAPES:
+        raise JanusEvalError(f"--shape must be one of {', '.join(SHAPES)}, got {shape!r}")
+    sizes = [_parse_batch_size(part.strip()) for part in batch_size.split(",")]
+    if mode == "geneval" and sizes == [None]:
+        sizes = []
+    elif any(size is None or size < 1 for size in sizes):
+        raise JanusEvalError(f"--batch-size takes positive numbers here, got {batch_size!r}")
     if device.startswith("cuda"):
         import torch
 
         if not torch.cuda.is_available():
             raise JanusEvalError("--device cuda asked for, but CUDA is not available; pass --device cpu for a smoke run")
-    result = run_bench(mode, shape, device, dtype, batch_size, n)
-    out_console.print(
-        f"{result.mode} {result.shape} on {result.device} ({result.dtype}, batch {result.batch_size}): "
-        f"ours {result.ours_per_s:.2f} {result.unit}, reference {result.reference_per_s:.2f} {result.unit}, "
-        f"speedup x{result.speedup:.1f}"
-    )
+    if mode == "geneval":
+        timing = run_geneval_bench(shape, device, dtype, sizes[0] if sizes else None, n)
+        out_console.print(
+            f"geneval {timing.shape} on {timing.device} ({timing.dtype}): {timing.prompts} prompts, {timing.images} images "
+            f"in {timing.total_s:.1f} s ({timing.generation_s:.1f} s generating, {timing.total_s - timing.generation_s:.1f} s "
+            f"detecting, classifying and writing; scorers on {timing.scoring_device})"
+        )
+        if json_out:
+            write_atomic(json_out, json.dumps(asdict(timing), indent=2) + "\n")
+        return
+    n = n or 128
+    if mode == "agree":
+        agreement = run_agreement(shape, device, dtype, sizes[0], n)
+        for row in agreement:
+            out_console.print(
+                f"agree {row.workload} {row.shape} on {row.device} ({row.dtype}, batch {row.batch_size}, {row.samples} samples): "
+                f"answers identical to batch-1 generate {row.exact_match:.1%}, first token {row.first_token_match:.1%}"
+            )
+        if json_out:
+            write_atomic(json_out, to_json(agreement) + "\n")
+        return
+    results = run_bench(mode, shape, device, dtype, [s for s in sizes if s], n)
+    for r in results:
+        extras = "".join([f", peak {r.peak_memory_gib:.1f} GiB" if r.peak_memory_gib is not None else "",
+                          f", bandwidth floor {r.floor_per_s:.1f} {r.unit}" if r.floor_per_s else ""])  # fmt: skip
+        out_console.print(
+            f"{r.mode} {r.workload} {r.shape} on {r.device} ({r.dtype}, batch {r.batch_size}): ours {r.ours_per_s:.2f} "
+            f"{r.unit}, reference {r.reference_per_s:.2f} {r.unit}, speedup x{r.speedup:.1f}{extras}"
+        )
     if json_out:
-        write_atomic(json_out, to_json(result) + "\n")
+        write_atomic(json_out, to_json(results) + "\n")
 
 
 def main() -> None:

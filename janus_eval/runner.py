@@ -153,9 +153,12 @@ def _batches(items: list[T], size_of: Callable[[T], int]) -> Iterator[list[T]]:
 
 
 class Runner:
-    def __init__(self, config: RunConfig, model_factory: Callable[[], JanusAdapter] | None = None) -> None:
+    def __init__(self, config: RunConfig, model_factory: Callable[[], JanusAdapter] | None = None,
+                 tasks: list[Task] | None = None) -> None:  # fmt: skip
+        """``tasks``: already-built task objects for ``config.tasks`` (the bench injects its random scorers)."""
         config.validate()
         self.config = config
+        self._tasks = tasks
         self.out = Path(config.out)
         self._model_factory = model_factory
         self._model: JanusAdapter | None = None
@@ -180,7 +183,7 @@ class Runner:
 
     # -- the run ------------------------------------------------------------------------------
     def run(self) -> dict[str, dict[str, float]]:
-        tasks = [get_task(name, self.config.protocol) for name in self.config.tasks]
+        tasks = self._tasks or [get_task(name, self.config.protocol) for name in self.config.tasks]
         for task in tasks:
             if hasattr(task, "configure_fid"):
                 task.configure_fid(self.config.inception_weights, backend=self.config.fid_backend)
