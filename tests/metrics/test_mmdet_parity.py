@@ -50,6 +50,7 @@ from PIL import Image, ImageDraw, ImageOps  # noqa: E402
 
 from janus_eval.metrics import geneval_models as gm  # noqa: E402
 from janus_eval.metrics import geneval_rules  # noqa: E402
+from janus_eval.metrics.mmdet_backend import MmdetDetector, detections_from_mmdet, load_mmdet_detector  # noqa: E402
 from janus_eval.metrics.mmdet_mapping import load_mmdet_mask2former, mask2former_config  # noqa: E402
 
 CONFIG = "mask2former/mask2former_swin-s-p4-w7-224_lsj_8x2_50e_coco.py"
@@ -106,15 +107,6 @@ def _ours(checkpoint: Path, depths: list[int] | None) -> gm.Mask2FormerDetector:
     return gm.Mask2FormerDetector(model=load_mmdet_mask2former(checkpoint, config), official=True, name="port")
 
 
-def _as_detections(bboxes: list[np.ndarray], masks: list[list[np.ndarray]]) -> dict[str, list[dict[str, Any]]]:
-    """mmdet's ``(bbox_results, mask_results)`` in our detector's format."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for k, rows in enumerate(bboxes):
-        for row, mask in zip(rows, masks[k]):
-            out.setdefault(gm.OBJECT_NAMES[k], []).append({"box": row[:4].tolist(), "score": np.float32(row[4]), "mask": mask})
-    return out
-
-
 def _compare(theirs: dict[str, list[dict[str, Any]]], ours: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
     """Pairs detections per class by score rank; returns the worst differences."""
     stats = {"max_score_diff": 0.0, "max_box_diff": 0.0, "boxes_off": 0, "min_mask_iou": 1.0, "pairs": 0,
@@ -155,7 +147,7 @@ def test_port_matches_mmdet(tmp_path: Path) -> None:
     for path in _images(tmp_path):
         with torch.no_grad():
             bboxes, masks = inference_detector(model, str(path))
-        theirs = _as_detections(bboxes, masks)
+        theirs = detections_from_mmdet(bboxes, masks)
         reference = _decisions(theirs, records)
         decided += len(reference)
         positives += sum(reference)
@@ -181,3 +173,29 @@ def test_port_matches_mmdet(tmp_path: Path) -> None:
     assert total["max_score_diff"] < 1e-3  # float order (threads, sdpa vs eager) moves scores ~1e-4
     assert total["min_mask_iou"] > 0.99
     assert agree["opencv"] == decided
+
+
+def test_mmdet_backend_equals_geneval_call(tmp_path: Path) -> None:
+    """``-T geneval.backend=mmdet`` gives exactly what GenEval's ``inference_detector(model, path)`` gives."""
+    from mmdet.apis import inference_detector
+
+    checkpoint = tmp_path / "mask2former_random.pth"
+    model, cfg = _mmdet_model(checkpoint)
+    backend = MmdetDetector(model=model, official=True, name="mmdet")
+    paths = _images(tmp_path)[:2]
+    with torch.no_grad():  # first every path: an array input switches mmdet 2.x's shared pipeline for good
+        reference = [detections_from_mmdet(*inference_detector(model, str(path))) for path in paths]
+    for path, theirs in zip(paths, reference):
+        with Image.open(path) as raw:
+            mine = backend.detect(raw.convert("RGB"))
+        assert list(mine) == list(theirs)
+        for name in theirs:
+            for a, b in zip(theirs[name], mine[name]):
+                assert a["box"] == b["box"] and a["score"] == b["score"] and np.array_equal(a["mask"], b["mask"])
+
+
+def test_mmdet_backend_loads_the_official_config(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "mask2former_random.pth"
+    _mmdet_model(checkpoint)
+    detector = load_mmdet_detector(checkpoint)
+    assert detector.official and "mmdet 2." in detector.name
