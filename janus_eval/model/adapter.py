@@ -57,6 +57,9 @@ ImageArg = Image.Image | Sequence[Image.Image] | None
 
 PROMPT_BUCKET = 16
 """Generation prompts are left-padded to a multiple of this, so compiled steps see few shapes."""
+CACHE_BUCKET = 128
+"""The static KV cache (prompt + image tokens) is rounded up to a multiple of this: prompts of
+different buckets then share one cache, one mask shape and one captured CUDA graph."""
 
 
 def _left_pad(rows: list[list[int]], pad: int, multiple: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,6 +107,7 @@ class JanusAdapter:
         self.compile_decode = self.device.type == "cuda"
         """Capture the image-token decode step as a CUDA graph (torch.compile, reduce-overhead)."""
         self._compiled: Any = None
+        self._gen_cache: tuple[tuple[int, int], StaticCache] | None = None
 
     def batch_size_for(self, kind: memory.Kind, prompt: str, n_images: int = 0, new_tokens: int = 0,
                        system_prompt: str | None = None) -> int:  # fmt: skip
@@ -228,8 +232,11 @@ class JanusAdapter:
         ids, mask = ids.to(self.device), mask.to(self.device)
         batch, prompt_len, steps = len(prompts), ids.shape[1], self.num_gen_tokens
         seed_t = torch.tensor(list(seeds), dtype=torch.int64, device=self.device)
-        cache = StaticCache(config=self.model.config.text_config, max_cache_len=prompt_len + steps)
-        full_mask = torch.cat([mask, torch.ones(2 * batch, steps, dtype=mask.dtype, device=self.device)], dim=1)
+        cache_len = -(-(prompt_len + steps) // CACHE_BUCKET) * CACHE_BUCKET
+        cache = self._static_cache(2 * batch, cache_len)
+        tail = cache_len - prompt_len - steps  # slots never written: masked out
+        full_mask = torch.cat([mask, torch.ones(2 * batch, steps, dtype=mask.dtype, device=self.device),
+                               torch.zeros(2 * batch, tail, dtype=mask.dtype, device=self.device)], dim=1)  # fmt: skip
         positions = _positions(mask)
         hidden = self._lm_step(self.model.get_input_embeddings()(ids), full_mask, positions,
                                torch.arange(prompt_len, device=self.device), cache)  # fmt: skip
@@ -256,6 +263,20 @@ class JanusAdapter:
                 self.compile_decode, step_fn = False, self._lm_step
                 hidden = step_fn(embeds, full_mask, position, cache_position, cache)
         return torch.stack(codes, dim=1)
+
+    def _static_cache(self, rows: int, length: int) -> StaticCache:
+        """The previous call's cache, zeroed, when the shape matches, else a new one (the old one freed first).
+
+        Reuse keeps the cache tensors at fixed addresses, which a replayed CUDA graph needs; a fresh
+        cache per call would make torch.compile re-record (and soon give up) on every batch.
+        """
+        if self._gen_cache is not None and self._gen_cache[0] == (rows, length):
+            self._gen_cache[1].reset()
+            return self._gen_cache[1]
+        self._gen_cache = None
+        cache = StaticCache(config=self.model.config.text_config, max_cache_len=length)
+        self._gen_cache = ((rows, length), cache)
+        return cache
 
     def _lm_step(self, embeds: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor,
                  cache_position: torch.Tensor, cache: StaticCache) -> torch.Tensor:  # fmt: skip

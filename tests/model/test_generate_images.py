@@ -77,3 +77,14 @@ def test_failing_compiled_step_falls_back_to_eager(tiny_adapter, monkeypatch):
     with pytest.warns(UserWarning, match="continuing eagerly"):
         assert torch.equal(tiny_adapter.generate_tokens(PROMPTS[:2], SEEDS[:2]), expected)
     assert tiny_adapter.compile_decode is False
+
+
+def test_reused_static_cache_gives_the_same_images(tiny_adapter):
+    """The cache is kept between calls of one batch shape (fixed addresses for CUDA graphs) and zeroed:
+    a call after calls with other prompt lengths and batch sizes gives the same tokens as the first."""
+    prompts, seeds = ["a photo of a bench", "a cat"], [5, 6]
+    first = tiny_adapter.generate_tokens(prompts, seeds)
+    tiny_adapter.generate_tokens(["a very long prompt " * 12, "x"], [1, 2])  # a longer prompt bucket, same rows
+    tiny_adapter.generate_tokens(["a dog"], [3])  # another batch shape
+    tiny_adapter.generate_tokens(prompts, seeds)
+    assert torch.equal(tiny_adapter.generate_tokens(prompts, seeds), first)
