@@ -207,7 +207,7 @@ def test_run_without_judge_then_with_one_judges_the_stored_predictions(tmp_path:
             raise AssertionError("the rerun must not generate")
 
     def run(adapter: Any, **judge: Any) -> dict[str, dict[str, float]]:
-        config = RunConfig(tasks=["mmvet"], out=tmp_path / "r", show_progress=False, limit=3, **judge)
+        config = RunConfig(tasks=["mmvet"], out=tmp_path / "r", show_progress=False, limit=3, batch_size=4, **judge)
         return Runner(config, model_factory=lambda: adapter).run()
 
     class ShortAnswers:  # MM-Vet allows 1024 tokens; 4 are enough to have predictions to judge
