@@ -206,21 +206,29 @@ class ClipColorClassifier:
             self._classifiers[class_name] = torch.stack(rows)
         return self._classifiers[class_name]
 
+    def crops(self, image: Image.Image, objects: list[dict[str, Any]]) -> torch.Tensor:
+        """[N, 3, S, S]: each object on #999 outside its mask (when it has one), cropped to its box, CLIP-transformed."""
+        base = image.convert("RGB")
+        crops = []
+        for obj in objects:
+            shown = base
+            if obj.get("mask") is not None:
+                mask = Image.fromarray(np.asarray(obj["mask"], dtype=bool).astype(np.uint8) * 255)
+                shown = Image.composite(base, Image.new("RGB", base.size, BACKGROUND), mask)
+            crops.append(clip_transform(shown.crop(tuple(obj["box"])), self.image_size))
+        return torch.stack(crops)
+
     @torch.inference_mode()
+    def logits(self, image: Image.Image, objects: list[dict[str, Any]], class_name: str) -> torch.Tensor:
+        """[N, 10]: 100 x cosine between each crop and each colour's text classifier (CLIP_benchmark's scale)."""
+        device = next(self.model.parameters()).device
+        features = _features(self.model.get_image_features(pixel_values=self.crops(image, objects).to(device)))
+        return 100.0 * F.normalize(features.float(), dim=-1) @ self._text_classifier(class_name).T
+
     def classify(self, image: Image.Image, objects: list[dict[str, Any]], class_name: str) -> list[str]:
         if not objects:
             return []
-        crops = []
-        for obj in objects:
-            base = image.convert("RGB")
-            if obj.get("mask") is not None:
-                mask = Image.fromarray(np.asarray(obj["mask"], dtype=bool).astype(np.uint8) * 255)
-                base = Image.composite(base, Image.new("RGB", base.size, BACKGROUND), mask)
-            crops.append(clip_transform(base.crop(tuple(obj["box"])), self.image_size))
-        device = next(self.model.parameters()).device
-        image_emb = F.normalize(_features(self.model.get_image_features(pixel_values=torch.stack(crops).to(device))).float(), dim=-1)
-        logits = 100.0 * image_emb @ self._text_classifier(class_name).T
-        return [COLORS[i] for i in logits.argmax(-1).tolist()]
+        return [COLORS[i] for i in self.logits(image, objects, class_name).argmax(-1).tolist()]
 
 
 # -- tiny random stand-ins -------------------------------------------------------------------------
@@ -275,15 +283,24 @@ def load_detector(path: Path) -> Mask2FormerDetector:
 
 
 def load_color_classifier(path: Path) -> ClipColorClassifier:
-    """A local transformers CLIP directory holding OpenAI's ViT-L/14 weights (e.g. openai/clip-vit-large-patch14)."""
+    """OpenAI's ViT-L/14 as GenEval uses it: OpenAI's own checkpoint file (``ViT-L-14.pt``, the file open_clip's
+    ``pretrained="openai"`` reads, or a state dict with its key names; see ``metrics/clip_mapping.py``) or a
+    local transformers CLIP directory (e.g. openai/clip-vit-large-patch14)."""
+    from janus_eval.metrics import clip_mapping
+
+    if path.is_file():
+        model = clip_mapping.load_openai_clip(path)
+        tokenizer = clip_mapping.openai_clip_tokenizer(path, model.config.text_config.max_position_embeddings)
+        return ClipColorClassifier(model=model, tokenizer=tokenizer, name=f"OpenAI CLIP {path.name}",
+                                   official=clip_mapping.is_vit_l14(model.config))  # fmt: skip
     if not path.is_dir():
         raise JanusEvalError(
-            f"CLIP weights {path} not found; fetch OpenAI's ViT-L/14 (`huggingface-cli download "
-            "openai/clip-vit-large-patch14 --local-dir PATH`) and pass it with --clip"
+            f"CLIP weights {path} not found; fetch OpenAI's ViT-L/14 (its ViT-L-14.pt with "
+            f"{clip_mapping.BPE_FILE} beside it, or `huggingface-cli download openai/clip-vit-large-patch14 "
+            "--local-dir PATH`) and pass it with --clip"
         )
     from transformers import AutoTokenizer, CLIPModel
 
     model = CLIPModel.from_pretrained(path, local_files_only=True).eval()
-    official = model.config.vision_config.patch_size == 14 and model.config.vision_config.num_hidden_layers == 24
     return ClipColorClassifier(model=model, tokenizer=AutoTokenizer.from_pretrained(path, local_files_only=True),
-                               name=f"CLIP {path.name}", official=official)  # fmt: skip
+                               name=f"CLIP {path.name}", official=clip_mapping.is_vit_l14(model.config))  # fmt: skip

@@ -30,11 +30,18 @@ PACKAGE = Path(__file__).parent.parent
 METADATA = PACKAGE / "data" / "geneval" / "evaluation_metadata.jsonl"
 FIXTURE_METADATA = PACKAGE / "fixtures" / "geneval" / "evaluation_metadata.jsonl"
 CLIP_DIR = "clip-vit-large-patch14"
+CLIP_FILE = "ViT-L-14.pt"  # OpenAI's checkpoint, the file open_clip's pretrained="openai" reads
 
 
 def judge(metadata: dict[str, Any], detections: dict[str, list[dict[str, Any]]]) -> bool:
     """GenEval's verdict for one image's detections (``{"box", "score", "color"}`` per object)."""
     return geneval_rules.judge(metadata, detections)
+
+
+def _default_clip(weights: Path) -> Path:
+    """``<weights>/clip-vit-large-patch14`` (transformers), else ``<weights>/ViT-L-14.pt`` (OpenAI) when only that exists."""
+    folder, file = weights / CLIP_DIR, weights / CLIP_FILE
+    return file if not folder.exists() and file.is_file() else folder
 
 
 @task("geneval")
@@ -45,7 +52,7 @@ class GenEval(GenerationTask):
     options: ClassVar[dict[str, Option]] = {
         "images_per_prompt": Option(int, "images generated per prompt (official: 4)"),
         "detector": Option(Path, "mmdet GenEval checkpoint (.pth) or a transformers Mask2Former directory"),
-        "clip": Option(Path, "local transformers CLIP ViT-L/14 directory (OpenAI weights)"),
+        "clip": Option(Path, "OpenAI CLIP ViT-L/14: its ViT-L-14.pt (CLIP's BPE vocabulary beside it) or a transformers directory"),
     }
 
     images_per_prompt: int = 4
@@ -103,7 +110,7 @@ class GenEval(GenerationTask):
 
         weights = self.data_root / "weights" if self.data_root else None
         detector = self.detector or (weights / MMDET_CHECKPOINT if weights else None)
-        clip = self.clip or (weights / CLIP_DIR if weights else None)
+        clip = self.clip or (_default_clip(weights) if weights else None)
         return detector, clip
 
     def score_image(self, doc: dict[str, Any], image_path: Path) -> dict[str, Any]:
