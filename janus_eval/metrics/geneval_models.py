@@ -13,6 +13,7 @@ non-official and their verdicts are meaningless.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,14 @@ def clip_transform(image: Image.Image, size: int) -> torch.Tensor:
     return (tensor - torch.tensor(CLIP_MEAN).view(3, 1, 1)) / torch.tensor(CLIP_STD).view(3, 1, 1)
 
 
+def _clip_benchmark_autocast(device: torch.device) -> Any:
+    """CLIP_benchmark (GenEval's zero-shot classifier) runs CLIP under CUDA fp16 autocast; on CPU that
+    autocast is a no-op, so the official CPU run is fp32. Same here: fp16 autocast on CUDA only."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
 def _features(output: Any) -> torch.Tensor:
     return output if isinstance(output, torch.Tensor) else output.pooler_output
 
@@ -200,7 +209,8 @@ class ClipColorClassifier:
                 texts = [t.format(c=color, cls=class_name) for t in COLOR_TEMPLATES]
                 tokens = self.tokenizer(texts, padding=True, return_tensors="pt")
                 device = next(self.model.parameters()).device
-                emb = _features(self.model.get_text_features(**{k: v.to(device) for k, v in tokens.items()})).float()
+                with _clip_benchmark_autocast(device):
+                    emb = _features(self.model.get_text_features(**{k: v.to(device) for k, v in tokens.items()})).float()
                 emb = F.normalize(emb, dim=-1).mean(0)
                 rows.append(F.normalize(emb, dim=-1))
             self._classifiers[class_name] = torch.stack(rows)
@@ -222,8 +232,10 @@ class ClipColorClassifier:
     def logits(self, image: Image.Image, objects: list[dict[str, Any]], class_name: str) -> torch.Tensor:
         """[N, 10]: 100 x cosine between each crop and each colour's text classifier (CLIP_benchmark's scale)."""
         device = next(self.model.parameters()).device
-        features = _features(self.model.get_image_features(pixel_values=self.crops(image, objects).to(device)))
-        return 100.0 * F.normalize(features.float(), dim=-1) @ self._text_classifier(class_name).T
+        classifier = self._text_classifier(class_name)
+        with _clip_benchmark_autocast(device):
+            features = _features(self.model.get_image_features(pixel_values=self.crops(image, objects).to(device)))
+            return (100.0 * F.normalize(features.float(), dim=-1) @ classifier.T).float()
 
     def classify(self, image: Image.Image, objects: list[dict[str, Any]], class_name: str) -> list[str]:
         if not objects:

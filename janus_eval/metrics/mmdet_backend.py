@@ -62,15 +62,25 @@ def config_path(config: Path | None = None) -> Path:
     return path
 
 
-def load_mmdet_detector(checkpoint: Path, device: str = "cpu", config: Path | None = None) -> MmdetDetector:
+def check_available(checkpoint: Path | None) -> str:
+    """mmdet's version, or a one-line error: checked before any image is generated."""
+    if checkpoint is None:
+        raise JanusEvalError("geneval.backend=mmdet needs the detector checkpoint: -T geneval.detector=PATH.pth")
     try:
         import mmdet
-        from mmdet.apis import init_detector
+        from mmdet.apis import init_detector  # noqa: F401 - imports mmcv's compiled ops
     except ImportError as err:
         raise JanusEvalError(f"geneval.backend=mmdet needs mmdet 2.x and mmcv-full 1.x ({err}); {INSTALL_HINT}") from None
     if not mmdet.__version__.startswith("2."):
         raise JanusEvalError(f"geneval.backend=mmdet needs mmdet 2.x (GenEval's), found {mmdet.__version__}; {INSTALL_HINT}")
     if not checkpoint.is_file():
         raise JanusEvalError(f"detector checkpoint {checkpoint} not found; GenEval's evaluation/download_models.sh fetches it")
+    return str(mmdet.__version__)
+
+
+def load_mmdet_detector(checkpoint: Path, device: str = "cpu", config: Path | None = None) -> MmdetDetector:
+    version = check_available(checkpoint)
+    from mmdet.apis import init_detector
+
     model = init_detector(str(config_path(config)), str(checkpoint), device=device)
-    return MmdetDetector(model=model, official=True, name=f"mmdet {mmdet.__version__} ({checkpoint.name})")
+    return MmdetDetector(model=model, official=True, name=f"mmdet {version} ({checkpoint.name})")

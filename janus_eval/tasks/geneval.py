@@ -24,7 +24,17 @@ from janus_eval.hfdata import DocSet
 from janus_eval.io import weights_sha256, write_atomic
 from janus_eval.metrics import geneval_rules
 from janus_eval.registry import task
-from janus_eval.task import DatasetSpec, GenerationTask, ImageRequest, JanusEvalError, Option, derive_seed, record_scores
+from janus_eval.metrics.inception import pick_device
+from janus_eval.task import (
+    DatasetSpec,
+    GenerationTask,
+    ImageRequest,
+    JanusEvalError,
+    Option,
+    choice,
+    derive_seed,
+    record_scores,
+)
 
 PACKAGE = Path(__file__).parent.parent
 METADATA = PACKAGE / "data" / "geneval" / "evaluation_metadata.jsonl"
@@ -53,11 +63,17 @@ class GenEval(GenerationTask):
         "images_per_prompt": Option(int, "images generated per prompt (official: 4)"),
         "detector": Option(Path, "mmdet GenEval checkpoint (.pth) or a transformers Mask2Former directory"),
         "clip": Option(Path, "OpenAI CLIP ViT-L/14: its ViT-L-14.pt (CLIP's BPE vocabulary beside it) or a transformers directory"),
+        "backend": Option(choice(("transformers", "mmdet")), "detector runtime: transformers (default, no mmcv) or mmdet 2.x"),
+        "mmdet_config": Option(Path, "backend=mmdet: the config file (default: GenEval's, from the mmdet package)"),
+        "scoring_device": Option(str, "device for the detector and CLIP (default: cuda if available, else cpu)"),
     }
 
     images_per_prompt: int = 4
     detector: Path | None = None
     clip: Path | None = None
+    backend: str = "transformers"
+    mmdet_config: Path | None = None
+    scoring_device: str | None = None
     _models: tuple[Any, Any] | None = None
 
     # -- data ---------------------------------------------------------------------------------
@@ -87,6 +103,10 @@ class GenEval(GenerationTask):
         ]
 
     def prepare(self, docs: list[dict[str, Any]], task_dir: Path) -> None:
+        if self.backend == "mmdet":  # fail before hours of generation, not after
+            from janus_eval.metrics.mmdet_backend import check_available
+
+            check_available(self._weight_paths()[0])
         for p, doc in enumerate(docs):
             target = task_dir / "images" / f"{p:05d}" / "metadata.jsonl"
             text = json.dumps(doc)
@@ -99,8 +119,16 @@ class GenEval(GenerationTask):
             from janus_eval.metrics import geneval_models as gm
 
             detector_path, clip_path = self._weight_paths()
-            detector = gm.load_detector(detector_path) if detector_path else gm.tiny_detector()
+            device = pick_device(self.scoring_device)
+            if self.backend == "mmdet":
+                from janus_eval.metrics.mmdet_backend import load_mmdet_detector
+
+                detector = load_mmdet_detector(detector_path, device, self.mmdet_config)  # type: ignore[arg-type]
+            else:
+                detector = gm.load_detector(detector_path) if detector_path else gm.tiny_detector()
+                detector.model.to(device)
             colors = gm.load_color_classifier(clip_path) if clip_path else gm.tiny_color_classifier()
+            colors.model.to(device)
             self._models = (detector, colors)
         return self._models
 
@@ -150,6 +178,9 @@ class GenEval(GenerationTask):
             "detector_sha256": weights_sha256(detector) if detector and detector.exists() else None,
             "clip": str(clip) if clip else "tiny random CLIP (non-official)",
             "clip_sha256": weights_sha256(clip) if clip and clip.exists() else None,
+            "backend": self.backend,
+            "scoring_device": pick_device(self.scoring_device),
+            "clip_precision": "fp16 autocast on CUDA (as CLIP_benchmark), fp32 on CPU",
             "thresholds": {"threshold": 0.3, "counting_threshold": 0.9, "max_objects": 16, "max_overlap": 1.0,
                            "position_threshold": 0.1},  # fmt: skip
         }

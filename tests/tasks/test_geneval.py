@@ -1,10 +1,14 @@
 """GenEval end to end on the tiny model and tiny random detector/CLIP: layout, seeds, resume."""
 
+import importlib.util
 import json
+
+import pytest
 
 from janus_eval.io import read_jsonl
 from janus_eval.registry import get_task
 from janus_eval.runner import RunConfig, Runner
+from janus_eval.task import JanusEvalError
 
 TASK = get_task("geneval")
 
@@ -27,9 +31,9 @@ def test_requests_ids_paths_and_seeds():
     assert requests[0].seed != TASK.requests(docs, 43)[0].seed
 
 
-def run(out, adapter, batch_size=5, **kw):
+def run(out, adapter, batch_size=5, options=None, **kw):
     config = RunConfig(tasks=["geneval"], out=out, batch_size=batch_size, show_progress=False,
-                       task_options={"geneval": {"images_per_prompt": "2"}}, **kw)  # fmt: skip
+                       task_options={"geneval": {"images_per_prompt": "2", **(options or {})}}, **kw)  # fmt: skip
     return Runner(config, model_factory=lambda: adapter).run()
 
 
@@ -61,3 +65,23 @@ def test_images_do_not_depend_on_batch_size(tmp_path, tiny_adapter):
     run(tmp_path / "b", tiny_adapter, batch_size=4, limit=2)
     for p in (tmp_path / "a" / "geneval" / "images").rglob("*.png"):
         assert p.read_bytes() == (tmp_path / "b" / p.relative_to(tmp_path / "a")).read_bytes()
+
+
+def test_mmdet_backend_without_mmdet_fails_before_generating(tmp_path, tiny_adapter):
+    if importlib.util.find_spec("mmdet") is not None:
+        pytest.skip("mmdet is installed here")
+    checkpoint = tmp_path / "mask2former.pth"
+    checkpoint.write_bytes(b"")
+    for options, message in (({"backend": "mmdet"}, "needs the detector checkpoint"),
+                             ({"backend": "mmdet", "detector": str(checkpoint)}, "needs mmdet 2.x")):  # fmt: skip
+        with pytest.raises(JanusEvalError, match=message):
+            run(tmp_path / "r", tiny_adapter, options=options)
+    assert not list((tmp_path / "r").rglob("*.png"))
+
+
+def test_backend_option_is_checked_and_recorded(tmp_path, tiny_adapter):
+    with pytest.raises(JanusEvalError, match="expected one of: transformers, mmdet"):
+        run(tmp_path / "bad", tiny_adapter, options={"backend": "yolo"})
+    run(tmp_path / "r", tiny_adapter, limit=1, options={"images_per_prompt": "1", "scoring_device": "cpu"})
+    card = json.loads((tmp_path / "r" / "run.json").read_text())["tasks"]["geneval"]
+    assert card["backend"] == "transformers" and card["scoring_device"] == "cpu"
