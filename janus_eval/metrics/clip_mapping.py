@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 
+from janus_eval.metrics.strict_mapping import convert_links, raise_misfits
 from janus_eval.task import JanusEvalError
 
 BPE_FILE = "bpe_simple_vocab_16e6.txt.gz"
@@ -44,7 +45,6 @@ BPE_FILE = "bpe_simple_vocab_16e6.txt.gz"
 BPE_MERGES = 49152 - 256 - 2
 #: Scalar metadata in OpenAI's TorchScript archives, not model tensors; value -> config check.
 OPENAI_METADATA = ("input_resolution", "context_length", "vocab_size")
-_SHOW = 8  # keys listed per category in error messages
 
 
 # -- config from shapes ------------------------------------------------------------------------
@@ -186,49 +186,25 @@ def _metadata_problem(key: str, value: torch.Tensor, config: Any) -> str | None:
     return None
 
 
-def _listing(title: str, items: list[str]) -> str:
-    more = f", ... (+{len(items) - _SHOW} more)" if len(items) > _SHOW else ""
-    return f"{len(items)} {title}: {', '.join(items[:_SHOW])}{more}"
-
-
 def convert_state_dict(
     state_dict: dict[str, torch.Tensor], model: Any, source: str = "checkpoint"
 ) -> dict[str, torch.Tensor]:
     """OpenAI-layout tensors -> a complete transformers state dict for ``model``; strict (see module docstring)."""
     target = model.state_dict()
-    out: dict[str, torch.Tensor] = {}
-    missing, wrong, unexpected = [], [], []
-    consumed: set[str] = set()
-    for link in clip_links(model.config):
-        if link.openai not in state_dict:
-            missing.append(link.openai)
-            continue
-        consumed.add(link.openai)
-        tensor = state_dict[link.openai]
-        if any(h not in target for h in link.hf):
-            raise JanusEvalError(f"internal mapping error: {link.hf} not in the transformers model")
-        expected = _openai_shape(link, [target[h].shape for h in link.hf])
-        if tuple(tensor.shape) != expected:
-            wrong.append(f"{link.openai} {tuple(tensor.shape)} (expected {expected})")
-            continue
-        for name, value in zip(link.hf, _to_hf(link, tensor)):
-            out[name] = value.to(target[name].dtype).contiguous()
+    result = convert_links(state_dict, target, clip_links(model.config), lambda link: link.openai,
+                           lambda link: link.hf, _openai_shape, _to_hf)  # fmt: skip
     for key, value in state_dict.items():
-        if key in consumed:
+        if key in result.consumed:
             continue
         if key in OPENAI_METADATA:
             problem = _metadata_problem(key, value, model.config)
             if problem:
-                wrong.append(problem)
+                result.wrong.append(problem)
             continue
-        unexpected.append(key)
-    unfilled = [k for k in target if k not in out]
-    if missing or wrong or unexpected or unfilled:
-        categories = (("missing OpenAI CLIP keys", missing), ("shape mismatches", wrong),
-                      ("unexpected (unmapped) OpenAI CLIP keys", unexpected), ("model tensors left unfilled", unfilled))  # fmt: skip
-        problems = [_listing(title, items) for title, items in categories if items]
-        raise JanusEvalError(f"{source} does not match OpenAI CLIP's layout for this config: " + "; ".join(problems))
-    return out
+        result.unexpected.append(key)
+    unfilled = [k for k in target if k not in result.tensors]
+    raise_misfits(result, unfilled, source, "OpenAI CLIP's layout", "OpenAI CLIP")
+    return result.tensors
 
 
 def to_openai_state_dict(model: Any) -> dict[str, torch.Tensor]:

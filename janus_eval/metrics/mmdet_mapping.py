@@ -34,11 +34,11 @@ from typing import Any
 
 import torch
 
+from janus_eval.metrics.strict_mapping import convert_links, raise_misfits
 from janus_eval.task import JanusEvalError
 
 #: sha256 prefix in the official checkpoint's file name (mmdet names published files by it).
 OFFICIAL_SHA256_PREFIX = "743b7d99"
-_SHOW = 8  # keys listed per category in error messages
 
 
 def mask2former_config(tiny: bool = False, num_labels: int = 80) -> Any:
@@ -206,57 +206,29 @@ def _hf_rel_index(model: Any, mm_key: str) -> torch.Tensor:
     return bias.relative_position_index.reshape(bias.window_area, bias.window_area)  # stored flat by transformers
 
 
-def _listing(title: str, items: list[str]) -> str:
-    more = f", ... (+{len(items) - _SHOW} more)" if len(items) > _SHOW else ""
-    return f"{len(items)} {title}: {', '.join(items[:_SHOW])}{more}"
-
-
 def convert_state_dict(state_dict: dict[str, torch.Tensor], model: Any, source: str = "checkpoint") -> dict[str, torch.Tensor]:
     """mmdet tensors -> a complete transformers state dict for ``model``; strict (see module docstring)."""
     target = model.state_dict()
-    links = mmdet_links(model.config)
-    out: dict[str, torch.Tensor] = {}
-    missing, wrong, unexpected = [], [], []
-    consumed: set[str] = set()
-    for link in links:
-        if link.mm not in state_dict:
-            missing.append(link.mm)
-            continue
-        consumed.add(link.mm)
-        tensor = state_dict[link.mm]
-        if any(h not in target for h in link.hf):
-            raise JanusEvalError(f"internal mapping error: {link.hf} not in the transformers model")
-        expected = _mm_shape(link, [target[h].shape for h in link.hf])
-        if tuple(tensor.shape) != expected:
-            wrong.append(f"{link.mm} {tuple(tensor.shape)} (expected {expected})")
-            continue
-        for name, value in zip(link.hf, _to_hf(link, tensor)):
-            out[name] = value.to(target[name].dtype).contiguous()
+    result = convert_links(state_dict, target, mmdet_links(model.config), lambda link: link.mm, lambda link: link.hf,
+                           _mm_shape, _to_hf)  # fmt: skip
+    out = result.tensors
     for key in state_dict:
-        if key in consumed:
+        if key in result.consumed:
             continue
         if key.endswith(_REL_INDEX) and key.startswith("backbone.stages."):
             try:
                 reference = _hf_rel_index(model, key)
             except (IndexError, ValueError, AttributeError):
-                unexpected.append(key)
+                result.unexpected.append(key)
                 continue
             given = state_dict[key]
             if tuple(given.shape) != tuple(reference.shape) or not torch.equal(given.long(), reference.long()):
-                wrong.append(f"{key} (differs from transformers' relative position index)")
-            consumed.add(key)
+                result.wrong.append(f"{key} (differs from transformers' relative position index)")
+            result.consumed.add(key)
             continue
-        unexpected.append(key)
+        result.unexpected.append(key)
     unfilled = [k for k in target if k not in out and k not in _MODEL_ONLY]
-    if missing or wrong or unexpected or unfilled:
-        problems = [
-            _listing(title, items)
-            for title, items in (("missing mmdet keys", missing), ("shape mismatches", wrong),
-                                 ("unexpected (unmapped) mmdet keys", unexpected),
-                                 ("model tensors left unfilled", unfilled))  # fmt: skip
-            if items
-        ]
-        raise JanusEvalError(f"{source} does not match mmdet's Mask2Former layout for this config: " + "; ".join(problems))
+    raise_misfits(result, unfilled, source, "mmdet's Mask2Former layout", "mmdet")
     # Model-only tensors: identity LayerNorm (never used) and the loss class weights.
     for name in _MODEL_ONLY:
         if name not in target:
