@@ -122,6 +122,15 @@ def janus_pro_7b_config() -> Any:
 SHAPES: dict[str, Callable[[], Any] | None] = {"tiny": None, "1.3b": janus_13b_config, "pro-7b": janus_pro_7b_config}
 
 
+def random_adapter(shape: str | None, device: str, dtype: str | None) -> tuple[str, str, JanusAdapter]:
+    """The bench's model: ``shape`` defaults to 1.3b on GPU and tiny on CPU; returns (shape, dtype name, adapter)."""
+    from janus_eval.model import resolve_dtype
+
+    shape = shape or ("1.3b" if _is_cuda(device) else "tiny")
+    torch_dtype = resolve_dtype(dtype, torch.device(device))
+    return shape, str(torch_dtype).replace("torch.", ""), build_adapter(shape, device, torch_dtype)
+
+
 def build_adapter(shape: str, device: str, dtype: torch.dtype) -> JanusAdapter:
     from transformers import JanusForConditionalGeneration
     from transformers.initialization import no_init_weights
@@ -292,18 +301,14 @@ def bench_understanding(adapter: JanusAdapter, workload: Workload, batch_sizes: 
 
 
 def run_bench(mode: str, shape: str | None, device: str, dtype: str | None, batch_sizes: list[int], n: int) -> list[BenchResult]:
-    from janus_eval.model import resolve_dtype
-
-    shape = shape or ("1.3b" if _is_cuda(device) else "tiny")
-    torch_dtype = resolve_dtype(dtype, torch.device(device))
-    adapter = build_adapter(shape, device, torch_dtype)
+    shape, dtype_name, adapter = random_adapter(shape, device, dtype)
     if mode == "gen":
         measured = [("cfg5", row) for row in bench_generation(adapter, batch_sizes, n, device)]
         unit = "images/s"
     else:
         measured = [(w.name, row) for w in WORKLOADS for row in bench_understanding(adapter, w, batch_sizes, n, device)]
         unit = "samples/s"
-    common = dict(mode=mode, shape=shape, device=device_name(device), dtype=str(torch_dtype).replace("torch.", ""),
+    common = dict(mode=mode, shape=shape, device=device_name(device), dtype=dtype_name,
                   unit=unit, date=datetime.now(timezone.utc).date().isoformat(), torch=torch.__version__)  # fmt: skip
     return [BenchResult(workload=name, batch_size=row["batch_size"], ours_per_s=row["ours"], reference_per_s=row["reference"],
                         peak_memory_gib=row["peak"], floor_per_s=row["floor"], **common)  # type: ignore[arg-type]
@@ -312,18 +317,14 @@ def run_bench(mode: str, shape: str | None, device: str, dtype: str | None, batc
 
 def run_agreement(shape: str | None, device: str, dtype: str | None, batch_size: int, n: int) -> list[AgreementResult]:
     """Batched greedy answers against transformers' one-at-a-time ``generate``, per workload."""
-    from janus_eval.model import resolve_dtype
-
-    shape = shape or ("1.3b" if _is_cuda(device) else "tiny")
-    torch_dtype = resolve_dtype(dtype, torch.device(device))
-    adapter = build_adapter(shape, device, torch_dtype)
+    shape, dtype_name, adapter = random_adapter(shape, device, dtype)
     results = []
     for workload in WORKLOADS:
         images, questions = _images(n), _questions(workload, n)
         ours = _batched_answers(adapter, images, questions, batch_size, workload.answer_tokens)
         ref = [reference_answer(adapter, im, q, workload.answer_tokens) for im, q in zip(images, questions)]
         results.append(AgreementResult(
-            workload=workload.name, shape=shape, device=device_name(device), dtype=str(torch_dtype).replace("torch.", ""),
+            workload=workload.name, shape=shape, device=device_name(device), dtype=dtype_name,
             batch_size=batch_size, samples=n, exact_match=float(np.mean([a == b for a, b in zip(ours, ref)])),
             first_token_match=float(np.mean([a[:1] == b[:1] for a, b in zip(ours, ref)])),
             date=datetime.now(timezone.utc).date().isoformat(), torch=torch.__version__,
@@ -404,13 +405,11 @@ def run_geneval_bench(shape: str | None, device: str, dtype: str | None, batch_s
     import tempfile
     from pathlib import Path
 
-    from janus_eval.model import resolve_dtype
     from janus_eval.registry import get_task
     from janus_eval.runner import RunConfig, Runner
 
-    shape = shape or ("1.3b" if _is_cuda(device) else "tiny")
-    torch_dtype = resolve_dtype(dtype, torch.device(device))
-    clock = _GenerationClock(build_adapter(shape, device, torch_dtype), device)
+    shape, dtype_name, adapter = random_adapter(shape, device, dtype)
+    clock = _GenerationClock(adapter, device)
     task = get_task("geneval")
     task.configure(images_per_prompt=str(images_per_prompt))
     task._models = official_sized_scorers(device)
@@ -420,7 +419,7 @@ def run_geneval_bench(shape: str | None, device: str, dtype: str | None, batch_s
         runner = Runner(config, model_factory=lambda: clock, tasks=[task])  # type: ignore[arg-type, return-value]
         total = _timed(runner.run, device)
         images = json.loads((Path(tmp) / "run" / "run.json").read_text())["tasks"]["geneval"]["samples"]
-    return GenevalTiming(shape=shape, device=device_name(device), dtype=str(torch_dtype).replace("torch.", ""),
+    return GenevalTiming(shape=shape, device=device_name(device), dtype=dtype_name,
                          prompts=images // images_per_prompt, images=images, batch_size=batch_size,
                          generation_s=clock.seconds, total_s=total, scoring_device=device,
                          date=datetime.now(timezone.utc).date().isoformat(), torch=torch.__version__)  # fmt: skip
