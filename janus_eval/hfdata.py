@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image, UnidentifiedImageError
 
+from janus_eval.hints import hf_download
 from janus_eval.task import DatasetSpec, JanusEvalError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -216,8 +217,7 @@ def find_dataset_files(spec: DatasetSpec, data_root: Path | None) -> list[Path]:
     raise JanusEvalError(
         f"dataset {spec.dataset_id} (split {spec.split}) not found: expected {data_root / spec.repo}/"
         f"{(spec.config or 'data')}/{spec.split}-*.parquet or a populated datasets cache; fetch it with "
-        f"`janus-eval download` or `huggingface-cli download {spec.dataset_id} --repo-type dataset "
-        f"--local-dir {data_root / spec.repo}`"
+        f"`janus-eval download` or {hf_download(spec.dataset_id, str(data_root / spec.repo), dataset=True)}"
     )
 
 

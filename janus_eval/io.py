@@ -43,6 +43,19 @@ def write_json(path: Path, obj: Any) -> None:
     write_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
+def read_json_file(path: Path) -> dict[str, Any]:
+    """A JSON object written by janus-eval; anything else is a one-line error naming the file."""
+    from janus_eval.task import JanusEvalError
+
+    try:
+        value = json.loads(path.read_bytes().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise JanusEvalError(f"{path} is not valid JSON ({err}); delete it or use another --out") from None
+    if not isinstance(value, dict):
+        raise JanusEvalError(f"{path} is not a JSON object; delete it or use another --out")
+    return value
+
+
 def append_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
     """Append whole lines and fsync, so a kill leaves at most one partial line at the end."""
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
@@ -59,25 +72,49 @@ def read_jsonl(path: Path, repair: bool = False) -> list[dict[str, Any]]:
     """The complete records of a JSONL file; a torn last line (killed mid-write) is dropped.
 
     With ``repair``, the file is rewritten without the torn line so later appends start clean.
+    A bad line anywhere else was not left by a kill: that is an error naming the file and line.
     """
+    from janus_eval.task import JanusEvalError
+
     if not path.exists():
         return []
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise JanusEvalError(f"{path} is not UTF-8 text (byte {err.start}); it was not written by janus-eval") from None
     records, lines = [], text.splitlines(keepends=True)
     for i, line in enumerate(lines):
         try:
             if not line.endswith("\n"):
                 raise ValueError("unterminated line")
-            records.append(json.loads(line))
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+            records.append(record)
         except ValueError:
             if i != len(lines) - 1:
-                raise ValueError(f"{path}: line {i + 1} is not valid JSON") from None
+                raise JanusEvalError(
+                    f"{path}: line {i + 1} of {len(lines)} is not a valid JSON record; delete that line "
+                    "(its sample is then redone) or the whole file, and rerun the same command"
+                ) from None
             if repair:
                 write_atomic(path, "".join(lines[:-1]))
     return records
 
 
+_SHA256_CACHE: dict[tuple[str, int, int, int], str] = {}
+
+
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    """A file's sha256, computed once per process for each (path, inode, size, mtime)."""
+    stat = path.stat()
+    key = (str(Path(path).resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA256_CACHE:
+        _SHA256_CACHE[key] = _sha256_uncached(path, chunk)
+    return _SHA256_CACHE[key]
+
+
+def _sha256_uncached(path: Path, chunk: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(chunk):

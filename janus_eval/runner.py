@@ -14,9 +14,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
-from janus_eval import __version__
+from janus_eval import __version__, identity
 from janus_eval.distributed import World
+from janus_eval.identity import TaskIdentity
 from janus_eval.io import append_jsonl, read_jsonl, sha256_file, weights_sha256, write_json
+from janus_eval.lock import LOCK_DIR, RunLock
 from janus_eval.provenance import environment, now, read_json, tiny_model_hash
 from janus_eval.records import merge_task_records, read_task_records, save_png_atomic, valid_png
 from janus_eval.registry import check_name, get_task
@@ -98,6 +100,8 @@ class TaskRun:
     docset: DocSet
     indices: list[int]
     ids: list[str] = field(default_factory=list)
+    identity: TaskIdentity | None = None
+    """Set by the runner once the task's inputs are known to match its folder."""
     requests: list[ImageRequest] = field(default_factory=list)
     """Generation tasks only: every image to make; ``ids`` are then the request ids."""
     full_size: int = 0
@@ -118,9 +122,9 @@ def _check_writable(out: Path) -> None:
         raise JanusEvalError(f"cannot write to --out {out}: {err.strerror or err}") from err
 
 
-def _prepare(task: Task, config: RunConfig) -> TaskRun:
+def _prepare(task: Task, config: RunConfig, device: str) -> TaskRun:
     if isinstance(task, GenerationTask):
-        task.bind(config.data_root, Path(config.out) / task.name)
+        task.bind(config.data_root, Path(config.out) / task.name, device)
     docset = task.load(config.data_root)
     count = len(docset) if config.limit is None else min(config.limit, len(docset))
     indices = list(range(count))
@@ -136,6 +140,31 @@ def _prepare(task: Task, config: RunConfig) -> TaskRun:
         dup = next(i for i in ids if ids.count(i) > 1)
         raise JanusEvalError(f"{task.name}: sample id {dup!r} occurs more than once in {docset.files[0].parent}")
     return TaskRun(task=task, docset=docset, indices=indices, ids=ids, requests=requests, full_size=full_size)
+
+
+RUN_FILES = ("run.json", "results.json", "report.md", "report.html")
+"""What janus-eval writes at the top of a run directory (besides task folders, ``.ranks`` and the lock)."""
+
+
+def remove_task_files(task_dir: Path) -> None:
+    """``--overwrite`` of one task: its folder holds only what janus-eval wrote there."""
+    import shutil
+
+    if task_dir.is_dir() and ((task_dir / identity.IDENTITY_FILE).exists() or identity.has_outputs(task_dir)):
+        shutil.rmtree(task_dir)
+
+
+def remove_run_files(out: Path) -> None:
+    """``--overwrite`` of a whole run: janus-eval's own files and task folders, never a user's other files."""
+    import shutil
+
+    from janus_eval.registry import list_tasks
+
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / ".ranks", ignore_errors=True)
+    for name in list_tasks():
+        remove_task_files(out / name)
 
 
 def _windows(items: list[int], size: int) -> Iterator[list[int]]:
@@ -175,10 +204,7 @@ class Runner:
             else:
                 from janus_eval.model import load
 
-                device = self.config.device
-                if device == "cuda" and self.world.size > 1:
-                    device = f"cuda:{self.world.local_rank}"
-                self._model = load(self.config.ckpt, device=device, dtype=self.config.dtype)
+                self._model = load(self.config.ckpt, device=self.device, dtype=self.config.dtype)
         return self._model
 
     # -- the run ------------------------------------------------------------------------------
@@ -191,55 +217,82 @@ class Runner:
                 task.configure_judge(self.config.judge_url, self.config.judge_model, self.config.judge_key_env,
                                      self.out / task.name / "judge_cache")  # fmt: skip
             task.configure(**self.config.task_options.get(task.name, {}))
-        runs = [_prepare(t, self.config) for t in tasks]
+        runs = [_prepare(t, self.config, self.device) for t in tasks]
         _check_writable(self.out)
-        self._check_same_run()
+        with RunLock(self.out, self.world.rank):
+            self._check_identities(runs)
+            try:
+                for task_run in runs:
+                    self._run_task(task_run)
+            except BaseException as err:
+                self.world.mark(self.out, "failed", str(err) or type(err).__name__)
+                raise
+            self.world.mark(self.out, "done")
+            if not self.world.is_main:
+                return {}
+            if self.world.size > 1:
+                self.world.wait_for_all(self.out)
+            return self.finish(runs)
+
+    @property
+    def device(self) -> str:
+        """This rank's device: ``cuda`` under torchrun means the rank's own GPU, for the model and the scorers."""
+        device = self.config.device
+        if device == "cuda" and self.world.size > 1:
+            device = f"cuda:{self.world.local_rank}"
+        return device
+
+    # -- what the records in --out were made from ---------------------------------------------
+    def _run_wide_identity(self) -> dict[str, Any]:
+        import torch
+
+        from janus_eval.model import resolve_dtype
+
         try:
-            for task_run in runs:
-                self._run_task(task_run)
-        except BaseException as err:
-            self.world.mark(self.out, "failed", str(err) or type(err).__name__)
-            raise
-        self.world.mark(self.out, "done")
-        if not self.world.is_main:
-            return {}
-        if self.world.size > 1:
-            self.world.wait_for_all(self.out)
-        return self.finish(runs)
+            dtype = str(resolve_dtype(self.config.dtype, torch.device(self.device))).removeprefix("torch.")
+        except RuntimeError as err:
+            raise JanusEvalError(f"bad --device {self.config.device!r}: {err}") from err
+        return {"checkpoint_sha256": self._checkpoint_sha256(), "dtype": dtype, "seed": self.config.seed,
+                "protocol": self.config.protocol}  # fmt: skip
 
-    def _check_same_run(self) -> None:
-        """Refuse to mix a different checkpoint or protocol into an existing run directory."""
-        previous = self.out / "run.json"
-        if not previous.exists():
-            return
+    def _checkpoint_sha256(self) -> str:
+        if not hasattr(self, "_ckpt_sha"):
+            ckpt = self.config.ckpt
+            self._ckpt_sha = f"embedded-tiny:{tiny_model_hash()}" if ckpt is None else weights_sha256(Path(ckpt))
+        return self._ckpt_sha
 
-        try:
-            old = json.loads(previous.read_text())
-        except ValueError as err:
-            raise JanusEvalError(f"{previous} is not valid JSON ({err}); use a fresh --out") from err
-        mine = self._identity()
-        theirs = old.get("identity", {})
-        diff = [k for k in mine if theirs.get(k) != mine[k]]
-        if diff and self.config.overwrite and self.world.is_main:
-            import shutil
+    def _task_identity(self, task_run: TaskRun, run_wide: dict[str, Any]) -> TaskIdentity:
+        task = task_run.task
+        data = {f.name if task_run.docset.files.count(f) == 1 else str(f): sha256_file(f) for f in task_run.docset.files}
+        inputs = {**run_wide, "data_sha256": data, "options": task.option_values()}
+        return TaskIdentity(inputs=inputs, scoring=task.scoring_identity())
 
-            shutil.rmtree(self.out)
-            self.out.mkdir(parents=True)
-        elif diff:
-            raise JanusEvalError(
-                f"--out {self.out} holds a run with a different {', '.join(diff)}; use another --out to keep it, "
-                "or --overwrite to replace it"
-            )
+    def _check_identities(self, runs: list[TaskRun]) -> None:
+        """Resume only into records of the same inputs; ``--overwrite`` replaces the ones that differ."""
+        run_wide = self._run_wide_identity()
+        names = {r.task.name for r in runs}
+        for task_run in runs:
+            task_run.identity = self._task_identity(task_run, run_wide)
+        others = identity.run_wide_conflicts(self.out, runs[0].identity, skip=names)  # type: ignore[arg-type]
+        if others:
+            task, diff = next(iter(others.items()))
+            if not self.config.overwrite:
+                raise identity.refusal(self.out, f"{task} records", diff)
+            if self.world.is_main:
+                remove_run_files(self.out)
+        for task_run in runs:
+            task_dir = self.out / task_run.dir_name
+            diff = identity.conflicts(task_dir, task_run.identity)  # type: ignore[arg-type]
+            if diff and not self.config.overwrite:
+                raise identity.refusal(self.out, f"{task_run.task.name} records", diff)
+            if diff and self.world.is_main:
+                remove_task_files(task_dir)
+        for task_run in runs:
+            identity.record(self.out / task_run.dir_name, task_run.identity)  # type: ignore[arg-type]
 
     def _identity(self) -> dict[str, Any]:
-        """What must match for records to be resumed into this directory."""
-        return {
-            "checkpoint": self.config.ckpt or "embedded-tiny",
-            "protocol": self.config.protocol,
-            "seed": self.config.seed,
-            "dtype": self.config.dtype or "auto",
-            "task_options": self.config.task_options,
-        }
+        """The run-wide inputs, as ``run.json`` shows them."""
+        return {"checkpoint": self.config.ckpt or "embedded-tiny", **self._run_wide_identity()}
 
     def _records_path(self, task_run: TaskRun) -> Path:
         """This rank's record file (``samples.jsonl`` when running alone)."""
@@ -260,8 +313,8 @@ class Runner:
         task = task_run.task
         assert isinstance(task, UnderstandingTask)
         path = self._records_path(task_run)
-        self._rescore(task_run)
         done = self._done_ids(task_run)
+        self._rescore(task_run)
         pending = [(i, doc_id) for i, doc_id in zip(task_run.indices, task_run.ids)
                    if doc_id not in done and self.world.owns(doc_id)]  # fmt: skip
         if not pending:
@@ -282,25 +335,37 @@ class Runner:
                                             task.generation.max_new_tokens, task.system_prompt)  # fmt: skip
 
                 for members in _batches(order, size_of):
-                    records = self._understand_batch(task, members, docs, prompts)
+                    records = self._understand_batch(task, members, docs, prompts, self._scorer_key(task_run))
                     append_jsonl(path, records)
                     advance(len(records))
 
+    def _scorer_key(self, task_run: TaskRun) -> str:
+        assert task_run.identity is not None
+        return task_run.identity.scorer_key
+
     def _rescore(self, task_run: TaskRun) -> None:
-        """Score again, from the stored prediction, the records the task now scores better."""
+        """Score again, from the stored prediction, records scored by another scorer or with less than now."""
         task = task_run.task
         assert isinstance(task, UnderstandingTask)
-        stale = [r for r in read_task_records(self.out / task_run.dir_name)
-                 if self.world.owns(r["id"]) and not r.get("skipped") and task.needs_rescore(r)]  # fmt: skip
-        if not stale:
-            return
+        key = self._scorer_key(task_run)
+        stale = [r for r in self._latest_records(task_run)
+                 if self.world.owns(r["id"]) and not r.get("skipped") and (r.get("scorer") != key or task.needs_rescore(r))]  # fmt: skip
         index = {doc_id: i for i, doc_id in zip(task_run.indices, task_run.ids)}
-        updated = []
-        for record in stale:
-            if record["id"] in index:
-                scores, info = split_scores(task.score_sample(task_run.docset.docs[index[record["id"]]], record["prediction"]))
-                updated.append({**record, "scores": scores, "score_info": info})
-        append_jsonl(self._records_path(task_run), updated)
+        for batch in _windows(list(range(len(stale))), 64):
+            updated = []
+            for record in (stale[k] for k in batch):
+                if record["id"] in index:
+                    doc = task_run.docset.docs[index[record["id"]]]
+                    scores, info = split_scores(task.score_sample(doc, record["prediction"]))
+                    updated.append({**record, "scores": scores, "score_info": info, "scorer": key})
+            append_jsonl(self._records_path(task_run), updated)
+
+    def _latest_records(self, task_run: TaskRun) -> list[dict[str, Any]]:
+        """One record per id: the last one written (a re-scored record follows the one it replaces)."""
+        latest: dict[str, dict[str, Any]] = {}
+        for record in read_task_records(self.out / task_run.dir_name):
+            latest[record["id"]] = record
+        return list(latest.values())
 
     def _understand_batch(
         self,
@@ -308,6 +373,7 @@ class Runner:
         members: list[tuple[int, str]],
         docs: dict[int, dict[str, Any]],
         prompts: dict[int, str],
+        scorer: str,
     ) -> list[dict[str, Any]]:
         from janus_eval.model import NonFiniteLogits
 
@@ -337,7 +403,8 @@ class Runner:
         for (i, doc_id), question, text in zip(members, questions, raw):
             prediction = task.postprocess(text)
             scores, info = split_scores(task.score_sample(docs[i], prediction))
-            record = {"id": doc_id, "prompt": question, "prediction": prediction, "scores": scores, "score_info": info}
+            record = {"id": doc_id, "prompt": question, "prediction": prediction, "scores": scores, "score_info": info,
+                      "scorer": scorer}  # fmt: skip
             if text != prediction:
                 record["raw_prediction"] = text
             records.append(record)
@@ -398,14 +465,16 @@ class Runner:
                         save_png_atomic(task_dir / request.path, pixels)
                     advance(len(members))
         path = self._records_path(task_run)
-        done = self._done_ids(task_run)
-        todo = [r for r in mine if r.id not in done]
+        self._done_ids(task_run)  # repairs a torn last line before anything is appended
+        key = self._scorer_key(task_run)
+        current = {r["id"] for r in self._latest_records(task_run) if r.get("scorer") == key}
+        todo = [r for r in mine if r.id not in current]
         with _progress(f"{task.name} scoring", len(mine), len(mine) - len(todo), self.config.show_progress and bool(todo)) as advance:
             for request in todo:
                 scored = task.score_image(docs[request.doc_index], task_dir / request.path)
                 scores, info = split_scores(scored)
                 record = {"id": request.id, "prompt": request.prompt, "prediction": request.path, "seed": request.seed,
-                          "scores": scores, "score_info": info}  # fmt: skip
+                          "scores": scores, "score_info": info, "scorer": key}  # fmt: skip
                 append_jsonl(path, [record])
                 advance(1)
 
@@ -455,6 +524,7 @@ class Runner:
                 "samples": sample_counts[task_run.task.name],
                 "dataset_size": full,
                 "subset": sample_counts[task_run.task.name] < full,
+                "identity": task_run.identity.as_json() if task_run.identity else None,
             }
         config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.config).items()}
         config.pop("show_progress", None)
@@ -463,18 +533,18 @@ class Runner:
             "created": card.get("created", now()),
             "updated": now(),
             "identity": self._identity(),
-            "checkpoint": self._checkpoint_card(card.get("checkpoint")),
+            "checkpoint": self._checkpoint_card(),
             "config": config,
             "environment": environment(),
             "tasks": tasks,
         }
 
-    def _checkpoint_card(self, previous: dict[str, Any] | None) -> dict[str, Any]:
-        if previous and previous.get("path") == (self.config.ckpt or None):
-            return previous
+    def _checkpoint_card(self) -> dict[str, Any]:
+        """The weights this run used, hashed now (every task's records were checked against the same hash)."""
+        sha = self._checkpoint_sha256()
         if self.config.ckpt is None:
-            return {"path": None, "name": "embedded tiny Janus (random weights)", "sha256": tiny_model_hash()}
-        return {"path": str(Path(self.config.ckpt).resolve()), "sha256": weights_sha256(Path(self.config.ckpt))}
+            return {"path": None, "name": "embedded tiny Janus (random weights)", "sha256": sha.removeprefix("embedded-tiny:")}
+        return {"path": str(Path(self.config.ckpt).resolve()), "sha256": sha}
 
 
 class _progress:

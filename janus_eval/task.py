@@ -146,6 +146,15 @@ class Task(ABC):
             )
         self.protocol = protocol
 
+    def option_values(self) -> dict[str, str | None]:
+        """Every option's value: records are resumed only into a run with the same ones."""
+        values = {name: getattr(self, name, None) for name in self.options}
+        return {name: None if value is None else str(value) for name, value in values.items()}
+
+    def scoring_identity(self) -> dict[str, Any]:
+        """What scores depend on besides the prediction (a judge, scorer weights); a change re-scores records."""
+        return {}
+
     # -- data ---------------------------------------------------------------------------------
     def load(self, data_root: Path | None) -> DocSet:
         """The task's rows, from ``data_root`` or, when it is None, the bundled fixture."""
@@ -313,9 +322,21 @@ class GenerationTask(Task):
 
     data_root: Path | None = None
     task_dir: Path | None = None
+    run_device: str | None = None
+    """The rank's device (``cuda:3`` under torchrun); scorers default to it on a GPU run."""
 
-    def bind(self, data_root: Path | None, task_dir: Path) -> None:
-        self.data_root, self.task_dir = data_root, task_dir
+    def bind(self, data_root: Path | None, task_dir: Path, device: str | None = None) -> None:
+        self.data_root, self.task_dir, self.run_device = data_root, task_dir, device
+
+    def scorer_device(self, explicit: str | None) -> str:
+        """An explicit ``-T`` device, else the run's GPU, else cuda when there is one, else cpu."""
+        if explicit:
+            return explicit
+        if self.run_device and self.run_device.startswith("cuda"):
+            return self.run_device
+        from janus_eval.metrics.inception import pick_device
+
+        return pick_device(None)
 
     def locate_data(self, data_root: Path | None) -> str:
         return f"found ({len(self.load(data_root))} prompts)"

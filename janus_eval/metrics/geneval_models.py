@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from janus_eval.hints import hf_download
 from janus_eval.metrics.geneval_rules import COLORS
 from janus_eval.task import JanusEvalError
 
@@ -308,8 +309,8 @@ def load_color_classifier(path: Path) -> ClipColorClassifier:
     if not path.is_dir():
         raise JanusEvalError(
             f"CLIP weights {path} not found; fetch OpenAI's ViT-L/14 (its ViT-L-14.pt with "
-            f"{clip_mapping.BPE_FILE} beside it, or `huggingface-cli download openai/clip-vit-large-patch14 "
-            "--local-dir PATH`) and pass it with --clip"
+            f"{clip_mapping.BPE_FILE} beside it, or {hf_download('openai/clip-vit-large-patch14', 'PATH')}) "
+            "and pass it with --clip"
         )
     from transformers import AutoTokenizer, CLIPModel
 

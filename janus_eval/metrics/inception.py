@@ -289,7 +289,7 @@ def load_inception(weights: Path | None, backend: str = "clean-fid", device: str
         module = _load_torchscript(weights, device)
     else:
         module = _load_state_dict(weights, device)
-    return InceptionExtractor(backend, weights, _sha256_cached(weights), module.eval(), device)
+    return InceptionExtractor(backend, weights, sha256_file(weights), module.eval(), device)
 
 
 def _load_torchscript(path: Path, device: str) -> nn.Module:
@@ -467,17 +467,7 @@ def weights_card(weights: Path | None, backend: str) -> dict[str, str | bool]:
     name, url = BACKENDS[backend]
     if weights is None:
         return {"backend": backend, "inception_weights": f"missing ({name} from {url})"}
-    sha = _sha256_cached(Path(weights))
+    sha = sha256_file(Path(weights))
     return {"backend": backend, "inception_weights": str(weights), "inception_sha256": sha,
             "inception_official": sha == OFFICIAL_SHA256[backend]}  # fmt: skip
 
-
-_SHA_CACHE: dict[tuple[str, int, int], str] = {}
-
-
-def _sha256_cached(path: Path) -> str:
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _SHA_CACHE:
-        _SHA_CACHE[key] = sha256_file(path)
-    return _SHA_CACHE[key]

@@ -14,11 +14,11 @@ from pathlib import Path
 from transformers import AutoTokenizer, JanusForConditionalGeneration, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
+from janus_eval.hints import hf_download
 from janus_eval.task import JanusEvalError
 
 FETCH_HINT = (
-    "download a Janus checkpoint (e.g. `huggingface-cli download deepseek-ai/Janus-1.3B --local-dir PATH`) "
-    "and pass its local directory"
+    f"download a Janus checkpoint (e.g. {hf_download('deepseek-ai/Janus-1.3B', 'PATH')}) and pass its local directory"
 )
 
 
@@ -55,8 +55,50 @@ def detect_variant(path: Path, fmt: str, tokenizer: PreTrainedTokenizerBase) -> 
     return "janus-pro" if "<|User|>" in template else "janus"
 
 
+def weight_files(path: Path) -> list[Path]:
+    """The checkpoint's weight files (safetensors shards, else torch .bin shards); none is an error."""
+    files = sorted(path.glob("*.safetensors")) or sorted(path.glob("pytorch_model*.bin"))
+    if not files:
+        raise JanusEvalError(f"checkpoint {path} has a config.json but no model.safetensors or pytorch_model.bin; {FETCH_HINT}")
+    return files
+
+
+def check_weight_files(path: Path) -> None:
+    """Fail in one line on an empty, truncated or foreign weight file, before transformers reads it."""
+    for file in weight_files(path):
+        if file.stat().st_size == 0:
+            raise JanusEvalError(f"weight file {file} is empty; fetch the checkpoint again")
+        if file.suffix == ".safetensors":
+            _check_safetensors(file)
+
+
+def _check_safetensors(file: Path) -> None:
+    """The header parses and every tensor's byte range lies inside the file (a cut download does not)."""
+    import struct
+
+    size = file.stat().st_size
+    problem = None
+    with open(file, "rb") as handle:
+        head = handle.read(8)
+        header_len = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
+        if header_len < 2 or 8 + header_len > size:
+            problem = "its header is cut or not a safetensors header"
+        else:
+            try:
+                header = json.loads(handle.read(header_len).decode("utf-8"))
+                end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+            except (ValueError, UnicodeDecodeError, KeyError, TypeError, IndexError, AttributeError):
+                problem = "its header is not valid safetensors JSON"
+            else:
+                if 8 + header_len + end > size:
+                    problem = f"it is truncated ({size} of {8 + header_len + end} bytes)"
+    if problem:
+        raise JanusEvalError(f"weight file {file} is not a readable safetensors file: {problem}; fetch the checkpoint again")
+
+
 def load_checkpoint(path: Path) -> tuple[JanusForConditionalGeneration, PreTrainedTokenizerBase, str]:
     fmt = detect_format(path)
+    check_weight_files(path)
     try:
         previous = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # AutoTokenizer warns about the unknown multi_modality config
@@ -66,10 +108,16 @@ def load_checkpoint(path: Path) -> tuple[JanusForConditionalGeneration, PreTrain
             hf_logging.set_verbosity(previous)
     except (OSError, ValueError) as err:
         raise JanusEvalError(f"checkpoint {path} has no usable tokenizer files: {err}") from err
-    if fmt == "original":
-        from janus_eval.model.original_format import load_original
+    try:
+        if fmt == "original":
+            from janus_eval.model.original_format import load_original
 
-        model = load_original(path, image_token_id=tokenizer.convert_tokens_to_ids("<image_placeholder>"))
-    else:
-        model = JanusForConditionalGeneration.from_pretrained(path, attn_implementation="sdpa", local_files_only=True)
+            model = load_original(path, image_token_id=tokenizer.convert_tokens_to_ids("<image_placeholder>"))
+        else:
+            model = JanusForConditionalGeneration.from_pretrained(path, attn_implementation="sdpa", local_files_only=True)
+    except JanusEvalError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a corrupt .bin (pickle/zip errors) or a shard transformers rejects
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise JanusEvalError(f"checkpoint {path} could not be loaded ({type(err).__name__}: {reason}); fetch it again") from err
     return model, tokenizer, detect_variant(path, fmt, tokenizer)

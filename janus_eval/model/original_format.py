@@ -95,21 +95,17 @@ def config_from_original(config: dict[str, Any], image_token_id: int) -> JanusCo
 
 
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
-    safetensors = sorted(path.glob("*.safetensors"))
-    bins = sorted(path.glob("pytorch_model*.bin"))
-    if safetensors:
-        from safetensors.torch import load_file
+    from janus_eval.model.checkpoint import weight_files
 
-        state: dict[str, torch.Tensor] = {}
-        for file in safetensors:
+    state: dict[str, torch.Tensor] = {}
+    for file in weight_files(path):
+        if file.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
             state.update(load_file(str(file)))
-        return state
-    if bins:
-        state = {}
-        for file in bins:
+        else:
             state.update(torch.load(file, map_location="cpu", weights_only=True))
-        return state
-    raise JanusEvalError(f"checkpoint {path} has a config.json but no model.safetensors or pytorch_model.bin")
+    return state
 
 
 def load_original(path: Path, image_token_id: int) -> JanusForConditionalGeneration:

@@ -137,7 +137,7 @@ class Coco30k(FidTask):
             raise JanusEvalError("coco30k: aggregate needs the run's task folder (call bind() first)")
         generated = inception.generated_paths(self.task_dir, records, "coco30k")
         reference = self._reference_paths(records)
-        extractor = inception.load_inception(self.weights(), self.fid_backend, inception.pick_device(self.fid_device))
+        extractor = inception.load_inception(self.weights(), self.fid_backend, self.scorer_device(self.fid_device))
         cache = self.task_dir / "features"
         protocol = inception.GIGAGAN_COCO
         gen = inception.cached_image_features(generated, extractor, protocol, cache, "generated", self.fid_batch_size)

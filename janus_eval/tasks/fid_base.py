@@ -51,6 +51,10 @@ class FidTask(GenerationTask):
             raise missing_weights_error(self.fid_backend, path)
         return Path(path)
 
+    def scoring_identity(self) -> dict[str, Any]:
+        """FID depends on the Inception network's weights (by content) and backend."""
+        return self.fid_card()
+
     def fid_card(self) -> dict[str, Any]:
         from janus_eval.metrics.inception import weights_card
 

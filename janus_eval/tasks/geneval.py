@@ -24,7 +24,6 @@ from janus_eval.hfdata import DocSet
 from janus_eval.io import weights_sha256, write_atomic
 from janus_eval.metrics import geneval_rules
 from janus_eval.registry import task
-from janus_eval.metrics.inception import pick_device
 from janus_eval.task import (
     DatasetSpec,
     GenerationTask,
@@ -119,7 +118,7 @@ class GenEval(GenerationTask):
             from janus_eval.metrics import geneval_models as gm
 
             detector_path, clip_path = self._weight_paths()
-            device = pick_device(self.scoring_device)
+            device = self.scorer_device(self.scoring_device)
             if self.backend == "mmdet":
                 from janus_eval.metrics.mmdet_backend import load_mmdet_detector
 
@@ -169,6 +168,13 @@ class GenEval(GenerationTask):
         result["geneval_official_detector"] = float(all(s.get("official") for s in scored))
         return result
 
+    def scoring_identity(self) -> dict[str, Any]:
+        """Decisions depend on the detector and CLIP weights (by content) and the detector runtime."""
+        detector, clip = self._weight_paths()
+        return {"backend": self.backend,
+                "detector_sha256": weights_sha256(detector) if detector and detector.exists() else "tiny random",
+                "clip_sha256": weights_sha256(clip) if clip and clip.exists() else "tiny random"}  # fmt: skip
+
     def card(self) -> dict[str, Any]:
         detector, clip = self._weight_paths()
         return {
@@ -179,7 +185,7 @@ class GenEval(GenerationTask):
             "clip": str(clip) if clip else "tiny random CLIP (non-official)",
             "clip_sha256": weights_sha256(clip) if clip and clip.exists() else None,
             "backend": self.backend,
-            "scoring_device": pick_device(self.scoring_device),
+            "scoring_device": self.scorer_device(self.scoring_device),
             "clip_precision": "fp16 autocast on CUDA (as CLIP_benchmark), fp32 on CPU",
             "thresholds": {"threshold": 0.3, "counting_threshold": 0.9, "max_objects": 16, "max_overlap": 1.0,
                            "position_threshold": 0.1},  # fmt: skip

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from janus_eval.hfdata import FIXTURES, DocSet
 from janus_eval.registry import task
+from janus_eval.hints import hf_download
 from janus_eval.task import DatasetSpec, ImageRequest, JanusEvalError, derive_seed
 from janus_eval.tasks.fid_base import FidTask
 
@@ -55,8 +56,8 @@ class Mjhq30k(FidTask):
         root = self.root(data_root)
         meta_file = root / "meta_data.json"
         if not meta_file.is_file():
-            raise JanusEvalError(f"MJHQ-30K metadata not found: expected {meta_file}; fetch it with `huggingface-cli "
-                                 f"download playgroundai/MJHQ-30K --repo-type dataset --local-dir {root}`")  # fmt: skip
+            raise JanusEvalError(f"MJHQ-30K metadata not found: expected {meta_file}; fetch it with "
+                                 f"{hf_download('playgroundai/MJHQ-30K', str(root), dataset=True)}")
         try:
             meta = json.loads(meta_file.read_text(encoding="utf-8"))
             docs = [{"id": str(key), "category": str(value["category"]), "prompt": str(value["prompt"])}
@@ -96,7 +97,7 @@ class Mjhq30k(FidTask):
         generated = inception.generated_paths(self.task_dir, records, "mjhq30k")
         image_root = self.image_root(self.data_root)
         reference = inception.folder_images(image_root)
-        extractor = inception.load_inception(self.weights(), self.fid_backend, inception.pick_device(self.fid_device))
+        extractor = inception.load_inception(self.weights(), self.fid_backend, self.scorer_device(self.fid_device))
         cache, protocol = self.task_dir / "features", inception.CLEANFID_DEFAULT
 
         def features(paths: list[Path], label: str) -> Any:

@@ -199,6 +199,10 @@ class MMVet(UnderstandingTask):
         graded = grade(self.judge, judge_prompt(doc["question"], doc["answer"], prediction))
         return {**graded, "judged": True, **base}
 
+    def scoring_identity(self) -> dict[str, Any]:
+        """Verdicts depend on the judge: another endpoint or model re-judges every stored prediction."""
+        return {"judge": None if self.judge is None else {"endpoint": self.judge.url, "model": self.judge.model}}
+
     def needs_rescore(self, record: dict[str, Any]) -> bool:
         """Predictions recorded without a judge get judged once a judge is configured."""
         return self.judge is not None and not record_scores(record).get("judged", False)

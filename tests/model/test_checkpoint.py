@@ -116,5 +116,5 @@ def test_bad_checkpoints(tmp_path, setup, message):
 
 
 def test_missing_checkpoint_says_what_to_fetch(tmp_path):
-    with pytest.raises(JanusEvalError, match="does not exist.*huggingface-cli download"):
+    with pytest.raises(JanusEvalError, match="does not exist.*`hf download deepseek-ai/Janus-1.3B"):
         load(tmp_path / "Janus-1.3B")
