@@ -34,6 +34,8 @@ def _parse_task_options(items: list[str]) -> dict[str, dict[str, str]]:
         task_name, dot, name = key.partition(".")
         if not sep or not dot or not task_name or not name:
             raise JanusEvalError(f"-T {item!r}: expected TASK.NAME=VALUE, e.g. geneval.images_per_prompt=2")
+        if name in options.get(task_name, {}):
+            raise JanusEvalError(f"-T {task_name}.{name} is given twice; pass each task option once")
         options.setdefault(task_name, {})[name] = value
     return options
 
@@ -283,16 +285,37 @@ def bench_command(
         write_atomic(json_out, to_json(results) + "\n")
 
 
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[red]error:[/red] {_one_line(message)}", highlight=False, soft_wrap=True, markup=True)
+    sys.exit(code)
+
+
+def _interrupted() -> None:
+    command = "janus-eval " + " ".join(sys.argv[1:])
+    err_console.print(f"interrupted: what was written is kept; rerun the same command to resume: {command}",
+                      highlight=False, soft_wrap=True, markup=False)  # fmt: skip
+    sys.exit(130)
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    import signal
+
+    if hasattr(signal, "SIGXFSZ"):  # over a file-size limit: let the write fail with EFBIG instead of killing us
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         code = app(standalone_mode=False)
     except JanusEvalError as err:
-        err_console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
+        _fail(str(err))
+    except (KeyboardInterrupt, typer.Abort):
+        _interrupted()
+    except OSError as err:  # disk full, file-size limit, permissions: name the file; earlier results stay as they were
+        where = f" writing {err.filename}" if getattr(err, "filename", None) else ""
+        _fail(f"{err.strerror or err}{where}; nothing written before this was changed, rerun the same command once fixed")
     except Exception as err:
         # Usage errors come from the click that typer bundles; recognise them by their interface.
         if callable(getattr(err, "show", None)) and isinstance(getattr(err, "exit_code", None), int):

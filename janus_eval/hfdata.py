@@ -138,7 +138,10 @@ def docset_from_files(files: list[Path]) -> DocSet:
     docs: list[dict[str, Any]] = []
     locators: list[tuple[int, int]] = []
     for i, src in enumerate(sources):
-        rows = src.read_meta()
+        try:
+            rows = src.read_meta()
+        except (pa.ArrowException, UnicodeDecodeError, OSError) as err:
+            raise JanusEvalError(f"cannot read the rows of {src.path}: {err} (corrupt, or text that is not UTF-8?)") from None
         docs.extend(rows)
         locators.extend((i, r) for r in range(len(rows)))
     return DocSet(docs=docs, files=files, _sources=sources, _locators=locators)
@@ -225,7 +228,23 @@ def load_docset(spec: DatasetSpec, data_root: Path | None) -> DocSet:
     docset = docset_from_files(find_dataset_files(spec, data_root))
     if not docset.docs:
         raise JanusEvalError(f"dataset {spec.dataset_id} (split {spec.split}) is empty in {docset.files[0].parent}")
+    check_columns(docset, spec)
     return docset
+
+
+def check_columns(docset: DocSet, spec: DatasetSpec) -> None:
+    """Every file holds the columns the task reads, under their published names."""
+    for source in docset._sources:
+        missing = [c for c in spec.columns if c not in source.schema.names]
+        binary = [c for c in spec.columns if c in source.schema.names and c not in source.image_columns
+                  and (pa.types.is_binary(source.schema.field(c).type) or pa.types.is_large_binary(source.schema.field(c).type))]  # fmt: skip
+        if binary:
+            raise JanusEvalError(f"{source.path}: column(s) {', '.join(binary)} hold bytes, not text")
+        if missing:
+            raise JanusEvalError(
+                f"{source.path} lacks column(s) {', '.join(missing)} of {spec.dataset_id}; "
+                f"it has {', '.join(source.schema.names) or 'none'} (not the published layout?)"
+            )
 
 
 def decode_image(value: Any, where: str) -> Image.Image:
@@ -243,5 +262,5 @@ def decode_image(value: Any, where: str) -> Image.Image:
             raise JanusEvalError(f"no image data in {where}")
         image.load()
         return image.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise JanusEvalError(f"corrupt or unreadable image in {where}: {err}") from err

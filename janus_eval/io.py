@@ -19,19 +19,33 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
+def write_failed(path: Path, err: OSError) -> Exception:
+    """A failed write (disk full, file-size limit, permissions) as one line naming the file."""
+    from janus_eval.task import JanusEvalError
+
+    return JanusEvalError(
+        f"cannot write {path}: {err.strerror or err}; what was written before is unchanged, "
+        "fix that and rerun the same command to resume"
+    )
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write to a temp file in the same folder, fsync, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise write_failed(path, err) from None
         raise
 
 
@@ -61,11 +75,14 @@ def append_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     if not lines:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(lines)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(lines)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as err:  # a partial last line is dropped (and the file repaired) by the next run
+        raise write_failed(path, err) from None
 
 
 def read_jsonl(path: Path, repair: bool = False) -> list[dict[str, Any]]:

@@ -324,7 +324,15 @@ class Runner:
             for chunk in _windows(list(range(len(pending))), window):
                 items = [pending[k] for k in chunk]
                 docs = {i: task_run.docset.full_doc(i) for i, _ in items}
-                prompts = {i: task.prompt(docs[i]) for i, _ in items}
+                prompts, skipped = {}, []
+                for i, doc_id in items:
+                    try:
+                        prompts[i] = self._checked_prompt(task, docs[i], doc_id)
+                    except JanusEvalError as err:
+                        skipped.append(self._bad_sample(task, doc_id, None, err))
+                append_jsonl(path, skipped)
+                advance(len(skipped))
+                items = [item for item in items if item[0] in prompts]
                 # Longest first within the window: less padding, and OOM shows up on the first batch.
                 order = sorted(items, key=lambda item: -len(prompts[item[0]]))
 
@@ -383,13 +391,7 @@ class Runner:
                 images.append(task.images(docs[i]))
                 usable.append((i, doc_id))
             except JanusEvalError as err:
-                if self.config.on_bad_image == "fail":
-                    raise JanusEvalError(f"{err} (pass --on-bad-image skip to skip and count such samples)") from err
-                import warnings
-
-                warnings.warn(f"skipping {task.name} sample {doc_id}: {err}", stacklevel=1)
-                skipped.append({"id": doc_id, "prompt": prompts[i], "prediction": None, "scores": {}, "score_info": {},
-                                "skipped": str(err)})  # fmt: skip
+                skipped.append(self._bad_sample(task, doc_id, prompts[i], err))
         members = usable
         if not members:
             return skipped
@@ -409,6 +411,39 @@ class Runner:
                 record["raw_prediction"] = text
             records.append(record)
         return skipped + records
+
+    def _bad_sample(self, task: Task, doc_id: str, prompt: str | None, err: JanusEvalError) -> dict[str, Any]:
+        """Stop on a bad sample (``--on-bad-image fail``), or record it as skipped, counted in the results."""
+        if self.config.on_bad_image == "fail":
+            raise JanusEvalError(f"{err} (pass --on-bad-image skip to skip and count such samples)") from err
+        import warnings
+
+        warnings.warn(f"skipping {task.name} sample {doc_id}: {err}", stacklevel=1)
+        return {"id": doc_id, "prompt": prompt, "prediction": None, "scores": {}, "score_info": {}, "skipped": str(err)}
+
+    def _checked_prompt(self, task: UnderstandingTask, doc: dict[str, Any], doc_id: str) -> str:
+        """The sample's prompt, or a one-line error naming it: a null field, or a prompt over the model's context."""
+        where = f"{task.name} sample {doc_id}"
+        empty = [c for c in task.dataset.columns if doc.get(c) is None]
+        if empty:
+            raise JanusEvalError(f"{where} has no value in column(s) {', '.join(empty)}")
+        try:
+            prompt = task.prompt(doc)
+        except (TypeError, ValueError, KeyError, AttributeError) as err:
+            raise JanusEvalError(f"{where}: its prompt cannot be built ({type(err).__name__}: {err})") from None
+        new_tokens, model = task.generation.max_new_tokens, self.model
+        if not hasattr(model, "context_length"):  # a stand-in adapter (tests, bench) without a context limit
+            return prompt
+        n_images = max(1, prompt.count(IMAGE_PLACEHOLDER))
+        # A token covers at most 4 characters' worth of bytes... or more: only tokenise prompts that could be too long.
+        if 4 * len(prompt) + n_images * (model.num_image_tokens + 2) + new_tokens + 64 > model.context_length:
+            length = model.prompt_length(prompt, n_images, task.system_prompt)
+            if length + new_tokens > model.context_length:
+                raise JanusEvalError(
+                    f"{where}: its prompt is {length} tokens, which with {new_tokens} new tokens exceeds the model's "
+                    f"context of {model.context_length}"
+                )
+        return prompt
 
     def _understand_with_backoff(self, task: UnderstandingTask, images: list[Any], questions: list[str]) -> list[str]:
         def call(ims: list[Any], qs: list[str]) -> list[str]:

@@ -47,6 +47,8 @@ class DatasetSpec:
     config: str | None = None
     orgs: tuple[str, ...] = ("lmms-lab-encoder", "lmms-lab")
     fixture: str | None = None
+    columns: tuple[str, ...] = ()
+    """Columns the task reads: a copy without one fails before the model runs, not half-way (or text-only)."""
 
     @property
     def dataset_id(self) -> str:

@@ -136,6 +136,15 @@ class JanusAdapter:
                 ids.append(token)
         return ids
 
+    @property
+    def context_length(self) -> int:
+        """The language model's trained context (prompt + answer tokens)."""
+        return int(self.model.config.text_config.max_position_embeddings)
+
+    def prompt_length(self, question: str, n_images: int, system_prompt: str | None = None) -> int:
+        """Tokens of the full understanding prompt, image tokens included."""
+        return len(self.understanding_ids(question, n_images, system_prompt))
+
     @staticmethod
     def _as_list(images: ImageArg) -> list[Image.Image]:
         if images is None:

@@ -43,7 +43,8 @@ from janus_eval.task import (
 )
 
 POST_PROMPT = SHORT_ANSWER_PROMPT
-IMAGES = DatasetSpec(repo="GQA", config="testdev_balanced_images", split="testdev", fixture="GQA")
+IMAGES = DatasetSpec(repo="GQA", config="testdev_balanced_images", split="testdev", fixture="GQA",
+                     columns=("id", "image"))
 _DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
@@ -70,7 +71,8 @@ class JoinedDocSet(DocSet):
 class GQA(UnderstandingTask):
     headline: ClassVar[str] = "gqa_accuracy"
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
-        repo="GQA", config="testdev_balanced_instructions", split="testdev", fixture="GQA"
+        repo="GQA", config="testdev_balanced_instructions", split="testdev", fixture="GQA",
+        columns=("id", "imageId", "question", "answer"),
     )
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=16)
     protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")

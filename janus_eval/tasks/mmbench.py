@@ -109,7 +109,9 @@ def scoring_choices(row: dict[str, Any]) -> dict[str, str]:
 @task("mmbench")
 class MMBench(UnderstandingTask):
     headline: ClassVar[str] = "mmbench_accuracy"
-    dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="MMBench", split="dev", config="en", fixture="MMBench")
+    dataset: ClassVar[DatasetSpec] = DatasetSpec(
+        repo="MMBench", split="dev", config="en", fixture="MMBench", columns=("index", "question", "A", "B", "image")
+    )
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=1024, until=("ASSISTANT:",))
     protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
     prompt_template: str = (

@@ -65,7 +65,9 @@ COGNITION = ("commonsense_reasoning", "numerical_calculation", "text_translation
 @task("mme")
 class MME(UnderstandingTask):
     headline: ClassVar[str] = "mme_perception"
-    dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="MME", split="test", fixture="MME")
+    dataset: ClassVar[DatasetSpec] = DatasetSpec(
+        repo="MME", split="test", fixture="MME", columns=("question_id", "question", "answer", "category", "image")
+    )
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=16)
     protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
     prompt_template: str = "{question without ' Please answer yes or no.'}" + POST_PROMPT

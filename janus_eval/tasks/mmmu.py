@@ -127,7 +127,9 @@ def subject_of(doc_id: str) -> str:
 @task("mmmu")
 class MMMU(UnderstandingTask):
     headline: ClassVar[str] = "mmmu_accuracy"
-    dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="MMMU", split="validation", fixture="MMMU")
+    dataset: ClassVar[DatasetSpec] = DatasetSpec(
+        repo="MMMU", split="validation", fixture="MMMU", columns=("id", "question", "options", "answer", "question_type")
+    )
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=128)
     protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
     prompt_template: str = (

@@ -148,7 +148,9 @@ def grade(client: JudgeClient, prompt: str) -> dict[str, Any]:
 @task("mmvet")
 class MMVet(UnderstandingTask):
     headline: ClassVar[str] = "mmvet_score"
-    dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="MMVet", split="test", fixture="MMVet")
+    dataset: ClassVar[DatasetSpec] = DatasetSpec(
+        repo="MMVet", split="test", fixture="MMVet", columns=("question_id", "question", "answer", "capability", "image")
+    )
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=1024)
     protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
     prompt_template: str = PRE_PROMPT + "{question}"

@@ -40,7 +40,9 @@ SPLITS = ("adversarial", "popular", "random")
 @task("pope")
 class Pope(UnderstandingTask):
     headline: ClassVar[str] = "pope_f1"
-    dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="POPE", split="test", fixture="POPE")
+    dataset: ClassVar[DatasetSpec] = DatasetSpec(
+        repo="POPE", split="test", fixture="POPE", columns=("question_id", "question", "answer", "image")
+    )
     protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
     generation = GenerationSettings(max_new_tokens=128)
     prompt_template = "{question}" + POST_PROMPT

@@ -56,7 +56,10 @@ DIMENSIONS = {1: "Scene Understanding", 2: "Instance Identity", 3: "Instance Att
 @task("seed")
 class SEEDBench(UnderstandingTask):
     headline: ClassVar[str] = "seed_image_accuracy"
-    dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="SEED-Bench", split="test", fixture="SEED-Bench")
+    dataset: ClassVar[DatasetSpec] = DatasetSpec(
+        repo="SEED-Bench", split="test", fixture="SEED-Bench",
+        columns=("question_id", "question", "answer", "data_type", "question_type_id", "choice_a", "choice_b", "choice_c", "choice_d", "image"),
+    )
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=32, until=("ASSISTANT:",))
     protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
     prompt_template: str = "{question}\nA. {choice_a}\nB. {choice_b}\nC. {choice_c}\nD. {choice_d}" + POST_PROMPT

@@ -43,7 +43,9 @@ VLMEVALKIT_NOTE = "VQAv2 is not in VLMEvalKit: scored with lmms-eval's rules"
 @task("vqav2")
 class VQAv2(UnderstandingTask):
     headline: ClassVar[str] = "vqav2_accuracy"
-    dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="VQAv2", split="validation", fixture="VQAv2")
+    dataset: ClassVar[DatasetSpec] = DatasetSpec(
+        repo="VQAv2", split="validation", fixture="VQAv2", columns=("question_id", "question", "image")
+    )
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=16)
     protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
     prompt_template: ClassVar[str] = "{question}" + POST_PROMPT
