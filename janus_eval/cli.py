@@ -87,7 +87,7 @@ def run_command(
     on_bad_image: Annotated[str, typer.Option("--on-bad-image", help="fail (default) or skip corrupt images, counting them.")] = "fail",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a run of another checkpoint/config in --out.")] = False,
     inception_weights: Annotated[Optional[Path], typer.Option("--inception-weights", help="FID Inception weights file (default DATA/weights/).")] = None,
-    fid_backend: Annotated[str, typer.Option("--fid-backend", help="clean-fid (the protocol) or torch-fidelity.")] = "clean-fid",
+    fid_backend: Annotated[Optional[str], typer.Option("--fid-backend", help="clean-fid (the protocol; default) or torch-fidelity.")] = None,
     judge_url: Annotated[Optional[str], typer.Option("--judge-url", help="OpenAI-compatible base URL for MM-Vet's judge.")] = None,
     judge_model: Annotated[Optional[str], typer.Option("--judge-model", help="Judge model name (default gpt-4o-2024-11-20).")] = None,
     judge_key_env: Annotated[str, typer.Option("--judge-key-env", help="Environment variable holding the judge API key.")] = "OPENAI_API_KEY",
@@ -322,4 +322,6 @@ def main() -> None:
             err.show()
             sys.exit(err.exit_code)
         raise
+    if code == 130:  # typer turns Ctrl-C into Exit(130) and, outside standalone mode, returns it
+        _interrupted()
     sys.exit(code if isinstance(code, int) else 0)

@@ -64,7 +64,8 @@ class RunConfig:
     """Replace a run of a different checkpoint/config in ``out`` instead of refusing."""
     inception_weights: Path | None = None
     """FID tasks' Inception file (default ``<data-root>/weights/``)."""
-    fid_backend: str = "clean-fid"
+    fid_backend: str | None = None
+    """None: clean-fid (the protocol)."""
     judge_url: str | None = None
     """OpenAI-compatible endpoint for judge-scored tasks (MM-Vet); with neither url nor model, no judge."""
     judge_model: str | None = None
@@ -88,8 +89,20 @@ class RunConfig:
         for name in self.task_options:
             if name not in self.tasks:
                 raise JanusEvalError(f"-T option for task {name!r}, which is not in --tasks {','.join(self.tasks)}")
-        if self.ckpt is not None and not Path(self.ckpt).exists():
-            raise JanusEvalError(f"checkpoint {self.ckpt} does not exist; pass the local directory of a Janus checkpoint")
+        from janus_eval.tasks.fid_base import FID_BACKENDS
+
+        if self.fid_backend is not None and self.fid_backend not in FID_BACKENDS:
+            raise JanusEvalError(f"unknown --fid-backend {self.fid_backend!r}; expected one of: {', '.join(FID_BACKENDS)}")
+        both = {"inception_weights": ("--inception-weights", self.inception_weights), "fid_backend": ("--fid-backend", self.fid_backend)}
+        for task_name, options in self.task_options.items():
+            for option, (flag, value) in both.items():
+                if option in options and value is not None:
+                    raise JanusEvalError(f"-T {task_name}.{option} and {flag} both given; pass one of them")
+        if self.ckpt is not None:  # a corrupt weight file fails here, before anything in --out is touched
+            from janus_eval.model.checkpoint import check_weight_files, detect_format
+
+            detect_format(Path(self.ckpt))
+            check_weight_files(Path(self.ckpt))
 
 
 @dataclass
@@ -458,8 +471,13 @@ class Runner:
         return min(size, self._oom_limit.get(task_name, size))
 
     def _within_memory(self, task_name: str, call: Callable[..., list[Any]], *columns: list[Any]) -> list[Any]:
-        """``call`` over the batch; on CUDA out-of-memory halve the size, for this batch and the task's next ones."""
+        """``call`` over the batch; on CUDA out-of-memory halve the size, for this batch and the task's next ones.
+
+        NaN/inf rows of a sub-slice are reported as rows of the whole batch.
+        """
         import torch
+
+        from janus_eval.model import NonFiniteLogits
 
         results: list[Any] = []
         start, total = 0, len(columns[0])
@@ -467,6 +485,8 @@ class Runner:
             size = min(total - start, self._oom_limit.get(task_name, total))
             try:
                 results += call(*(c[start : start + size] for c in columns))
+            except NonFiniteLogits as err:
+                raise NonFiniteLogits([start + row for row in err.rows]) from None
             except torch.cuda.OutOfMemoryError:
                 if size == 1:
                     raise JanusEvalError("out of GPU memory with a batch of one sample; use a smaller model or dtype") from None

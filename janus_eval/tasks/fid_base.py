@@ -11,9 +11,10 @@ from typing import Any, ClassVar
 
 from janus_eval.task import GenerationTask, JanusEvalError, Option, choice
 
+FID_BACKENDS = ("clean-fid", "torch-fidelity")
 FID_OPTIONS: dict[str, Option] = {
     "inception_weights": Option(Path, "clean-fid's inception-2015-12-05.pt (or torch-fidelity's .pth with fid_backend)"),
-    "fid_backend": Option(choice(("clean-fid", "torch-fidelity")), "feature network: clean-fid (the protocol) or torch-fidelity"),
+    "fid_backend": Option(choice(FID_BACKENDS), "feature network: clean-fid (the protocol) or torch-fidelity"),
     "fid_device": Option(str, "device for the Inception network (default: cuda if available, else cpu)"),
     "fid_batch_size": Option(int, "images per Inception batch"),
 }
@@ -28,10 +29,11 @@ class FidTask(GenerationTask):
     fid_device: str | None = None
     fid_batch_size: int = 64
 
-    def configure_fid(self, inception_weights: Path | None, backend: str = "clean-fid", device: str | None = None) -> None:
+    def configure_fid(self, inception_weights: Path | None, backend: str | None = None, device: str | None = None) -> None:
         """The runner's hook for ``--inception-weights``, ``--fid-backend`` and ``--device``."""
         from janus_eval.metrics.inception import check_backend
 
+        backend = backend or "clean-fid"
         check_backend(backend)
         if inception_weights is not None:
             self.inception_weights = Path(inception_weights)

@@ -1,0 +1,166 @@
+"""A run directory never mixes records made from different inputs, driven through the CLI:
+changed data, replaced weights, another judge, another seed, two runs at once, --overwrite."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from fake_chat_server import serve
+from test_bad_inputs import POPE_FIXTURE, assert_one_line_error, pope_copy, snapshot, with_column
+
+from janus_eval.io import read_jsonl, weights_sha256
+from janus_eval.lock import RunLock
+
+FAST = ("--limit", "2", "--no-progress")
+
+
+def records(out: Path, task: str) -> list[dict]:
+    return read_jsonl(out / task / "samples.jsonl")
+
+
+def test_changed_data_with_the_same_ids_is_refused_then_replaced(cli_invoke, tmp_path):
+    original = pope_copy(tmp_path / "a", lambda t: t)
+    flipped = pope_copy(tmp_path / "b", lambda t: with_column(t, "answer", ["no" if a == "yes" else "yes" for a in t.column("answer").to_pylist()]))
+    out = tmp_path / "run"
+    assert cli_invoke("run", "--tasks", "pope", "--data-root", str(original), "--out", str(out), *FAST)[0] == 0
+    before = snapshot(out)
+    assert_one_line_error(cli_invoke("run", "--tasks", "pope", "--data-root", str(flipped), "--out", str(out), *FAST),
+                          "pope records made with a different data files", "--overwrite")  # fmt: skip
+    assert snapshot(out) == before
+    code, _, err = cli_invoke("run", "--tasks", "pope", "--data-root", str(flipped), "--out", str(out), "--overwrite", *FAST)
+    assert code == 0, err
+    old, new = records(tmp_path / "unused", "pope") if False else None, records(out, "pope")
+    old = [json.loads(line) for line in before["pope/samples.jsonl"].decode().splitlines()]
+    assert [r["scores"]["score"] for r in new] == [1.0 - r["scores"]["score"] for r in old]
+    card = json.loads((out / "run.json").read_text())
+    assert list(card["tasks"]["pope"]["data_files"].values()) == [weights_sha256(flipped / "POPE" / "data" / POPE_FIXTURE.name)]
+
+
+def test_replaced_weights_under_the_same_path_are_refused(cli_invoke, tmp_path):
+    import torch
+
+    from janus_eval.model import load
+    from janus_eval.model.tiny import build_tokenizer
+
+    ckpt, out = tmp_path / "ckpt", tmp_path / "run"
+    model = load(None).model
+    model.save_pretrained(ckpt)
+    build_tokenizer().save_pretrained(ckpt)
+    assert cli_invoke("run", "--tasks", "pope", "--ckpt", str(ckpt), "--out", str(out), *FAST)[0] == 0
+    with torch.no_grad():
+        model.lm_head.weight.mul_(-1.0)
+    model.save_pretrained(ckpt)  # new weights, same path
+    before = snapshot(out)
+    assert_one_line_error(cli_invoke("run", "--tasks", "pope", "--ckpt", str(ckpt), "--out", str(out), *FAST),
+                          "different checkpoint weights")  # fmt: skip
+    assert snapshot(out) == before
+    assert cli_invoke("run", "--tasks", "pope", "--ckpt", str(ckpt), "--out", str(out), "--overwrite", *FAST)[0] == 0
+    card = json.loads((out / "run.json").read_text())
+    assert card["checkpoint"]["sha256"] == weights_sha256(ckpt) != json.loads(before["run.json"])["checkpoint"]["sha256"]
+
+
+def test_another_judge_rejudges_every_stored_prediction(cli_invoke, tmp_path, monkeypatch):
+    monkeypatch.setenv("JANUS_TEST_JUDGE_KEY", "k")
+    out = tmp_path / "run"
+
+    def run_with(url: str, model: str) -> None:
+        code, _, err = cli_invoke("run", "--tasks", "mmvet", "--out", str(out), "--judge-url", url, "--judge-model", model,
+                                  "--judge-key-env", "JANUS_TEST_JUDGE_KEY", *FAST)  # fmt: skip
+        assert code == 0, err
+
+    with serve(lambda request, n: (200, "0.3"), model="judge-a") as (url_a, seen_a):
+        run_with(url_a, "judge-a")
+    with serve(lambda request, n: (200, "0.9"), model="judge-b") as (url_b, seen_b):
+        run_with(url_b, "judge-b")
+        assert len(seen_b) == 2
+        run_with(url_b, "judge-b")  # nothing left to judge
+        assert len(seen_b) == 2
+    latest = {r["id"]: r for r in records(out, "mmvet")}
+    assert {r["scores"]["score"] for r in latest.values()} == {0.9}
+    card = json.loads((out / "run.json").read_text())["tasks"]["mmvet"]
+    assert card["judge"]["endpoint"] == url_b and card["judge"]["model"] == "judge-b"
+    assert json.loads((out / "results.json").read_text())["mmvet"]["mmvet_score"] == pytest.approx(90.0)
+
+
+def test_a_task_joins_a_run_whose_earlier_task_used_task_options(cli_invoke, tmp_path):
+    out = tmp_path / "run"
+    assert cli_invoke("run", "--tasks", "geneval", "-T", "geneval.images_per_prompt=1", "--out", str(out), "--limit", "1",
+                      "--no-progress")[0] == 0  # fmt: skip
+    code, _, err = cli_invoke("run", "--tasks", "pope", "--out", str(out), *FAST)
+    assert code == 0, err
+    assert set(json.loads((out / "results.json").read_text())) == {"geneval", "pope"}
+    # ... but not with another seed: one run directory, one model and seed
+    assert_one_line_error(cli_invoke("run", "--tasks", "mme", "--seed", "7", "--out", str(out), *FAST),
+                          "geneval records made with a different seed")  # fmt: skip
+
+
+def test_overwrite_removes_only_what_janus_eval_wrote(cli_invoke, tmp_path):
+    out = tmp_path / "run"
+    assert cli_invoke("run", "--tasks", "pope", "--seed", "1", "--out", str(out), *FAST)[0] == 0
+    (out / "notes.txt").write_text("mine")
+    (out / "analysis").mkdir()
+    (out / "analysis" / "plot.csv").write_text("a,b\n")
+    assert_one_line_error(cli_invoke("run", "--tasks", "pope", "--seed", "2", "--out", str(out), *FAST), "different seed")
+    assert cli_invoke("run", "--tasks", "pope", "--seed", "2", "--out", str(out), "--overwrite", *FAST)[0] == 0
+    assert (out / "notes.txt").read_text() == "mine" and (out / "analysis" / "plot.csv").read_text() == "a,b\n"
+    assert json.loads((out / "run.json").read_text())["identity"]["seed"] == 2
+
+
+def test_a_second_run_into_a_locked_directory_is_refused(cli_invoke, tmp_path):
+    out = tmp_path / "run"
+    with RunLock(out):
+        assert_one_line_error(cli_invoke("run", "--tasks", "pope", "--out", str(out), *FAST), "is in use by another janus-eval run")
+    assert not (out / "pope").exists()
+
+
+def test_two_runs_at_once_with_different_seeds_never_mix(tmp_path):
+    out = tmp_path / "run"
+
+    def command(seed: int, tasks: str) -> list[str]:
+        return [sys.executable, "-m", "janus_eval", "run", "--tasks", tasks, "--seed", str(seed), "-T",
+                "geneval.images_per_prompt=1", "--batch-size", "1", "--out", str(out), "--no-progress"]  # fmt: skip
+
+    first = subprocess.Popen(command(1, "pope,geneval"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while first.poll() is None and time.time() < deadline and not (out / "pope" / "samples.jsonl").exists():
+        time.sleep(0.05)
+    second = subprocess.run(command(2, "geneval"), capture_output=True, text=True, timeout=300)
+    _, first_err = first.communicate(timeout=600)
+    assert first.returncode == 0, first_err
+    if second.returncode == 0:
+        pytest.skip("the first run ended before the second started")
+    assert_one_line_error((second.returncode, second.stdout, second.stderr), "is in use by another janus-eval run")
+    from janus_eval.task import derive_seed
+
+    geneval = records(out, "geneval")
+    assert geneval and all(r["seed"] == derive_seed(1, int(r["id"][:5]), 0) for r in geneval)
+
+
+def test_scorers_follow_the_rank_device(tmp_path):
+    """Under torchrun each rank's detector, CLIP and Inception go to its own GPU, not cuda:0."""
+    from janus_eval.registry import get_task
+
+    for name, option in (("geneval", "scoring_device"), ("coco30k", "fid_device"), ("mjhq30k", "fid_device")):
+        task = get_task(name)
+        task.bind(None, tmp_path / name, "cuda:3")
+        assert task.scorer_device(getattr(task, option)) == "cuda:3"
+        assert task.scorer_device("cpu") == "cpu"
+        task.bind(None, tmp_path / name, "cpu")
+        assert task.scorer_device(None) in ("cpu", "cuda")
+
+
+def test_runner_device_is_the_local_rank(monkeypatch, tmp_path):
+    from janus_eval.runner import RunConfig, Runner
+
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "2")
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    runner = Runner(RunConfig(tasks=["pope"], out=tmp_path, device="cuda"))
+    assert runner.device == "cuda:2"
