@@ -25,6 +25,7 @@ from PIL import Image
 
 from janus_eval.model.adapter import PROMPT_BUCKET, JanusAdapter
 from janus_eval.model.chat import FORMATS
+from janus_eval.model.lm_compat import cache_kwargs, output_cache
 
 GEN_PROMPTS = ["a photo of a bench", "a photo of a red cake and a blue bicycle", "a photo of four giraffes",
                "a photo of a dog right of a teddy bear", "a photo of a purple backpack"]  # fmt: skip
@@ -203,8 +204,8 @@ def release_generation_loop(adapter: JanusAdapter, prompt: str, parallel_size: i
     embeds = adapter.model.get_input_embeddings()(rows)
     lm, past, codes = adapter.model.model.language_model, None, []
     for _ in range(adapter.num_gen_tokens):
-        out = lm(inputs_embeds=embeds, use_cache=True, past_key_values=past)
-        past = out.past_key_values
+        out = lm(inputs_embeds=embeds, use_cache=True, **cache_kwargs(lm, past))
+        past = output_cache(out)
         logits = adapter.model.model.generation_head(out.last_hidden_state[:, -1])
         mixed = logits[1::2] + cfg_scale * (logits[0::2] - logits[1::2])
         token = torch.multinomial(torch.softmax(mixed.float(), dim=-1), num_samples=1)

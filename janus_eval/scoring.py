@@ -1,11 +1,16 @@
-"""Score predictions made elsewhere (another harness, an older run) with our task scorers."""
+"""Score predictions made elsewhere (another harness, an older run) with our task scorers.
+
+The predictions file is read strictly: a silently dropped or doubled line would change the metric
+without anyone noticing, so a repeated id, a torn last line, a prediction that is not a string or
+bytes that are not UTF-8 stop with a one-line error naming the file and the line.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-from janus_eval.io import read_jsonl
 from janus_eval.registry import get_task
 from janus_eval.task import JanusEvalError, UnderstandingTask, split_scores
 
@@ -17,21 +22,66 @@ def score_predictions(task_name: str, predictions: Path, data_root: Path | None,
         raise JanusEvalError(f"task {task_name!r} scores generated images, not text predictions")
     if not predictions.is_file():
         raise JanusEvalError(f"predictions file {predictions} does not exist")
-    try:
-        lines = read_jsonl(predictions)
-    except ValueError as err:
-        raise JanusEvalError(str(err)) from err
+    entries = read_predictions(predictions)
     docset = task.load(data_root)
     docs = {task.doc_id(d): d for d in docset.docs}
-    records = []
-    for n, line in enumerate(lines, 1):
-        if "id" not in line or "prediction" not in line:
-            raise JanusEvalError(f"{predictions}: line {n} lacks 'id' or 'prediction'")
-        doc_id = str(line["id"])
+    for n, doc_id, _ in entries:
         if doc_id not in docs:
             raise JanusEvalError(f"{predictions}: line {n} has id {doc_id!r}, which is not in {task.dataset.dataset_id}")
-        scores, info = split_scores(task.score_sample(docs[doc_id], task.postprocess(str(line["prediction"]))))
-        records.append({"id": doc_id, "scores": scores, "score_info": info})
-    if not records:
+    if not entries:
         raise JanusEvalError(f"{predictions} holds no predictions")
+    results = task.score_samples([docs[i] for _, i, _ in entries], [task.postprocess(p) for _, _, p in entries])
+    records = []
+    for (_, doc_id, _), result in zip(entries, results):
+        scores, info = split_scores(result)
+        records.append({"id": doc_id, "scores": scores, "score_info": info})
     return {"task": task_name, "scored": len(records), "dataset_size": len(docs), "metrics": task.aggregate(records)}
+
+
+def read_predictions(path: Path) -> list[tuple[int, str, str]]:
+    """(line number, id, prediction) per non-blank line, checked; ids are unique."""
+    lines = _text(path).splitlines(keepends=True)
+    entries: list[tuple[int, str, str]] = []
+    first_line: dict[str, int] = {}
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        doc_id, prediction = _entry(path, n, line, last=n == len(lines))
+        if doc_id in first_line:
+            raise JanusEvalError(f"{path}: line {n} repeats id {doc_id!r} (first on line {first_line[doc_id]})")
+        first_line[doc_id] = n
+        entries.append((n, doc_id, prediction))
+    return entries
+
+
+def _text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise JanusEvalError(f"{path} is not UTF-8 text (line {line}, byte {err.start}); save it as UTF-8") from None
+
+
+def _entry(path: Path, n: int, line: str, last: bool) -> tuple[str, str]:
+    """One line's id and prediction; a line that does not parse on the last line is a torn write.
+
+    A complete JSON object without the final newline cannot be a torn write (a cut before the
+    closing brace never parses), so it is accepted; other harnesses often omit that newline.
+    """
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        if last and not line.endswith("\n"):
+            raise JanusEvalError(f"{path}: line {n} is incomplete (unterminated last line; was the file cut short?)") from None
+        raise JanusEvalError(f"{path}: line {n} is not valid JSON") from None
+    if not isinstance(obj, dict) or "id" not in obj or "prediction" not in obj:
+        raise JanusEvalError(f"{path}: line {n} lacks 'id' or 'prediction'")
+    doc_id, prediction = obj["id"], obj["prediction"]
+    if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
+        raise JanusEvalError(f"{path}: line {n} has id {doc_id!r}; ids are strings or integers")
+    if not isinstance(prediction, str):
+        shown = json.dumps(prediction)[:60]
+        raise JanusEvalError(f"{path}: line {n} (id {str(doc_id)!r}) has a {type(prediction).__name__} prediction "
+                             f"{shown}, not a string")  # fmt: skip
+    return str(doc_id), prediction

@@ -224,6 +224,10 @@ class UnderstandingTask(Task):
     def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
         """At least ``score`` in [0, 1]; other keys carry what ``aggregate`` needs."""
 
+    def score_samples(self, docs: list[dict[str, Any]], predictions: list[str]) -> list[dict[str, Any]]:
+        """``score_sample`` for each (doc, prediction), in order; a task may score them concurrently."""
+        return [self.score_sample(doc, prediction) for doc, prediction in zip(docs, predictions, strict=True)]
+
     def needs_rescore(self, record: dict[str, Any]) -> bool:
         """True for a record scored with less than this run can do (MM-Vet without a judge, now with one).
 

@@ -6,7 +6,8 @@ Pure functions: no detector, no CLIP. The colour of an object arrives as ``detec
   with a Python float: a score of exactly 0.3f is dropped;
 - counting prompts use 0.9 for every class of the image, and "too many" counts all kept objects
   (at most 16 per class);
-- only the top-n objects of a clause (by score) are checked for colour and position;
+- only the top-n objects of a clause (by score) are checked for colour and position; the order is
+  ``np.argsort(float32 scores)[::-1]``, ties included (see ``score_order``);
 - NMS is off by default (``max_overlap = 1.0``); when on it uses the "+1 pixel" IoU convention;
 - position uses a dead zone of 0.1 x the per-axis sum of both box sizes, normalised by the
   unshrunk centre distance; relations are not exclusive; box geometry is float32.
@@ -44,13 +45,23 @@ def _iou_plus_one(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / (area_a + area_b - inter))
 
 
+def score_order(scores: list[Any]) -> list[int]:
+    """Indices by descending score as ``np.argsort(scores)[::-1]`` on the detector's float32 column.
+
+    GenEval's ``evaluate_images.py`` does exactly this; argsort's default (unstable) quicksort
+    decides which of two equal-score boxes comes first, and that box is the one checked for
+    colour and position, so a stable sort would judge ties differently.
+    """
+    return np.argsort(np.asarray(scores, dtype=np.float32).reshape(-1))[::-1].tolist()
+
+
 def kept_objects(metadata: dict[str, Any], detections: Detections, options: Options = DEFAULT) -> Detections:
     """Per class: sorted by score, strictly above the tag's threshold (float32), capped, optional NMS."""
     threshold = options.counting_threshold if metadata.get("tag") == "counting" else options.threshold
     cut = np.float32(threshold)
     kept: Detections = {}
     for name, objects in detections.items():
-        ordered = sorted(objects, key=lambda o: -float(np.float32(o["score"])))
+        ordered = [objects[i] for i in score_order([o["score"] for o in objects])]
         above = [o for o in ordered if np.float32(o["score"]) > cut][: options.max_objects]
         if options.max_overlap < 1:
             survivors: list[dict[str, Any]] = []

@@ -8,7 +8,10 @@ sent (local servers such as vLLM need none).
 Transient failures (HTTP 429, 5xx, timeouts, dropped connections) are retried with exponential
 backoff (honouring a numeric ``Retry-After``); other HTTP errors, or a judge still failing after
 the retries, raise ``JudgeError`` (a ``JanusEvalError``: one line, non-zero exit), so a broken
-endpoint never turns into silent zero scores.
+endpoint never turns into silent zero scores. A request that does not answer within ``timeout_s``
+is retried ``timeout_retries`` times only (default once), so a hanging judge fails after about
+twice the timeout with an error naming the URL and the timeout, not after minutes. A reply that is
+not UTF-8 is a ``JudgeError`` too. ``check_judge_url`` rejects a malformed URL before any model runs.
 
 Cache: one JSON file per request under ``cache_dir``, named by the sha256 of (model, prompt,
 temperature, max_tokens, attempt). ``attempt`` counts the identical requests a scorer has already
@@ -24,7 +27,9 @@ import json
 import os
 import socket
 import time
+import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +45,20 @@ MAX_DELAY_S = 120.0
 
 class JudgeError(JanusEvalError):
     """The judge endpoint could not be used (bad URL or key, or still failing after the retries)."""
+
+
+def check_judge_url(url: str) -> None:
+    """Raise ``JanusEvalError`` unless ``url`` is ``http(s)://host[:port][/path]``.
+
+    Called before the model runs, so a typo does not cost a whole generation pass first.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        _ = parts.port  # a non-numeric or out-of-range port raises ValueError
+    except ValueError as err:
+        raise JanusEvalError(f"judge URL {url!r} is not a valid URL ({err})") from err
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        raise JanusEvalError(f"judge URL {url!r} is not an http(s) URL such as https://api.openai.com/v1")
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,7 @@ class JudgeClient:
         key_env: str = DEFAULT_KEY_ENV,
         *,
         timeout_s: float = 60.0,
+        timeout_retries: int = 1,
         max_retries: int = 6,
         backoff_s: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -70,12 +90,17 @@ class JudgeClient:
         self.model = model
         self.cache_dir = Path(cache_dir)
         self.key_env = key_env
+        if not timeout_s > 0:
+            raise JanusEvalError(f"judge timeout must be a positive number of seconds, got {timeout_s!r}")
         self.timeout_s = timeout_s
+        self.timeout_retries = timeout_retries
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.sleep = sleep
         self.requests_sent = 0
         """HTTP requests made by this client (cache hits excluded): what a rerun should keep at 0."""
+        self._lock = threading.Lock()
+        """Guards ``requests_sent``: MM-Vet may call ``complete`` from several threads."""
 
     def cache_key(self, prompt: str, temperature: float, max_tokens: int, attempt: int) -> str:
         payload = json.dumps([self.model, prompt, float(temperature), max_tokens, attempt], ensure_ascii=False)
@@ -105,15 +130,16 @@ class JudgeClient:
         key = os.environ.get(self.key_env)
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        error, retry_after = "", 0.0
+        error, retry_after, timeouts = "", 0.0, 0
         for attempt in range(self.max_retries + 1):
             if attempt:
                 self.sleep(min(MAX_DELAY_S, max(self.backoff_s * 2 ** (attempt - 1), retry_after)))
             request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
-            self.requests_sent += 1
+            with self._lock:
+                self.requests_sent += 1
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                    text = response.read().decode("utf-8")
+                    raw = response.read()
             except urllib.error.HTTPError as err:
                 detail = err.read().decode("utf-8", "replace")[:300]
                 if err.code == 429 or err.code >= 500:
@@ -122,8 +148,16 @@ class JudgeClient:
                 hint = f" (is ${self.key_env} set to a valid key?)" if err.code in (401, 403) else ""
                 raise JudgeError(f"judge {self.url} answered HTTP {err.code}{hint}: {detail}") from err
             except (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError) as err:
+                if _is_timeout(err):
+                    timeouts += 1
+                    if timeouts > self.timeout_retries:
+                        raise JudgeError(
+                            f"judge {self.url} did not answer within the {self.timeout_s:g} s timeout "
+                            f"({timeouts} tries); check the server or raise the judge timeout"
+                        ) from None
                 error, retry_after = f"{type(err).__name__}: {getattr(err, 'reason', err)}", 0.0
                 continue
+            text = _utf8(raw, self.url)
             try:
                 body = json.loads(text)
             except ValueError as err:
@@ -132,6 +166,20 @@ class JudgeClient:
                 raise JudgeError(f"judge {self.url} sent an unexpected reply: {text[:200]!r}")
             return body
         raise JudgeError(f"judge {self.url} still failing after {self.max_retries} retries ({error})")
+
+
+def _is_timeout(err: BaseException) -> bool:
+    """A read or connect timeout, whether raised bare or wrapped in ``URLError``."""
+    reason = getattr(err, "reason", err)
+    return isinstance(err, (TimeoutError, socket.timeout)) or isinstance(reason, (TimeoutError, socket.timeout))
+
+
+def _utf8(raw: bytes, url: str) -> str:
+    """The reply body as text; bytes that are not UTF-8 are a one-line ``JudgeError``, not a traceback."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise JudgeError(f"judge {url} sent a reply that is not UTF-8 ({len(raw)} bytes, starting {raw[:40]!r})") from None
 
 
 def _seconds(value: str | None) -> float:

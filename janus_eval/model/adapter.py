@@ -18,6 +18,7 @@ from transformers import DynamicCache, JanusForConditionalGeneration, PreTrained
 
 from janus_eval.model import memory, sampling
 from janus_eval.model.chat import BEGIN_OF_IMAGE, END_OF_IMAGE, IMAGE_PLACEHOLDER, ChatFormat
+from janus_eval.model.lm_compat import cache_keyword
 from janus_eval.model.preprocess import pixel_values
 
 
@@ -108,6 +109,8 @@ class JanusAdapter:
         """Capture the image-token decode step as a CUDA graph (torch.compile, reduce-overhead)."""
         self._compiled: Any = None
         self._gen_cache: tuple[tuple[int, int], StaticCache] | None = None
+        self._cache_kw = cache_keyword(model.model.language_model)
+        """``cache`` or ``past_key_values``: this transformers' name (read once, outside compiled code)."""
 
     def batch_size_for(self, kind: memory.Kind, prompt: str, n_images: int = 0, new_tokens: int = 0,
                        system_prompt: str | None = None) -> int:  # fmt: skip
@@ -190,7 +193,7 @@ class JanusAdapter:
         done = torch.zeros(len(rows), dtype=torch.bool, device=self.device)
         for _ in range(max_new_tokens):
             hidden = lm(
-                inputs_embeds=embeds, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True
+                inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True, **{self._cache_kw: cache}
             ).last_hidden_state[:, -1]
             logits = self.model.lm_head(hidden).float()
             bad = (~torch.isfinite(logits).all(-1)) & ~done
@@ -291,7 +294,7 @@ class JanusAdapter:
                  cache_position: torch.Tensor, cache: StaticCache) -> torch.Tensor:  # fmt: skip
         """Last hidden state of each row after feeding ``embeds`` at ``cache_position``."""
         out = self.model.model.language_model(
-            inputs_embeds=embeds, attention_mask=mask, position_ids=positions, past_key_values=cache,
+            inputs_embeds=embeds, attention_mask=mask, position_ids=positions, **{self._cache_kw: cache},
             cache_position=cache_position, use_cache=True,
         )  # fmt: skip
         return out.last_hidden_state[:, -1]

@@ -48,8 +48,16 @@ class ChatFormat:
         return f"{prefix}{self.user}: {question.strip()}\n\n{self.assistant}:"
 
     def generation(self, caption: str) -> str:
-        """Text-to-image prompt (no system prompt); ``<begin_of_image>`` is appended as a token."""
-        return f"{self.user}: {caption}\n\n{self.assistant}:"
+        """Text-to-image prompt (no system prompt); ``<begin_of_image>`` is appended as a token.
+
+        As the official ``VLChatProcessor.apply_sft_template_for_multi_turn_prompts`` (used by
+        ``generation_inference.py``): the caption is ``.strip()``ed, and an empty message renders as
+        ``role:`` with no separator, so surrounding spaces never change the image.
+        """
+        content = caption.strip()
+        if not content:
+            return f"{self.user}:{self.assistant}:"
+        return f"{self.user}: {content}\n\n{self.assistant}:"
 
 
 FORMATS = {

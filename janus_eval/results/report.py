@@ -26,8 +26,32 @@ def summary_rows(results: dict[str, dict[str, float]], card: dict[str, Any]) -> 
         headline = task_card.get("headline", "")
         value = metrics.get(headline)
         samples = f"{task_card.get('samples', '?')}/{task_card.get('dataset_size', '?')}"
-        rows.append((name, headline, "-" if value is None else format_value(value), samples))
+        shown = "-" if value is None else format_value(value)
+        unjudged = unjudged_count(name, metrics)
+        if unjudged:
+            shown += f" ({unjudged} unjudged)"
+        rows.append((name, headline, shown, samples))
     return rows
+
+
+def unjudged_count(task: str, metrics: dict[str, float]) -> int:
+    """Samples a judge-scored task could not score (``<task>_unjudged``); 0 for other tasks."""
+    return int(metrics.get(f"{task}_unjudged", 0) or 0)
+
+
+def unjudged_notes(results: dict[str, dict[str, float]], card: dict[str, Any]) -> list[str]:
+    """One line per task with unjudged samples, saying whether its score leaves them out or is absent."""
+    notes = []
+    for name, metrics in results.items():
+        count = unjudged_count(name, metrics)
+        if not count:
+            continue
+        headline = card.get("tasks", {}).get(name, {}).get("headline", "")
+        if metrics.get(headline) is None:
+            notes.append(f"{name}: {count} samples unjudged, so no score is reported (configure a working judge)")
+        else:
+            notes.append(f"{name}: {count} samples unjudged (the judge gave no usable score); the score leaves them out")
+    return notes
 
 
 def markdown_report(out: Path) -> str:
@@ -45,6 +69,9 @@ def markdown_report(out: Path) -> str:
         "| --- | --- | --- | --- |",
     ]
     lines += [f"| {t} | {h} | {v} | {n} |" for t, h, v, n in summary_rows(results, card)]
+    notes = unjudged_notes(results, card)
+    if notes:
+        lines += [""] + [f"> {note}" for note in notes]
     for name, metrics in results.items():
         lines += ["", f"## {name}", "", "| metric | value |", "| --- | --- |"]
         lines += [f"| {k} | {format_value(v)} |" for k, v in metrics.items()]

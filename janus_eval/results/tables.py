@@ -3,7 +3,9 @@
 One row per run, marked with its protocol; a number from a subset (``--limit``, fewer samples than
 the benchmark, FID over fewer than 30K images) carries a double dagger and a footnote saying why,
 because such numbers are not comparable with the paper's. ``‡`` is used because the paper's own
-``†`` already marks models in its rows.
+``†`` already marks models in its rows. A run number from another split than the paper's column
+(VQAv2: the paper reports test-dev, janus-eval scores validation) carries the split's name, e.g.
+``76.5 (val)``, and a footnote (CSV: the ``split`` column), so it is never read as a test number.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class Column:
     header: str
     task: str
     metric: str | None = None
+    paper_split: str | None = None
+    """The split the paper's number comes from, when a run may score another one (VQAv2: test)."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ class TableSpec:
 TABLES: dict[str, TableSpec] = {
     "2": TableSpec("2", "Table 2: multimodal understanding", "table2_understanding.csv", (
         Column("POPE", "pope"), Column("MME-P", "mme"), Column("MMB", "mmbench"), Column("SEED", "seed"),
-        Column("VQAv2 (test)", "vqav2"), Column("GQA", "gqa"), Column("MMMU", "mmmu"), Column("MM-Vet", "mmvet"),
+        Column("VQAv2 (test)", "vqav2", paper_split="test"), Column("GQA", "gqa"), Column("MMMU", "mmmu"), Column("MM-Vet", "mmvet"),
     ), digits=1),  # fmt: skip
     "3": TableSpec("3", "Table 3: GenEval", "table3_geneval.csv", (
         Column("Single Obj.", "geneval", "geneval_single_object"), Column("Two Obj.", "geneval", "geneval_two_object"),
@@ -62,6 +66,8 @@ class Row:
     cells: list[str]
     marked: set[int] = field(default_factory=set)
     is_run: bool = False
+    split: dict[int, str] = field(default_factory=dict)
+    """Value cells from another split than the paper column's: cell index -> short split name."""
 
 
 @dataclass
@@ -71,6 +77,7 @@ class Table:
     paper_rows: list[Row]
     run_rows: list[Row]
     footnotes: list[str]
+    split_notes: list[str] = field(default_factory=list)
 
 
 def janus_reference(task: str, metric: str | None = None) -> float | None:
@@ -82,6 +89,33 @@ def janus_reference(task: str, metric: str | None = None) -> float | None:
             if column.task == task and column.metric == metric:
                 return paper_number(load_paper_table(spec.csv_name).janus_row().get(column.header))
     return None
+
+
+_SHORT_SPLIT = {"validation": "val", "val": "val", "train": "train", "test": "test", "testdev": "test-dev"}
+
+
+def run_split(run: RunDir, task: str) -> str:
+    """The dataset split the run scored for ``task``: ``run.json``'s task card, else the task's default."""
+    split = run.task_card(task).get("split")
+    if split:
+        return str(split)
+    from janus_eval.registry import get_task
+
+    try:
+        return get_task(task).dataset.split
+    except Exception:  # an unknown or unimplemented task: nothing to compare
+        return ""
+
+
+def _split_mark(spec_column: Column, run: RunDir) -> str | None:
+    """The short split name to show beside a run's cell, or None when it is the paper's split."""
+    if spec_column.paper_split is None:
+        return None
+    split = run_split(run, spec_column.task)
+    short = _SHORT_SPLIT.get(split, split)
+    if not short or short.startswith(spec_column.paper_split):
+        return None
+    return short
 
 
 def table_numbers(which: str) -> list[str]:
@@ -97,7 +131,7 @@ def build_table(spec: TableSpec, runs: list[RunDir], paper: bool = True) -> Tabl
     labels_header = reference.header[:3]
     header = labels_header + [c.header for c in spec.columns]
     paper_rows = [Row([row.get(h, "-") or "-" for h in header]) for row in reference.rows] if paper else []
-    run_rows, footnotes = [], []
+    run_rows, footnotes, split_notes = [], [], []
     for run, label in zip(runs, unique_labels(runs)):
         protocols = sorted({run.protocol(c.task) for c in spec.columns if c.task in run.results} or {run.protocol()})
         row = Row(["This run", f"{label} ({', '.join(protocols)})", "-"], is_run=True)
@@ -112,15 +146,32 @@ def build_table(spec: TableSpec, runs: list[RunDir], paper: bool = True) -> Tabl
                 note = f"{label}: {column.task} {reason}"
                 if note not in footnotes:
                     footnotes.append(note)
+            mark = _split_mark(column, run)
+            if mark:
+                row.split[len(row.cells)] = mark
+                note = (f"({mark}) {column.header}: the run's number is {column.task} {run_split(run, column.task)} "
+                        f"accuracy, not the paper's {column.paper_split} split")  # fmt: skip
+                if note not in split_notes:
+                    split_notes.append(note)
             row.cells.append(f"{value:.{spec.digits}f}")
         run_rows.append(row)
-    return Table(spec=spec, header=header, paper_rows=paper_rows, run_rows=run_rows, footnotes=footnotes)
+    return Table(spec=spec, header=header, paper_rows=paper_rows, run_rows=run_rows, footnotes=footnotes,
+                 split_notes=split_notes)  # fmt: skip
+
+
+def _cell(row: Row, i: int, subset_mark: str) -> str:
+    """A cell as displayed: the value, then its split name, then the subset mark."""
+    text = row.cells[i]
+    if i in row.split:
+        text += f" ({row.split[i]})"
+    return text + (subset_mark if i in row.marked else "")
 
 
 def _footnote_lines(table: Table) -> list[str]:
-    if not table.footnotes:
-        return []
-    return [f"{SUBSET_MARK} subset, not comparable with the paper: " + "; ".join(table.footnotes)]
+    lines = list(table.split_notes)
+    if table.footnotes:
+        lines.append(f"{SUBSET_MARK} subset, not comparable with the paper: " + "; ".join(table.footnotes))
+    return lines
 
 
 # -- markdown ---------------------------------------------------------------------------------------
@@ -132,12 +183,12 @@ def render_markdown(table: Table) -> str:
     lines = [f"### {table.spec.title}", "", "| " + " | ".join(_md_cell(h) for h in table.header) + " |"]
     lines.append("| " + " | ".join(["---"] * 3 + ["---:"] * (len(table.header) - 3)) + " |")
     for row in table.paper_rows + table.run_rows:
-        cells = [c + (SUBSET_MARK if i in row.marked else "") for i, c in enumerate(row.cells)]
+        cells = [_cell(row, i, SUBSET_MARK) for i in range(len(row.cells))]
         if row.is_run:
             cells[1] = f"**{cells[1]}**"
         lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
     notes = _footnote_lines(table)
-    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
+    return "\n".join(lines + ([""] + "\n\n".join(notes).split("\n") if notes else [])) + "\n"
 
 
 # -- LaTeX ------------------------------------------------------------------------------------------
@@ -168,7 +219,7 @@ def render_latex(table: Table) -> str:
     ]
 
     def render(row: Row) -> str:
-        cells = [latex_escape(c) + (r"$^\ddagger$" if i in row.marked else "") for i, c in enumerate(row.cells)]
+        cells = [latex_escape(_cell(row, i, "")) + (r"$^\ddagger$" if i in row.marked else "") for i in range(len(row.cells))]
         return " & ".join(cells) + " \\\\"
 
     lines += [render(r) for r in table.paper_rows]
@@ -176,25 +227,33 @@ def render_latex(table: Table) -> str:
         lines.append("\\midrule")
     lines += [render(r) for r in table.run_rows]
     lines += ["\\bottomrule", "\\end{tabular}"]
-    notes = _footnote_lines(table)
-    if notes:
-        lines.append("\\par\\smallskip{\\footnotesize " + latex_escape(notes[0]) + "}")
+    for note in _footnote_lines(table):
+        lines.append("\\par\\smallskip{\\footnotesize " + latex_escape(note) + "}")
     lines.append("\\end{table}")
     return "\n".join(lines) + "\n"
 
 
 # -- CSV --------------------------------------------------------------------------------------------
 def render_csv(table: Table) -> str:
-    """The table's cells plus ``source`` and ``subset`` columns, so a script can filter rows."""
+    """The table's cells plus ``split``, ``source`` and ``subset`` columns, so a script can filter rows.
+
+    Cells stay plain numbers; ``split`` names each run cell from another split than the paper's
+    column (``VQAv2 (test)=validation``), the CSV form of the md/LaTeX ``(val)`` mark and footnote.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["table", *table.header, "source", "subset"])
+    writer.writerow(["table", *table.header, "split", "source", "subset"])
     for row in table.paper_rows:
-        writer.writerow([table.spec.number, *row.cells, "paper", ""])
+        writer.writerow([table.spec.number, *row.cells, "", "paper", ""])
     for row in table.run_rows:
+        split = ";".join(f"{table.header[i]}={_long_split(row.split[i])}" for i in sorted(row.split))
         subset = ";".join(table.header[i] for i in sorted(row.marked))
-        writer.writerow([table.spec.number, *row.cells, "run", subset])
+        writer.writerow([table.spec.number, *row.cells, split, "run", subset])
     return buffer.getvalue()
+
+
+def _long_split(short: str) -> str:
+    return {"val": "validation"}.get(short, short)
 
 
 RENDERERS = {"md": render_markdown, "latex": render_latex, "csv": render_csv}

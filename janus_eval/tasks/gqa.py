@@ -40,6 +40,7 @@ from janus_eval.task import (
     JanusEvalError,
     UnderstandingTask,
     record_scores,
+    vlmevalkit_cell,
 )
 
 POST_PROMPT = SHORT_ANSWER_PROMPT
@@ -112,9 +113,7 @@ class GQA(UnderstandingTask):
     # -- score --------------------------------------------------------------------------------
     def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
         if self.protocol == "vlmevalkit":
-            pred, answer = prediction.strip(), str(doc["answer"]).strip()
-            score = float(answer.lower() == pred.lower())
-            return {"score": score, "prediction": pred, "ground_truth": answer}
+            return _vlmevalkit_accuracy(prediction, str(doc["answer"]))
         pred = _exact_match_form(prediction.strip())
         answer = _exact_match_form(str(doc["answer"]))
         score = 1.0 if pred == answer else 0.0
@@ -130,6 +129,17 @@ class GQA(UnderstandingTask):
             return {"Overall": overall, self.headline: overall}
         accuracy = sum(s["exact_match"] for s in scored) / len(scored)
         return {"exact_match": accuracy, self.headline: 100.0 * accuracy}
+
+
+def _vlmevalkit_accuracy(prediction: str, answer: str) -> dict[str, Any]:
+    """``process_line(method='accuracy')`` on the cells VLMEvalKit reads back from its prediction .xlsx.
+
+    Both columns make the round trip (``str()`` of what ``pd.read_excel`` parsed), so a prediction
+    "None"/"NA"/"" becomes "nan" and no longer matches an answer "none". ``vlmevalkit_cell`` is
+    idempotent, so a prediction already post-processed by ``postprocess`` is unchanged by it.
+    """
+    pred, truth = vlmevalkit_cell(prediction).strip(), vlmevalkit_cell(answer).strip()
+    return {"score": float(truth.lower() == pred.lower()), "prediction": pred, "ground_truth": truth}
 
 
 def _exact_match_form(text: str) -> str:

@@ -23,6 +23,10 @@ through any OpenAI-compatible endpoint (``janus_eval.metrics.judge``; lmms-eval'
 - empty: asked up to 3 times at the same temperature, then 0.0.
 - outside [0, 1] (or nan): asked again at the same temperature. Divergence: lmms-eval loops forever
   on a judge that keeps answering so; we stop after ``MAX_OUT_OF_RANGE`` (5) such replies with 0.0.
+Divergence: where lmms-eval records 0.0 (never a number, empty, out of range), the record keeps
+``score`` 0.0 and ``judge_outcome`` but is ``judged: false`` with an ``unjudged_reason``: it is left
+out of every mean and counted in ``mmvet_unjudged``; with no sample judged there is no score. Judged
+samples are scored exactly as lmms-eval, so the score equals lmms-eval's over the judged samples.
 Divergence: an endpoint that still fails after the client's retries stops the run with an error
 (lmms-eval counts the exception as an attempt and may record 0.0), since a 0 that measures the
 network is not a score. Each record keeps ``judge_calls`` (temperatures asked), ``judge_reply``,
@@ -45,7 +49,7 @@ your thinking step by step to be sure you get the right answer.`` and ``<image>\
 512 new tokens, no stop string). Judge (default model ``gpt-4-turbo``, ``max_tokens`` 3): VLMEvalKit's
 grading prefix + ``"\n{question} | {answer'} | {prediction} | "``; up to 5 calls at temperatures 0,
 0.5, 1, 1.5, 2; ``float`` of the **whole** reply must lie in [0, 1] (``0.7 because``, ``**1.0**`` fail),
-else 0.0 after the fifth. Divergence: a ``nan`` reply is a failed try (VLMEvalKit would accept it and
+else 0.0 after the fifth (here: unjudged, as above). Divergence: a ``nan`` reply is a failed try (VLMEvalKit would accept it and
 poison the averages). ``MMVet_acc`` in percent: ``Overall`` (the paper's number, also ``mmvet_score``),
 per capability (single-capability rows counted twice, VLMEvalKit's quirk) and ``fine/<combination>``.
 VLMEvalKit has no offline MM-Vet path; without a judge we report only ``mmvet_unjudged``, as above.
@@ -58,13 +62,14 @@ from typing import Any, ClassVar
 
 from janus_eval.io import write_json
 from janus_eval.metrics import vlmevalkit_mmvet
-from janus_eval.metrics.judge import DEFAULT_KEY_ENV, JudgeClient
+from janus_eval.metrics.judge import DEFAULT_KEY_ENV, JudgeClient, check_judge_url
 from janus_eval.metrics.vlmevalkit_mcq import janus_content
 from janus_eval.registry import task
 from janus_eval.task import (
     IMAGE_PLACEHOLDER,
     DatasetSpec,
     GenerationSettings,
+    JanusEvalError,
     UnderstandingTask,
     record_scores,
 )
@@ -75,6 +80,8 @@ PRE_PROMPT = (
 JUDGE_PROMPT_FILE = Path(__file__).resolve().parent.parent / "data" / "mmvet_judge_prompt.txt"
 DEFAULT_JUDGE_URL = "https://api.openai.com/v1"
 DEFAULT_JUDGE_MODEL = "gpt-4o-2024-11-20"
+DEFAULT_JUDGE_TIMEOUT_S = 60.0
+"""Seconds per judge request."""
 JUDGE_TEMPERATURE = 0.0
 JUDGE_MAX_TOKENS = 128
 EMPTY_ATTEMPTS = 3
@@ -156,6 +163,7 @@ class MMVet(UnderstandingTask):
     prompt_template: str = PRE_PROMPT + "{question}"
 
     judge: JudgeClient | None = None
+    judge_concurrency: int = 1
 
     def __init__(self, protocol: str = "lmms-eval") -> None:
         super().__init__(protocol)
@@ -164,20 +172,28 @@ class MMVet(UnderstandingTask):
             self.system_prompt = vlmevalkit_mmvet.SYSTEM_PROMPT
 
     def configure_judge(self, url: str | None, model: str | None, key_env: str = DEFAULT_KEY_ENV,
-                        cache_dir: Path | None = None) -> None:  # fmt: skip
+                        cache_dir: Path | None = None, *, timeout: float = DEFAULT_JUDGE_TIMEOUT_S,
+                        concurrency: int = 1) -> None:  # fmt: skip
         """Use an OpenAI-compatible judge; with neither ``url`` nor ``model`` given, score nothing.
 
         A missing URL defaults to OpenAI's API and a missing model to the protocol's default judge
         (lmms-eval: gpt-4o-2024-11-20; vlmevalkit: gpt-4-turbo).
         Replies are cached under ``cache_dir`` (the runner passes ``<out>/mmvet/judge_cache``).
+        ``timeout``: seconds per request (a hanging judge fails after about twice that, see
+        ``JudgeClient``); ``concurrency``: samples ``score_samples`` grades at once (records, their
+        order and the cache are the same at any value).
         """
         if url is None and model is None:
             self.judge = None
             return
         if cache_dir is None:
             raise ValueError("configure_judge needs a cache_dir for the judge's replies")
+        if int(concurrency) < 1:
+            raise JanusEvalError(f"judge concurrency must be at least 1, got {concurrency!r}")
+        check_judge_url(url or DEFAULT_JUDGE_URL)
         default = vlmevalkit_mmvet.DEFAULT_JUDGE_MODEL if self.protocol == "vlmevalkit" else DEFAULT_JUDGE_MODEL
-        self.judge = JudgeClient(url or DEFAULT_JUDGE_URL, model or default, cache_dir, key_env)
+        self.judge = JudgeClient(url or DEFAULT_JUDGE_URL, model or default, cache_dir, key_env, timeout_s=float(timeout))
+        self.judge_concurrency = int(concurrency)
 
     # -- data ---------------------------------------------------------------------------------
     def doc_id(self, doc: dict[str, Any]) -> str:
@@ -195,11 +211,41 @@ class MMVet(UnderstandingTask):
                 "pred_answer": prediction}  # fmt: skip
         if self.judge is None:
             return {"score": 0.0, "judged": False, **base}
+        prompt = self._judge_prompt(doc, prediction)
         if self.protocol == "vlmevalkit":
-            prompt = vlmevalkit_mmvet.judge_prompt(doc["question"], doc["answer"], prediction)
-            return {**vlmevalkit_mmvet.grade(self.judge, prompt), "judged": True, **base}
-        graded = grade(self.judge, judge_prompt(doc["question"], doc["answer"], prediction))
-        return {**graded, "judged": True, **base}
+            graded = vlmevalkit_mmvet.grade(self.judge, prompt)
+        else:
+            graded = grade(self.judge, prompt)
+        return {**graded, **judged_flags(graded), **base}
+
+    def score_samples(self, docs: list[dict[str, Any]], predictions: list[str]) -> list[dict[str, Any]]:
+        """``score_sample`` over many samples, up to ``judge_concurrency`` judged at once.
+
+        Samples with the same judge prompt are graded once (as a sequential run would: the second
+        one replays the first one's cached replies), so the cache's keys and contents and the
+        records, in input order, do not depend on the concurrency.
+        """
+        if self.judge is None or self.judge_concurrency <= 1 or len(docs) <= 1:
+            return super().score_samples(docs, predictions)
+        from concurrent.futures import ThreadPoolExecutor
+
+        first: dict[str, int] = {}
+        for i, (doc, prediction) in enumerate(zip(docs, predictions)):
+            first.setdefault(self._judge_prompt(doc, prediction), i)
+        unique = sorted(first.values())
+        with ThreadPoolExecutor(max_workers=self.judge_concurrency, thread_name_prefix="mmvet-judge") as pool:
+            graded = dict(zip(unique, pool.map(lambda i: self.score_sample(docs[i], predictions[i]), unique)))
+        out = []
+        for doc, prediction in zip(docs, predictions):
+            result = graded[first[self._judge_prompt(doc, prediction)]]
+            out.append({**result, "question_id": str(doc["question_id"]), "capabilities": str(doc["capability"]),
+                        "pred_answer": prediction})  # fmt: skip
+        return out
+
+    def _judge_prompt(self, doc: dict[str, Any], prediction: str) -> str:
+        if self.protocol == "vlmevalkit":
+            return vlmevalkit_mmvet.judge_prompt(doc["question"], doc["answer"], prediction)
+        return judge_prompt(doc["question"], doc["answer"], prediction)
 
     def scoring_identity(self) -> dict[str, Any]:
         """Verdicts depend on the judge: another endpoint or model re-judges every stored prediction."""
@@ -211,14 +257,19 @@ class MMVet(UnderstandingTask):
 
     # -- aggregate ----------------------------------------------------------------------------
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        scored = [record_scores(r) for r in records]
-        unjudged = sum(not s.get("judged", False) for s in scored)
-        if unjudged:  # no fake score: a partly or wholly unjudged run reports only the count
-            return {"mmvet_unjudged": float(unjudged)}
+        every = [record_scores(r) for r in records]
+        scored = [s for s in every if s.get("judged", False)]
+        unjudged = {"mmvet_unjudged": float(len(every) - len(scored))}
+        if not scored or any(_never_asked(s) for s in every):
+            return unjudged  # no fake score: without a judge, or with no sample judged, only the count
+        return {**self._judged_metrics(scored), **unjudged}
+
+    def _judged_metrics(self, scored: list[dict[str, Any]]) -> dict[str, float]:
+        """The protocol's metrics over the judged samples (each scored exactly as the reference does)."""
         if self.protocol == "vlmevalkit":
             rows = [{"category": s["capabilities"], "score": s["score"]} for s in scored]
             result = vlmevalkit_mmvet.mmvet_acc(rows) if rows else {}
-            return {**result, "mmvet_unjudged": 0.0, self.headline: result.get("Overall", 0.0)}
+            return {**result, self.headline: result.get("Overall", 0.0)}
         result = {"gpt_eval_score": 100.0 * _mean([s["score"] for s in scored])}
         for cap in CAPABILITIES:
             values = [s["score"] for s in scored if cap in s["capabilities"]]
@@ -229,7 +280,6 @@ class MMVet(UnderstandingTask):
             values = [s["score"] for s in scored if set(s["capabilities"].split(",")) == wanted]
             if values:
                 result[f"combination/{combo}"] = 100.0 * _mean(values)
-        result["mmvet_unjudged"] = 0.0
         result[self.headline] = result["gpt_eval_score"]
         return result
 
@@ -249,6 +299,24 @@ class MMVet(UnderstandingTask):
                 "prompt_sha256": _sha256(JUDGE_PROMPT_FILE.read_bytes()),
             },
         }  # fmt: skip
+
+
+def judged_flags(graded: dict[str, Any]) -> dict[str, Any]:
+    """``judged``, and why not: a judge that never gave a usable number leaves the sample unjudged.
+
+    lmms-eval (and VLMEvalKit) record 0.0 for such a sample and average it in; that 0 measures
+    the judge, not the model, so we keep the reference's 0.0 in ``score`` for inspection but leave
+    the sample out of every mean and count it in ``mmvet_unjudged`` instead.
+    """
+    if graded.get("judge_outcome") == "scored":
+        return {"judged": True}
+    reply = str(graded.get("judge_reply", ""))[:80]
+    return {"judged": False, "unjudged_reason": f"judge gave no usable score ({graded.get('judge_outcome')}; last reply {reply!r})"}
+
+
+def _never_asked(scored: dict[str, Any]) -> bool:
+    """A record scored while no judge was configured (as opposed to one the judge failed on)."""
+    return not scored.get("judged", False) and "judge_outcome" not in scored
 
 
 def _mean(values: list[float]) -> float:

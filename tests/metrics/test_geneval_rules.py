@@ -131,3 +131,28 @@ def test_overall_is_mean_of_tags_not_of_images():
     result = summary(rows)
     assert result["geneval_single_object"] == 1.0 and result["geneval_counting"] == 0.5
     assert result["geneval_overall"] == 0.75 and result["geneval_images_correct"] == pytest.approx(5 / 6)
+
+
+class TestTieOrder:
+    """Per-class order is ``np.argsort(scores)[::-1]`` as in evaluate_images.py, ties included."""
+
+    @pytest.mark.parametrize("scores", [[0.5, 0.9, 0.5, 0.5], [0.5, 0.5], [0.7, 0.7, 0.7], [0.4, 0.8, 0.8, 0.35, 0.8]])
+    def test_order_is_numpy_argsort_reversed(self, scores):
+        from janus_eval.metrics.geneval_rules import score_order
+
+        expected = np.argsort(np.asarray(scores, dtype=np.float32))[::-1].tolist()
+        assert score_order(scores) == expected
+        kept = kept_objects(SINGLE, {"bench": [obj(s, box=(i, 0, 10, 10)) for i, s in enumerate(scores)]})
+        assert [o["box"][0] for o in kept["bench"]] == expected
+
+    def test_tied_box_that_argsort_puts_first_decides_colour(self):
+        scores = [0.5, 0.9, 0.5, 0.5]
+        order = np.argsort(np.asarray(scores, dtype=np.float32))[::-1].tolist()
+        winner = order[1]  # the tied 0.5 box GenEval checks second
+        two_red = {"tag": "colors", "include": [{"class": "car", "count": 2, "color": "red"}]}
+        cars = [obj(s, color="red" if i in (1, winner) else "blue") for i, s in enumerate(scores)]
+        assert judge(two_red, {"car": cars})
+        # the same boxes with another tied box red instead: GenEval says wrong
+        loser = next(i for i in (0, 2, 3) if i != winner)
+        cars = [obj(s, color="red" if i in (1, loser) else "blue") for i, s in enumerate(scores)]
+        assert not judge(two_red, {"car": cars})

@@ -91,3 +91,58 @@ def test_unreachable_endpoint(tmp_path: Path):
     judge = client("http://127.0.0.1:9", tmp_path, max_retries=1, timeout_s=0.5)
     with pytest.raises(JudgeError, match="still failing"):
         judge.complete("p", 0.0, 128)
+
+
+# -- timeout, non-UTF-8 replies, URL check ----------------------------------------------------------
+def test_a_hanging_judge_fails_after_the_timeout_with_one_line(tmp_path: Path):
+    import time
+
+    with fake_server([(200, "hang")]) as (url, seen):
+        judge = client(url, tmp_path, timeout_s=0.3)
+        start = time.monotonic()
+        with pytest.raises(JudgeError) as info:
+            judge.complete("p", 0.0, 128)
+        elapsed = time.monotonic() - start
+    message = str(info.value)
+    assert "\n" not in message and judge.url in message and "0.3 s timeout" in message
+    assert len(seen) == 2 and elapsed < 3  # one retry, not max_retries x timeout
+    assert not any(tmp_path.rglob("*.json"))
+
+
+def test_timeout_retries_are_configurable(tmp_path: Path):
+    with fake_server([(200, "hang")]) as (url, seen):
+        with pytest.raises(JudgeError, match="1 tries"):
+            client(url, tmp_path, timeout_s=0.2, timeout_retries=0).complete("p", 0.0, 128)
+    assert len(seen) == 1
+
+
+def test_non_utf8_reply_is_a_one_line_error(tmp_path: Path):
+    with fake_server([(200, b"\xff\xfe{\x80}")]) as (url, _):
+        with pytest.raises(JudgeError, match="not UTF-8") as info:
+            client(url, tmp_path).complete("p", 0.0, 128)
+    assert "\n" not in str(info.value) and url.rstrip("/") in str(info.value)
+    assert not isinstance(info.value.__cause__, UnicodeDecodeError) or info.value.__suppress_context__
+
+
+@pytest.mark.parametrize("url", ["notaurl", "ftp://host/v1", "http://", "https:///v1", "http://host:port/v1",
+                                 "localhost:8000/v1", "http://exa mple.com/v1", ""])  # fmt: skip
+def test_check_judge_url_rejects(url):
+    from janus_eval.metrics.judge import check_judge_url
+    from janus_eval.task import JanusEvalError
+
+    with pytest.raises(JanusEvalError, match="judge URL"):
+        check_judge_url(url)
+
+
+@pytest.mark.parametrize("url", ["https://api.openai.com/v1", "http://127.0.0.1:8000/v1", "http://judge/"])
+def test_check_judge_url_accepts(url):
+    from janus_eval.metrics.judge import check_judge_url
+
+    check_judge_url(url)
+
+
+def test_bad_timeout_is_an_error(tmp_path: Path):
+    from janus_eval.task import JanusEvalError
+
+    with pytest.raises(JanusEvalError, match="timeout"):
+        client("http://127.0.0.1:9", tmp_path, timeout_s=0)

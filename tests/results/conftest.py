@@ -77,7 +77,10 @@ def write_png(path: Path, colour: tuple[int, int, int], size: int = 384) -> None
     Image.new("RGB", (size, size), colour).save(path, format="PNG")
 
 
-HEADLINES = {"pope": "pope_f1", "geneval": "geneval_overall", "coco30k": "fid", "mjhq30k": "fid", "mme": "mme_perception"}
+HEADLINES = {"pope": "pope_f1", "geneval": "geneval_overall", "coco30k": "fid", "mjhq30k": "fid", "mme": "mme_perception",
+             "vqav2": "vqav2_accuracy"}  # fmt: skip
+SPLITS = {"vqav2": "validation"}
+"""The split a real run records where it is not the paper's (VQAv2 scores validation); others: test."""
 
 
 def make_run(
@@ -104,7 +107,7 @@ def make_run(
                         write_png(folder / record["prediction"], ((40 * i) % 256, 120, 200))
         size = (dataset_sizes or {}).get(name, len(records))
         cards[name] = {
-            "protocol": protocol, "reference": "lmms-eval 0.7.3", "dataset_id": f"lmms-lab/{name}", "split": "test",
+            "protocol": protocol, "reference": "lmms-eval 0.7.3", "dataset_id": f"lmms-lab/{name}", "split": SPLITS.get(name, "test"),
             "headline": HEADLINES[name], "prompt_template": "{question}", "generation": {"max_new_tokens": 16},
             "samples": len(records), "dataset_size": size, "subset": len(records) < size,
         }  # fmt: skip

@@ -19,13 +19,14 @@ GOLDEN = Path(__file__).parent / "golden"
 
 @pytest.fixture
 def two_runs(run_factory, synth):
-    """A full lmms-eval run and a vlmevalkit subset run (``--limit``, FID under 30K images)."""
+    """A full lmms-eval run (VQAv2 on validation) and a vlmevalkit subset run (``--limit``, FID under 30K images)."""
     pope = synth.pope_records(300, 0.86)
     gen = synth.geneval_records(0.6)
     full = run_factory("ckpt_a", {
         "pope": (pope, synth.pope_results(pope)),
         "geneval": (gen, synth.geneval_results(gen)),
         "coco30k": (synth.fid_records(), {"fid": 8.91, "n_generated": 30000}),
+        "vqav2": ([], {"vqav2_accuracy": 76.54}),
     })  # fmt: skip
     small = synth.pope_records(50, 0.7, seed=3)
     subset = run_factory("ckpt_b", {
@@ -51,7 +52,7 @@ def test_run_rows_protocol_subset_and_absent(two_runs):
     row_b = next(line for line in text.splitlines() if "ckpt_b" in line)
     assert "(lmms-eval)" in row_a and "‡" not in row_a
     assert "(vlmevalkit)" in row_b and "‡" in row_b and "1301.2" in row_b
-    assert row_a.count(" - ") >= 7  # every Table 2 column but POPE is absent
+    assert row_a.count(" - ") >= 7  # every Table 2 column but POPE and VQAv2 is absent
     assert "Janus (Ours)" not in text
     assert "ckpt_b: pope 50 of 300 samples" in text
     t4 = render_tables(two_runs, fmt="md", which="4", paper=False)
@@ -106,3 +107,29 @@ def test_cli_table(two_runs, cli_invoke):
     assert code == 2 and "unknown --table '5'" in err
     code, _, err = cli_invoke("table", str(two_runs[0].path / "pope"))
     assert code == 2 and "is not a run directory" in err
+
+
+def test_vqav2_validation_is_labelled_in_every_format(two_runs):
+    """The paper's VQAv2 column is test-dev; a run's number is validation and must say so."""
+    md = render_tables(two_runs, fmt="md", which="2", paper=False)
+    row_a = next(line for line in md.splitlines() if "ckpt_a" in line)
+    assert "| 76.5 (val) |" in row_a and "‡" not in row_a
+    assert "(val) VQAv2 (test): the run's number is vqav2 validation accuracy, not the paper's test split" in md
+    tex = render_tables(two_runs, fmt="latex", which="2", paper=False)
+    assert "76.5 (val)" in tex and "\\footnotesize (val) VQAv2 (test)" in tex
+    rows = list(csv.DictReader(io.StringIO(render_tables(two_runs, fmt="csv", which="2"))))
+    run_a = next(r for r in rows if r["Model"].startswith("ckpt_a"))
+    assert run_a["VQAv2 (test)"] == "76.5" and run_a["split"] == "VQAv2 (test)=validation"
+    assert all(r["split"] == "" for r in rows if r["source"] == "paper")
+    assert next(r for r in rows if r["Model"] == "Janus (Ours)")["VQAv2 (test)"] == "77.3"
+
+
+def test_a_run_on_the_papers_split_is_not_labelled(run_factory):
+    import json
+
+    path = run_factory("ckpt_t", {"vqav2": ([], {"vqav2_accuracy": 70.0})})
+    card = json.loads((path / "run.json").read_text())
+    card["tasks"]["vqav2"]["split"] = "test"
+    (path / "run.json").write_text(json.dumps(card))
+    md = render_tables([RunDir.load(path)], fmt="md", which="2", paper=False)
+    assert "| 70.0 |" in md and "(val)" not in md

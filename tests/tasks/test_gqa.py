@@ -122,3 +122,33 @@ def test_vlmevalkit_exact_match(prediction, answer, score):
 def test_vlmevalkit_overall_in_percent():
     records = [VLM.score_sample(doc("yes"), p) for p in ("yes", "no", "Yes", "yes.")]
     assert VLM.aggregate(records) == {"Overall": 50.0, "gqa_accuracy": 50.0}
+
+
+# -- VLMEvalKit's .xlsx round trip (pandas' default NA strings become "nan") ------------------------
+LMMS = get_task("gqa")
+
+
+@pytest.mark.parametrize("prediction", ["None", "nan", "NaN", "NA", "", "null", "N/A", "NULL"])
+def test_vlmevalkit_na_prediction_scores_zero_against_none(prediction):
+    """VLMEvalKit reads "None" back as NaN -> "nan": wrong against the answer "none"."""
+    assert VLM.score_sample(doc("none"), VLM.postprocess(prediction))["score"] == 0.0
+    # the round trip is applied even to a prediction handed over without postprocess
+    assert VLM.score_sample(doc("none"), prediction)["score"] == 0.0
+
+
+def test_vlmevalkit_answer_makes_the_round_trip_too():
+    """evaluate() str()s both read-back columns: an answer "None" is "nan" as well (VLMEvalKit scores 1)."""
+    scored = VLM.score_sample(doc("None"), VLM.postprocess("None"))
+    assert scored["prediction"] == "nan" and scored["ground_truth"] == "nan" and scored["score"] == 1.0
+    assert VLM.score_sample(doc("None"), VLM.postprocess("none"))["score"] == 0.0
+
+
+@pytest.mark.parametrize("answer", ["None", "none"])
+def test_lmms_eval_keeps_none(answer):
+    assert LMMS.score_sample(doc(answer), LMMS.postprocess("None"))["score"] == 1.0
+
+
+def test_vlmevalkit_round_trip_is_idempotent():
+    for prediction in ("None", "=1+1", "yes", "", "nan"):
+        once = VLM.postprocess(prediction)
+        assert VLM.score_sample(doc("yes"), once) == VLM.score_sample(doc("yes"), prediction)

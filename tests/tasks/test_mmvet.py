@@ -13,7 +13,7 @@ from fake_chat_server import serve
 
 from janus_eval.metrics.judge import JudgeClient
 from janus_eval.registry import get_task
-from janus_eval.task import split_scores
+from janus_eval.task import JanusEvalError, split_scores
 from janus_eval.tasks.mmvet import JUDGE_PROMPT_FILE, MMVet, judge_prompt, read_score, write_submission
 
 PROMPT_SHA256 = "4d9b806e960fcd3f25997104017744653443fb17f907aa0712b5efecea78438c"
@@ -280,3 +280,107 @@ def test_vlmevalkit_mmvet_acc_counts_single_capability_rows_twice():
 def test_vlmevalkit_without_judge_reports_no_score():
     task = vlm_task()
     assert task.aggregate([task.score_sample(DOC, "x")]) == {"mmvet_unjudged": 1.0}
+
+
+# -- a judge that never gives a number: unjudged, not 0 ------------------------------------------
+def test_a_judge_without_a_number_leaves_the_sample_unjudged(tmp_path: Path):
+    with fake_judge(always("I cannot grade this")) as (url, _):
+        scored = judged_task(url, tmp_path).score_sample(DOC, "x = 3")
+    assert scored["judged"] is False and scored["judge_outcome"] == "unparseable"
+    assert "no usable score" in scored["unjudged_reason"] and scored["score"] == 0.0  # lmms-eval's value, kept
+    assert get_task("mmvet").aggregate([scored, scored]) == {"mmvet_unjudged": 2.0}  # every sample: no score
+
+
+def test_unjudged_samples_are_left_out_of_the_score_not_zero(tmp_path: Path):
+    docs = [{**DOC, "question_id": f"v1_{i}", "question": f"q{i}"} for i in range(3)]
+
+    def reply(body: dict[str, Any], n: int) -> tuple[int, str]:
+        text = body["messages"][0]["content"]
+        return 200, "0.9" if text.endswith("q0 | -1 <AND> -5 | x |") else ("" if "q1 |" in text else "1.0")
+
+    with fake_judge(reply) as (url, _):
+        task = judged_task(url, tmp_path)
+        scored = task.score_samples(docs, ["x", "x", "x"])
+    assert [s["judged"] for s in scored] == [True, False, True] and scored[1]["judge_outcome"] == "empty"
+    result = task.aggregate(scored)
+    assert result["mmvet_unjudged"] == 1.0 and result["mmvet_score"] == pytest.approx(95.0)  # (0.9 + 1.0) / 2
+    # a record the judge failed on is asked again on a rerun (from the cache, no request)
+    assert task.needs_rescore({"id": "v1_1", "scores": {"score": 0.0}, "score_info": split_scores(scored[1])[1]})
+
+
+def test_report_says_how_many_are_unjudged(tmp_path: Path):
+    from janus_eval.results.report import summary_rows, unjudged_notes
+
+    card = {"tasks": {"mmvet": {"headline": "mmvet_score", "samples": 3, "dataset_size": 3}}}
+    partly = {"mmvet": {"mmvet_score": 95.0, "mmvet_unjudged": 1.0}}
+    assert summary_rows(partly, card)[0][2] == "95.00 (1 unjudged)"
+    assert "1 samples unjudged" in unjudged_notes(partly, card)[0] and "leaves them out" in unjudged_notes(partly, card)[0]
+    wholly = {"mmvet": {"mmvet_unjudged": 3.0}}
+    assert summary_rows(wholly, card)[0][2] == "- (3 unjudged)" and "no score is reported" in unjudged_notes(wholly, card)[0]
+    assert unjudged_notes({"mmvet": {"mmvet_score": 50.0, "mmvet_unjudged": 0.0}}, card) == []
+
+
+# -- judge timeout and concurrency ---------------------------------------------------------------
+def test_configure_judge_timeout_and_concurrency_keep_the_old_call_working(tmp_path: Path):
+    task = get_task("mmvet")
+    task.configure_judge("http://127.0.0.1:1/v1", "m", "K", tmp_path)  # positional, as before
+    assert task.judge.timeout_s == 60.0 and task.judge_concurrency == 1
+    task.configure_judge("http://127.0.0.1:1/v1", "m", "K", tmp_path, timeout=5, concurrency=4)
+    assert task.judge.timeout_s == 5.0 and task.judge_concurrency == 4
+    with pytest.raises(JanusEvalError, match="concurrency"):
+        task.configure_judge("http://127.0.0.1:1/v1", "m", "K", tmp_path, concurrency=0)
+    with pytest.raises(JanusEvalError, match="judge URL 'notaurl'"):
+        task.configure_judge("notaurl", "m", "K", tmp_path)
+
+
+def test_a_hanging_judge_fails_after_the_timeout(tmp_path: Path):
+    import time
+
+    with fake_judge(always("hang")) as (url, _):
+        task = get_task("mmvet")
+        task.configure_judge(url, "judge-model", "K", tmp_path, timeout=0.3, concurrency=2)
+        start = time.monotonic()
+        with pytest.raises(JanusEvalError) as info:
+            task.score_samples([DOC, {**DOC, "question_id": "v1_10", "question": "Other?"}], ["x", "y"])
+    assert time.monotonic() - start < 5
+    assert "\n" not in str(info.value) and url in str(info.value) and "0.3 s timeout" in str(info.value)
+
+
+def test_non_utf8_judge_reply_is_a_one_line_error(tmp_path: Path):
+    with fake_judge(always(b"\xff\xfe not utf-8")) as (url, _):  # type: ignore[arg-type]
+        with pytest.raises(JanusEvalError, match="not UTF-8") as info:
+            judged_task(url, tmp_path).score_sample(DOC, "x")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("protocol", ["lmms-eval", "vlmevalkit"])
+def test_concurrency_changes_neither_records_nor_cache(tmp_path: Path, protocol: str):
+    """Replies depend only on the request; any concurrency gives the same records, order and cache files."""
+    docs = [{**DOC, "question_id": f"v1_{i}", "question": f"question {i % 5}"} for i in range(12)]
+    predictions = [f"x = {i % 4}" for i in range(12)]
+
+    def reply(body: dict[str, Any], n: int) -> tuple[int, str]:
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).digest()
+        return 200, ("not a number" if digest[0] % 3 == 0 else f"{digest[1] / 255:.2f}")
+
+    results = {}
+    for concurrency in (1, 4):
+        cache = tmp_path / f"c{concurrency}"
+        with fake_judge(reply) as (url, seen):
+            task = get_task("mmvet", protocol=protocol)
+            task.configure_judge(url, "judge-model", "K", cache, concurrency=concurrency)
+            task.judge.sleep = lambda s: None
+            records = task.score_samples(docs, predictions)
+        files = {p.relative_to(cache): p.read_text() for p in sorted(cache.rglob("*.json"))}
+        results[concurrency] = (records, files, len(seen))
+    assert results[1][0] == results[4][0] and [r["question_id"] for r in results[4][0]] == [d["question_id"] for d in docs]
+    assert results[1][1] == results[4][1] and results[1][2] == results[4][2]
+    assert results[1][0] == [get_task("mmvet", protocol=protocol).__class__.score_sample(
+        _configured(protocol, tmp_path / "c1"), d, p) for d, p in zip(docs, predictions)]  # fmt: skip
+
+
+def _configured(protocol: str, cache: Path) -> MMVet:
+    """A judge that can only replay the cache (an unreachable URL): the sequential records, from cache."""
+    task = get_task("mmvet", protocol=protocol)
+    task.configure_judge("http://127.0.0.1:9/v1", "judge-model", "K", cache)
+    return task
