@@ -91,11 +91,13 @@ def run_command(
     judge_url: Annotated[Optional[str], typer.Option("--judge-url", help="OpenAI-compatible base URL for MM-Vet's judge.")] = None,
     judge_model: Annotated[Optional[str], typer.Option("--judge-model", help="Judge model name (default gpt-4o-2024-11-20).")] = None,
     judge_key_env: Annotated[str, typer.Option("--judge-key-env", help="Environment variable holding the judge API key.")] = "OPENAI_API_KEY",
+    judge_timeout: Annotated[float, typer.Option("--judge-timeout", help="Seconds per judge request before it fails.")] = 60.0,
+    judge_concurrency: Annotated[int, typer.Option("--judge-concurrency", help="Judge requests in flight at once.")] = 1,
     task_option: Annotated[Optional[list[str]], typer.Option("-T", "--task-option", help="TASK.NAME=VALUE, e.g. geneval.images_per_prompt=2.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Evaluate a checkpoint on tasks and write a run directory."""
-    from janus_eval.results.report import TINY_WARNING, summary_rows
+    from janus_eval.results.report import TINY_WARNING, summary_rows, unjudged_notes
     from janus_eval.runner import RunConfig, Runner
 
     out = out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -103,7 +105,8 @@ def run_command(
         tasks=_split_tasks(tasks), out=out, ckpt=ckpt, data_root=data_root, limit=limit, batch_size=_parse_batch_size(batch_size),
         seed=seed, device=device, dtype=dtype, protocol=protocol, task_options=_parse_task_options(task_option or []),
         on_bad_image=on_bad_image, overwrite=overwrite, inception_weights=inception_weights, fid_backend=fid_backend,
-        judge_url=judge_url, judge_model=judge_model, judge_key_env=judge_key_env,
+        judge_url=judge_url, judge_model=judge_model, judge_key_env=judge_key_env, judge_timeout=judge_timeout,
+        judge_concurrency=judge_concurrency,
         show_progress=progress and sys.stderr.isatty(),
     )  # fmt: skip
     runner = Runner(config)
@@ -116,6 +119,8 @@ def run_command(
         table.add_row(*row)
     out_console.print(table)
     out_console.print(f"per-sample records, run card and report: {out}/ (report.html, run.json)")
+    for note in unjudged_notes(results, card):
+        out_console.print(f"[yellow]{note}[/yellow]")
     if ckpt is None:
         out_console.print(f"[yellow]{TINY_WARNING}[/yellow]")
 

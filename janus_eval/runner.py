@@ -70,6 +70,10 @@ class RunConfig:
     """OpenAI-compatible endpoint for judge-scored tasks (MM-Vet); with neither url nor model, no judge."""
     judge_model: str | None = None
     judge_key_env: str = "OPENAI_API_KEY"
+    judge_timeout: float = 60.0
+    """Seconds per judge request before it counts as failed."""
+    judge_concurrency: int = 1
+    """Judge requests in flight at once (records and cache are the same at any value)."""
     """Per task, option name -> command-line value (``-T geneval.images_per_prompt=2``)."""
     show_progress: bool = True
 
@@ -89,6 +93,12 @@ class RunConfig:
         for name in self.task_options:
             if name not in self.tasks:
                 raise JanusEvalError(f"-T option for task {name!r}, which is not in --tasks {','.join(self.tasks)}")
+        if self.judge_url is not None:
+            from janus_eval.metrics.judge import check_judge_url
+
+            check_judge_url(self.judge_url)
+        if self.judge_timeout <= 0 or self.judge_concurrency < 1:
+            raise JanusEvalError("--judge-timeout must be positive and --judge-concurrency at least 1")
         from janus_eval.tasks.fid_base import FID_BACKENDS
 
         if self.fid_backend is not None and self.fid_backend not in FID_BACKENDS:
@@ -228,7 +238,8 @@ class Runner:
                 task.configure_fid(self.config.inception_weights, backend=self.config.fid_backend)
             if hasattr(task, "configure_judge"):
                 task.configure_judge(self.config.judge_url, self.config.judge_model, self.config.judge_key_env,
-                                     self.out / task.name / "judge_cache")  # fmt: skip
+                                     self.out / task.name / "judge_cache", timeout=self.config.judge_timeout,
+                                     concurrency=self.config.judge_concurrency)  # fmt: skip
             task.configure(**self.config.task_options.get(task.name, {}))
         runs = [_prepare(t, self.config, self.device) for t in tasks]
         _check_writable(self.out)
@@ -372,13 +383,15 @@ class Runner:
         stale = [r for r in self._latest_records(task_run)
                  if self.world.owns(r["id"]) and not r.get("skipped") and (r.get("scorer") != key or task.needs_rescore(r))]  # fmt: skip
         index = {doc_id: i for i, doc_id in zip(task_run.indices, task_run.ids)}
+        stale = [r for r in stale if r["id"] in index]
         for batch in _windows(list(range(len(stale))), 64):
+            chunk = [stale[k] for k in batch]
+            docs = [task_run.docset.docs[index[r["id"]]] for r in chunk]
+            scored = task.score_samples(docs, [r["prediction"] for r in chunk])
             updated = []
-            for record in (stale[k] for k in batch):
-                if record["id"] in index:
-                    doc = task_run.docset.docs[index[record["id"]]]
-                    scores, info = split_scores(task.score_sample(doc, record["prediction"]))
-                    updated.append({**record, "scores": scores, "score_info": info, "scorer": key})
+            for record, result in zip(chunk, scored):
+                scores, info = split_scores(result)
+                updated.append({**record, "scores": scores, "score_info": info, "scorer": key})
             append_jsonl(self._records_path(task_run), updated)
 
     def _latest_records(self, task_run: TaskRun) -> list[dict[str, Any]]:
@@ -415,9 +428,10 @@ class Runner:
             ids = [members[r][1] for r in err.rows]
             raise JanusEvalError(f"{task.name}: NaN or inf logits for sample ids {ids}; check the checkpoint and --dtype") from err
         records = []
-        for (i, doc_id), question, text in zip(members, questions, raw):
-            prediction = task.postprocess(text)
-            scores, info = split_scores(task.score_sample(docs[i], prediction))
+        predictions = [task.postprocess(text) for text in raw]
+        scored = task.score_samples([docs[i] for i, _ in members], predictions)
+        for (i, doc_id), question, text, prediction, result in zip(members, questions, raw, predictions, scored):
+            scores, info = split_scores(result)
             record = {"id": doc_id, "prompt": question, "prediction": prediction, "scores": scores, "score_info": info,
                       "scorer": scorer}  # fmt: skip
             if text != prediction:

@@ -266,3 +266,24 @@ def test_ctrl_c_says_how_to_resume(tmp_path):
     assert len(lines) == 1 and "Traceback" not in err and "rerun the same command to resume" in lines[0], err
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
+
+
+# -- the MM-Vet judge ---------------------------------------------------------------------------
+def test_judge_url_that_is_not_a_url_fails_before_the_model_runs(cli_invoke, tmp_path):
+    assert_one_line_error(cli_invoke("run", "--tasks", "mmvet", "--judge-url", "notaurl", "--out", str(tmp_path / "r"), *FAST),
+                          "notaurl")  # fmt: skip
+    assert not (tmp_path / "r" / "mmvet").exists()
+
+
+@pytest.mark.parametrize("reply, message", [(b"\xff\xfe\xfa", "UTF-8"), ("hang", "did not answer within the 0.5 s timeout")], ids=["non-utf8", "hanging"])
+def test_bad_judge_replies(cli_invoke, tmp_path, monkeypatch, reply, message):
+    from fake_chat_server import serve
+
+    monkeypatch.setenv("JANUS_TEST_JUDGE_KEY", "k")
+    with serve(lambda request, n: (200, reply)) as (url, _):
+        started = time.perf_counter()
+        line = assert_one_line_error(cli_invoke("run", "--tasks", "mmvet", "--judge-url", url, "--judge-key-env",
+                                                "JANUS_TEST_JUDGE_KEY", "--judge-timeout", "0.5", "--out",
+                                                str(tmp_path / "r"), *FAST))  # fmt: skip
+        assert time.perf_counter() - started < 60
+    assert message in line or message.lower() in line.lower(), line
