@@ -81,8 +81,13 @@ def test_limit(tmp_path, tiny_adapter):
 def test_other_checkpoint_does_not_clobber_run(tmp_path, tiny_adapter):
     run(tmp_path / "r", tiny_adapter)
     before = (tmp_path / "r" / "results.json").read_text()
+    from janus_eval.model.tiny import build_tokenizer
+
+    ckpt = tmp_path / "ckpt"
+    tiny_adapter.model.save_pretrained(ckpt)
+    build_tokenizer().save_pretrained(ckpt)
     with pytest.raises(JanusEvalError, match="different checkpoint"):
-        Runner(RunConfig(tasks=["pope"], out=tmp_path / "r", ckpt=str(tmp_path)), lambda: tiny_adapter).run()
+        Runner(RunConfig(tasks=["pope"], out=tmp_path / "r", ckpt=str(ckpt)), lambda: tiny_adapter).run()
     assert (tmp_path / "r" / "results.json").read_text() == before
 
 
