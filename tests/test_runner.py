@@ -217,3 +217,30 @@ def test_auto_batch_size_asks_the_adapter_per_batch(tmp_path, tiny_adapter):
 
     assert run(tmp_path / "auto", Sized(), batch_size=None) == run(tmp_path / "ref", tiny_adapter)
     assert asked == [("understand", 1, 128)] * 3  # 12 samples: batches of 5, 5, 2
+
+
+def test_nan_rows_after_an_oom_split_name_the_right_samples(tmp_path, tiny_adapter):
+    """An OOM halves the batch; NaN logits in the second half must name that half's ids, not the first's."""
+    import torch
+
+    from janus_eval.model import NonFiniteLogits
+    from janus_eval.registry import get_task
+
+    seen: list[list[tuple[str, bytes]]] = []
+
+    class OomThenNan:
+        def understand(self, images, questions, max_new_tokens, **kwargs):
+            if len(questions) > 2:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+            seen.append([(q, ims[0].tobytes()) for q, ims in zip(questions, images)])
+            if len(seen) == 2:  # the second sub-slice: its row 1 goes non-finite
+                raise NonFiniteLogits([1])
+            return tiny_adapter.understand(images, questions, max_new_tokens, **kwargs)
+
+    with pytest.raises(JanusEvalError, match="NaN or inf logits") as info:
+        run(tmp_path / "r", OomThenNan(), batch_size=4)
+    task = get_task("pope")
+    docset = task.load(None)
+    key_of = {task.doc_id(d): (task.prompt(d), task.images(docset.full_doc(i))[0].tobytes()) for i, d in enumerate(docset.docs)}
+    bad_id = next(doc_id for doc_id, key in key_of.items() if key == seen[1][1])
+    assert str(info.value).count("'") == 2 and f"[{bad_id!r}]" in str(info.value)
