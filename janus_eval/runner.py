@@ -7,7 +7,6 @@ the same command skips the ids already recorded.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,7 +17,7 @@ from janus_eval import __version__, identity
 from janus_eval.distributed import World
 from janus_eval.identity import TaskIdentity
 from janus_eval.io import append_jsonl, read_jsonl, sha256_file, weights_sha256, write_json
-from janus_eval.lock import LOCK_DIR, RunLock
+from janus_eval.lock import RunLock
 from janus_eval.provenance import environment, now, read_json, tiny_model_hash
 from janus_eval.records import merge_task_records, read_task_records, save_png_atomic, valid_png
 from janus_eval.registry import check_name, get_task

@@ -4,13 +4,11 @@ changed data, replaced weights, another judge, another seed, two runs at once, -
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 from fake_chat_server import serve
 from test_bad_inputs import POPE_FIXTURE, assert_one_line_error, pope_copy, snapshot, with_column

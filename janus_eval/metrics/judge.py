@@ -178,7 +178,7 @@ def _utf8(raw: bytes, url: str) -> str:
     """The reply body as text; bytes that are not UTF-8 are a one-line ``JudgeError``, not a traceback."""
     try:
         return raw.decode("utf-8")
-    except UnicodeDecodeError as err:
+    except UnicodeDecodeError:
         raise JudgeError(f"judge {url} sent a reply that is not UTF-8 ({len(raw)} bytes, starting {raw[:40]!r})") from None
 
 
