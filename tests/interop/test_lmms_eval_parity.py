@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+import torch
 
 pytest.importorskip("lmms_eval")
 datasets = pytest.importorskip("datasets")
@@ -227,11 +228,16 @@ def doors(request: pytest.FixtureRequest, data_root: Path, judge_url: str,
     batch_size = request.param
     env = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path_factory.mktemp("hf")),
            "OPENAI_API_KEY": "fake-key", "OPENAI_API_URL": judge_url, "MODEL_VERSION": JUDGE_MODEL}  # fmt: skip
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in env.items():
-            mp.setenv(key, value)
-        lmms = run_lmms_eval(data_root, tmp_path_factory.mktemp(f"lmms-b{batch_size}"), batch_size, judge_url)
-        janus = run_janus_eval(data_root, tmp_path_factory.mktemp(f"janus-b{batch_size}"), batch_size, judge_url)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the tiny model's matmuls are too small to share: one thread is several times faster
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in env.items():
+                mp.setenv(key, value)
+            lmms = run_lmms_eval(data_root, tmp_path_factory.mktemp(f"lmms-b{batch_size}"), batch_size, judge_url)
+            janus = run_janus_eval(data_root, tmp_path_factory.mktemp(f"janus-b{batch_size}"), batch_size, judge_url)
+    finally:
+        torch.set_num_threads(threads)
     yield lmms, janus
 
 
