@@ -6,9 +6,12 @@ cross-check of janus-eval's reimplemented scoring against the reference code, on
 
 Model args: ``pretrained`` (a local checkpoint directory, or ``tiny`` for the embedded random
 model), ``device`` (default cuda when available), ``dtype`` (float32 | bfloat16 | float16; default
-bf16 on GPU, fp32 on CPU), ``batch_size`` (default 8), ``max_new_tokens`` (used when a task gives
-none; default 1024). Only ``generate_until`` is supported, greedy; it is a "simple" model (images
-from ``doc_to_visual``, text from ``doc_to_text``) run in a single process.
+bf16 on GPU, fp32 on CPU), ``batch_size`` (default 8), ``max_new_tokens`` (used only when a task's
+yaml gives none). Without it such a task gets janus-eval's number for the same benchmark
+(``seedbench``: 32, as ``janus-eval run --tasks seed``), so both front doors decode the same tokens;
+a task janus-eval does not know gets 1024. Only ``generate_until`` is supported, greedy; it is a
+"simple" model (images from ``doc_to_visual``, text from ``doc_to_text``, images put before the
+text) run in a single process.
 
 lmms_eval is imported only here and only when present: ``janus_eval`` never needs it.
 """
@@ -16,6 +19,7 @@ lmms_eval is imported only here and only when present: ``janus_eval`` never need
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Sequence
 
 from janus_eval.task import JanusEvalError
@@ -26,6 +30,11 @@ if TYPE_CHECKING:
 INSTALL_HINT = "pip install 'janus-eval[lmms-eval]'"
 MODEL_ID = "janus"
 CLASS_PATH = "janus_eval.interop.lmms_eval_model.JanusLmms"
+LMMS_TASKS: dict[str, str] = {"pope": "pope", "vqav2_val": "vqav2", "gqa": "gqa", "mme": "mme", "seedbench": "seed",
+                              "mmbench_en_dev": "mmbench", "mmvet": "mmvet", "mmmu_val": "mmmu"}  # fmt: skip
+"""lmms-eval task name -> the janus-eval task that reimplements it (``janus-eval run --tasks``)."""
+FALLBACK_MAX_NEW_TOKENS = 1024
+"""New tokens for a task that sets none and that janus-eval does not know (lmms-eval's adapters' usual default)."""
 
 try:  # the base class lmms-eval validates against; absent when lmms-eval is not installed
     from lmms_eval.api.model import lmms as _LmmsBase
@@ -69,6 +78,19 @@ def _as_list(until: Any) -> list[str]:
     raise ValueError(f"generation_kwargs['until'] must be a string or a list of strings, got {type(until).__name__}")
 
 
+@lru_cache(maxsize=None)
+def default_max_new_tokens(lmms_task: str) -> int:
+    """A task's budget when its yaml sets none: janus-eval's number for that benchmark, else 1024.
+
+    lmms-eval leaves it to the model adapter (``seedbench`` sets only ``until``); taking janus-eval's
+    keeps ``lmms-eval --model janus`` and ``janus-eval run`` on the same tokens.
+    """
+    from janus_eval.registry import get_task
+
+    name = LMMS_TASKS.get(lmms_task)
+    return FALLBACK_MAX_NEW_TOKENS if name is None else get_task(name).generation.max_new_tokens
+
+
 def _parse_batch_size(value: Any, default: int = 8) -> int:
     """lmms-eval passes its ``--batch_size`` (int, digit string, None or ``auto``) next to the model args."""
     if value is None or value == "" or str(value).startswith("auto"):
@@ -77,6 +99,15 @@ def _parse_batch_size(value: Any, default: int = 8) -> int:
     if size < 1:
         raise JanusEvalError(f"batch_size must be >= 1, got {value!r}")
     return size
+
+
+def _parse_max_new_tokens(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    tokens = int(value)
+    if tokens < 1:
+        raise JanusEvalError(f"max_new_tokens must be >= 1, got {value!r}")
+    return tokens
 
 
 class JanusLmms(_LmmsBase):
@@ -90,7 +121,7 @@ class JanusLmms(_LmmsBase):
         device: str | None = None,
         dtype: str | None = None,
         batch_size: int | str | None = 8,
-        max_new_tokens: int | str = 1024,
+        max_new_tokens: int | str | None = None,
         adapter: JanusAdapter | None = None,
         **unused: Any,
     ) -> None:
@@ -106,7 +137,8 @@ class JanusLmms(_LmmsBase):
         ckpt = None if pretrained in (None, "", "tiny") else str(pretrained)
         self.adapter = adapter if adapter is not None else load(ckpt, device=device, dtype=dtype)
         self.batch_size = _parse_batch_size(batch_size)
-        self.default_max_new_tokens = int(max_new_tokens)
+        # the max_new_tokens model arg; None: default_max_new_tokens(task)
+        self.default_max_new_tokens = _parse_max_new_tokens(max_new_tokens)
         self._warned_sampling = False
 
     # -- requests -----------------------------------------------------------------------------------
@@ -132,10 +164,12 @@ class JanusLmms(_LmmsBase):
             images.append(visual.convert("RGB"))
         return images
 
-    def _settings(self, gen_kwargs: dict[str, Any]) -> tuple[int, tuple[str, ...]]:
+    def _settings(self, gen_kwargs: dict[str, Any], task: str) -> tuple[int, tuple[str, ...]]:
+        """(max_new_tokens, until): the task's, else the model arg, else ``default_max_new_tokens(task)``."""
         gen_kwargs = dict(gen_kwargs or {})
         until = tuple(_as_list(gen_kwargs.get("until")))
-        max_new_tokens = int(gen_kwargs.get("max_new_tokens") or self.default_max_new_tokens)
+        max_new_tokens = int(gen_kwargs.get("max_new_tokens") or self.default_max_new_tokens
+                             or default_max_new_tokens(task))  # fmt: skip
         sampling = bool(gen_kwargs.get("do_sample")) or float(gen_kwargs.get("temperature") or 0) > 0
         if sampling and not self._warned_sampling:
             warnings.warn("janus: the task asks for sampling; this adapter decodes greedily", stacklevel=3)
@@ -146,7 +180,7 @@ class JanusLmms(_LmmsBase):
         """Greedy answers in request order, batched ``batch_size`` at a time per generation setting."""
         groups: dict[tuple[int, tuple[str, ...]], list[int]] = {}
         for index, request in enumerate(requests):
-            groups.setdefault(self._settings(request.args[1]), []).append(index)
+            groups.setdefault(self._settings(request.args[1], request.args[4]), []).append(index)
         answers: list[str | None] = [None] * len(requests)
         progress = _progress(len(requests), disable=getattr(self, "rank", 0) != 0)
         for (max_new_tokens, until), indices in groups.items():

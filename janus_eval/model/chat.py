@@ -35,7 +35,7 @@ class ChatFormat:
     def understanding(self, question: str, n_images: int, system_prompt: str | None = None) -> str:
         """``{system}\\n\\n{User}: <image_placeholder>...\\n{question}\\n\\n{Assistant}:``.
 
-        A question that already holds placeholders (interleaved images, MMMU) keeps them where they are.
+        A question that already holds placeholders (a task placing its images itself) keeps them where they are.
         """
         if IMAGE_PLACEHOLDER not in question:
             question = "".join(f"{IMAGE_PLACEHOLDER}\n" for _ in range(n_images)) + question

@@ -6,11 +6,17 @@ images are the columns ``image_1`` ... ``image_7``, referenced in the text as ``
 
 Prompt: multiple choice ``"{question}\\nA. {opt1}\\nB. {opt2}...\\n\\nAnswer with the option's letter from
 the given choices directly."``; open ``"{question}\\n\\nAnswer the question using a single word or
-phrase."``. Images are interleaved: every ``<image k>`` in the text (options included) becomes
-``<image_placeholder>`` and ``images()`` returns ``image_k`` for each, in reading order, so the
-Janus prompt shows each image where the question refers to it. (lmms-eval's simple-model path
-leaves the ``<image k>`` tokens in the text and sends the distinct referenced images first, sorted;
-its chat path pairs the sorted images with the markers by position. The text is the same.)
+phrase."``. The ``<image k>`` tokens **stay in the text** and the images go **first**: ``images()``
+returns ``image_k`` for each distinct ``<image k>`` of the text (options included), sorted by k, and
+the prompt holds no ``<image_placeholder>``, so the Janus chat format puts one placeholder per
+image before the question. That is exactly what lmms-eval 0.7.3 gives a "simple" model, the kind
+``lmms-eval --model janus`` is: ``mmmu_doc_to_text`` replaces ``<image k>`` only when the task
+config's ``metadata.interleaved_format`` is true, and ``mmmu_val`` ships it false;
+``mmmu_doc_to_visual`` returns the distinct referenced images, sorted; and a simple model receives
+the text and the images separately, with no position for them, so our plugin (like lmms-eval's own
+simple adapters) puts them before the text. ``janus-eval run`` and the plugin therefore hand the
+adapter the same text and images for a doc (``tests/interop/test_lmms_eval_parity.py``). (lmms-eval
+interleaves only for "chat" models, through ``mmmu_doc_to_messages``; Janus is not one there.)
 Generation: greedy, ``max_new_tokens 128``, stop at ``"\\n\\n"``.
 
 Scoring: the official MMMU rules as lmms-eval ships them (``janus_eval.metrics.choice.mmmu_choice``
@@ -115,6 +121,11 @@ def text_prompt(doc: dict[str, Any]) -> str:
     return f"{doc['question']}\n\n{OPEN_PROMPT}"
 
 
+def referenced_columns(text: str) -> list[str]:
+    """``image_k`` for each distinct ``<image k>`` in ``text``, sorted as strings (lmms-eval's order)."""
+    return sorted({f"image_{k}" for k in IMAGE_TOKEN.findall(text)})
+
+
 def subject_of(doc_id: str) -> str:
     """``validation_Art_Theory_12`` -> ``Art_Theory`` (lmms-eval's ``extract_subset_name``)."""
     split = doc_id.split("_")[0]
@@ -134,7 +145,7 @@ class MMMU(UnderstandingTask):
     protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
     prompt_template: str = (
         "multiple-choice: {question}\nA. {option 1}\nB. {option 2}...\n\n" + MC_PROMPT
-        + " | open: {question}\n\n" + OPEN_PROMPT + " | each <image k> -> " + IMAGE_PLACEHOLDER
+        + " | open: {question}\n\n" + OPEN_PROMPT + " | <image k> kept; image_k per distinct k, sorted, first"
     )
 
     def __init__(self, protocol: str = "lmms-eval") -> None:
@@ -150,27 +161,28 @@ class MMMU(UnderstandingTask):
         return str(doc["id"])
 
     def images(self, doc: dict[str, Any]) -> list[Image.Image]:
-        """``image_k`` for every ``<image k>`` of the prompt text, in reading order (repeats repeated).
+        """lmms-eval's ``mmmu_doc_to_visual``: ``image_k`` for each distinct ``<image k>`` of the text, sorted.
 
         vlmevalkit: every image of the row, in column order (the Janus wrapper puts them all first).
         """
         if self.protocol == "vlmevalkit":
             where = f"{self.name} sample {self.doc_id(doc)}"
             return [decode_image(doc[c], where=f"{where} {c}") for c in IMAGE_COLUMNS if doc.get(c) is not None]
-        images = []
-        for k in IMAGE_TOKEN.findall(text_prompt(doc)):
-            where = f"{self.name} sample {self.doc_id(doc)} image_{k}"
-            if f"image_{k}" not in doc:
-                raise JanusEvalError(f"{where}: the text refers to <image {k}> but the row has no image_{k} column")
-            images.append(decode_image(doc[f"image_{k}"], where=where))
-        return images
+        return [self._referenced_image(doc, column) for column in referenced_columns(text_prompt(doc))]
+
+    def _referenced_image(self, doc: dict[str, Any], column: str) -> Image.Image:
+        where = f"{self.name} sample {self.doc_id(doc)} {column}"
+        if column not in doc:
+            k = column.split("_")[1]
+            raise JanusEvalError(f"{where}: the text refers to <image {k}> but the row has no {column} column")
+        return decode_image(doc[column], where=where)
 
     # -- prompt -------------------------------------------------------------------------------
     def prompt(self, doc: dict[str, Any]) -> str:
         if self.protocol == "vlmevalkit":
             n_images = sum(doc.get(c) is not None for c in IMAGE_COLUMNS)
             return janus_content(mcq_prompt(doc["question"], vlmevalkit_choices(doc)), n_images)
-        return IMAGE_TOKEN.sub(IMAGE_PLACEHOLDER, text_prompt(doc))
+        return text_prompt(doc)  # <image k> kept, images first: lmms-eval's simple-model input (see module doc)
 
     # -- score --------------------------------------------------------------------------------
     def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:

@@ -5,8 +5,12 @@ Data: ``lmms-lab/SEED-Bench`` (now ``lmms-lab-encoder/SEED-Bench``), default con
 ``"video"`` rows; every one of them is sent, in order, as lmms-eval does.
 
 Generation: lmms-eval's yaml sets only ``until: ["ASSISTANT:"]`` and leaves ``max_new_tokens`` to
-each model adapter's default. Only the reply's first non-blank character is scored, so any budget
-that reaches it gives the same score; we use 32 new tokens to keep runs fast.
+each model adapter's default. We use **32** new tokens, through both front doors: ``janus-eval run``
+takes ``generation`` below, and ``lmms-eval --model janus`` takes this same number for ``seedbench``
+(its ``max_new_tokens`` default is janus-eval's number for a task whose yaml sets none; see
+``janus_eval.interop.lmms_eval_model.default_max_new_tokens``), so the raw replies agree token for
+token. Only the reply's first non-blank character is scored, so any budget that reaches it gives the
+same score; 32 keeps runs fast where lmms-eval's own adapters would use 1024.
 
 Scoring quirks kept on purpose: the stripped reply keeps only its **first character**, compared
 case-insensitively with the answer letter. So ``"B"``, ``"b"``, ``"B. dog"`` and ``"Because..."``

@@ -17,6 +17,7 @@ from lmms_eval.api.instance import Instance  # noqa: E402
 from janus_eval.hfdata import FIXTURES, decode_image, load_docset  # noqa: E402
 from janus_eval.interop.lmms_eval_model import JanusLmms, cut_at_stops  # noqa: E402
 from janus_eval.registry import get_task  # noqa: E402
+from janus_eval.task import JanusEvalError  # noqa: E402
 
 POST_PROMPT = "\nAnswer the question using a single word or phrase."  # lmms-eval's default POPE post-prompt
 
@@ -104,3 +105,18 @@ def test_lmms_eval_evaluates_pope_with_janus(tmp_path, monkeypatch, tiny_adapter
         expected = tiny_adapter.understand([_visual(doc)], [doc["question"] + POST_PROMPT], 6)[0].split("\n\n")[0]
         assert sample["resps"][0][0] == expected  # lmms-eval's prompt through our adapter, cut at its default until
     shutil.rmtree(tmp_path / "hf", ignore_errors=True)
+
+
+def test_a_task_without_max_new_tokens_gets_janus_evals_number(tiny_adapter):
+    """seedbench's yaml sets no max_new_tokens: the plugin uses janus-eval's (32), as ``janus-eval run``."""
+    from janus_eval.interop.lmms_eval_model import FALLBACK_MAX_NEW_TOKENS, default_max_new_tokens
+
+    assert default_max_new_tokens("seedbench") == get_task("seed").generation.max_new_tokens == 32
+    assert default_max_new_tokens("some_other_task") == FALLBACK_MAX_NEW_TOKENS == 1024
+    model = JanusLmms(adapter=tiny_adapter)
+    assert model._settings({"until": ["ASSISTANT:"]}, "seedbench") == (32, ("ASSISTANT:",))
+    assert model._settings({"max_new_tokens": 16}, "seedbench") == (16, ())  # the task's own number wins
+    chosen = JanusLmms(adapter=tiny_adapter, max_new_tokens="7")  # an explicit model arg beats the default
+    assert chosen._settings({}, "seedbench") == (7, ())
+    with pytest.raises(JanusEvalError, match="max_new_tokens"):
+        JanusLmms(adapter=tiny_adapter, max_new_tokens=0)

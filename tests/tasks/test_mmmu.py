@@ -4,6 +4,7 @@ import random
 
 import pytest
 
+from janus_eval.hfdata import decode_image
 from janus_eval.registry import get_task
 from janus_eval.task import IMAGE_PLACEHOLDER, JanusEvalError, split_scores
 from janus_eval.tasks.mmmu import normalize, open_correct, parse_open, subject_of
@@ -29,18 +30,24 @@ def test_prompts():
     assert TASK.generation.max_new_tokens == 128 and TASK.generation.until == ("\n\n",)
 
 
-def test_image_tokens_become_placeholders_in_reading_order():
+def test_image_tokens_stay_and_distinct_images_go_first_sorted():
+    """lmms-eval 0.7.3's simple-model input: ``<image k>`` left in the text, images apart (the chat format puts them first)."""
     docset = TASK.load(None)
     docs = {d["id"]: docset.full_doc(i) for i, d in enumerate(docset.docs)}
     two = docs["validation_Math_1"]
-    assert TASK.prompt(two).startswith(f"How many shapes are there in {IMAGE_PLACEHOLDER} and {IMAGE_PLACEHOLDER} together?")
+    assert TASK.prompt(two).startswith("How many shapes are there in <image 1> and <image 2> together?")
+    assert IMAGE_PLACEHOLDER not in TASK.prompt(two)
     images = TASK.images(two)
     assert len(images) == 2 and images[0].tobytes() != images[1].tobytes()
+    assert images[0].tobytes() == decode_image(two["image_1"], "t").tobytes()
     in_option = docs["validation_Computer_Science_1"]  # <image 1> is option A's text
-    assert f"A. {IMAGE_PLACEHOLDER}" in TASK.prompt(in_option) and len(TASK.images(in_option)) == 1
-    repeated = docs["validation_Design_2"]  # <image 1> twice: one image per placeholder
-    assert TASK.prompt(repeated).count(IMAGE_PLACEHOLDER) == 2 == len(TASK.images(repeated))
+    assert "A. <image 1>" in TASK.prompt(in_option) and len(TASK.images(in_option)) == 1
+    repeated = docs["validation_Design_2"]  # <image 1> twice: one image, as lmms-eval's set of tokens
+    assert TASK.prompt(repeated).count("<image 1>") == 2 and len(TASK.images(repeated)) == 1
     assert TASK.images(docs["validation_Math_2"]) == [] and IMAGE_PLACEHOLDER not in TASK.prompt(docs["validation_Math_2"])
+    reversed_refs = {**mc(question="Is <image 2> bigger than <image 1>?"), "image_1": two["image_1"], "image_2": two["image_2"]}
+    firsts = [im.tobytes() for im in TASK.images(reversed_refs)]
+    assert firsts == [im.tobytes() for im in images]  # sorted by k, not in reading order
 
 
 def test_a_token_without_its_image_is_a_clear_error():
