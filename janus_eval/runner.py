@@ -450,7 +450,7 @@ class Runner:
     def _checked_prompt(self, task: UnderstandingTask, doc: dict[str, Any], doc_id: str) -> str:
         """The sample's prompt, or a one-line error naming it: a null field, or a prompt over the model's context."""
         where = f"{task.name} sample {doc_id}"
-        empty = [c for c in task.dataset.columns if doc.get(c) is None]
+        empty = [c for c in task.dataset.columns if doc.get(c) is None and c not in task.dataset.nullable]
         if empty:
             raise JanusEvalError(f"{where} has no value in column(s) {', '.join(empty)}")
         try:

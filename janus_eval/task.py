@@ -49,6 +49,8 @@ class DatasetSpec:
     fixture: str | None = None
     columns: tuple[str, ...] = ()
     """Columns the task reads: a copy without one fails before the model runs, not half-way (or text-only)."""
+    nullable: tuple[str, ...] = ()
+    """Of ``columns``, those a row may leave null (any other null is a bad sample)."""
 
     @property
     def dataset_id(self) -> str:

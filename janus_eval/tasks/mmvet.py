@@ -156,7 +156,8 @@ def grade(client: JudgeClient, prompt: str) -> dict[str, Any]:
 class MMVet(UnderstandingTask):
     headline: ClassVar[str] = "mmvet_score"
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
-        repo="MMVet", split="test", fixture="MMVet", columns=("question_id", "question", "answer", "capability", "image")
+        repo="MMVet", split="test", fixture="MMVet", columns=("question_id", "question", "answer", "capability", "image"),
+        nullable=("image",),  # lmms-eval's mmvet_doc_to_visual asks a row without an image as a text-only question
     )
     generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=1024)
     protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
