@@ -79,6 +79,33 @@ def _positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.cumsum(-1) - 1).clamp(min=0)
 
 
+SYNC_EVERY = 8
+"""Understanding decode asks the device whether every row has reached EOS once per this many steps."""
+
+
+def _no_bad_steps(rows: int, limit: int, device: torch.device) -> torch.Tensor:
+    """Per row, the first decode step with NaN/inf logits; ``limit`` means none (yet)."""
+    return torch.full((rows,), limit, dtype=torch.long, device=device)
+
+
+def _note_bad_rows(first_bad: torch.Tensor, logits: torch.Tensor, live: torch.Tensor, step: int | torch.Tensor) -> torch.Tensor:
+    """``first_bad`` updated with the live rows whose logits at ``step`` are not all finite (no host sync)."""
+    bad = ~torch.isfinite(logits).all(-1) & live
+    return first_bad.masked_fill(bad, step).minimum(first_bad)
+
+
+def _raise_if_bad(first_bad: torch.Tensor, limit: int) -> None:
+    """``NonFiniteLogits`` naming the rows of the earliest bad step: the rows a per-step check would have named."""
+    earliest = int(first_bad.min()) if first_bad.numel() else limit
+    if earliest < limit:
+        raise NonFiniteLogits((first_bad == earliest).nonzero().flatten().tolist())
+
+
+def _until(tokens: list[int], stop: int) -> list[int]:
+    """``tokens`` up to (without) the first ``stop``."""
+    return tokens[: tokens.index(stop)] if stop in tokens else tokens
+
+
 class JanusAdapter:
     """The model surface the runner calls; it knows nothing about tasks or datasets."""
 
@@ -182,37 +209,40 @@ class JanusAdapter:
         return embeds
 
     def greedy(self, rows: list[list[int]], images: list[Image.Image], max_new_tokens: int) -> list[list[int]]:
-        """Token ids generated after each prompt row, EOS excluded."""
+        """Token ids generated after each prompt row, EOS excluded.
+
+        The loop never waits for the device inside a step: tokens go to a device buffer, the EOS and
+        NaN/inf bookkeeping are tensor ops, and "all rows done?" is asked only every ``SYNC_EVERY``
+        steps (steps run after every row has finished are cut off at each row's EOS, so they change nothing).
+        """
         ids, mask = _left_pad(rows, self.ids.pad)
         ids, mask = ids.to(self.device), mask.to(self.device)
         embeds = self._embed(ids, images)
         cache = DynamicCache(config=self.model.config.text_config)
         positions = _positions(mask)
         lm = self.model.model.language_model
-        out_tokens: list[list[int]] = [[] for _ in rows]
+        tokens = torch.full((len(rows), max_new_tokens), self.ids.pad, dtype=torch.long, device=self.device)
         done = torch.zeros(len(rows), dtype=torch.bool, device=self.device)
-        for _ in range(max_new_tokens):
+        first_bad = _no_bad_steps(len(rows), max_new_tokens, self.device)
+        steps = 0
+        for step in range(max_new_tokens):
             hidden = lm(
                 inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True, **{self._cache_kw: cache}
             ).last_hidden_state[:, -1]
             logits = self.model.lm_head(hidden).float()
-            bad = (~torch.isfinite(logits).all(-1)) & ~done
-            if bad.any():
-                raise NonFiniteLogits(bad.nonzero().flatten().tolist())
+            first_bad = _note_bad_rows(first_bad, logits, ~done, step)
             next_ids = logits.argmax(-1)
-            for i, token in enumerate(next_ids.tolist()):
-                if not done[i]:
-                    if token == self.ids.eos:
-                        done[i] = True
-                    else:
-                        out_tokens[i].append(token)
-            if done.all():
+            tokens[:, step] = next_ids
+            done = done | (next_ids == self.ids.eos)
+            steps = step + 1
+            if steps == max_new_tokens or (steps % SYNC_EVERY == 0 and bool(done.all())):
                 break
             next_ids = torch.where(done, torch.full_like(next_ids, self.ids.pad), next_ids)
             embeds = self.model.get_input_embeddings()(next_ids)[:, None]
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
             positions = positions[:, -1:] + 1
-        return out_tokens
+        _raise_if_bad(first_bad, max_new_tokens)
+        return [_until(row, self.ids.eos) for row in tokens[:, :steps].tolist()]
 
     # -- generation ---------------------------------------------------------------------------
     def generation_ids(self, caption: str) -> list[int]:
