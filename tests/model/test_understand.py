@@ -84,54 +84,33 @@ def test_pixel_values_are_normalised_with_half():
     assert pv[0, 0].unique().item() == 1.0 and pv[0, 2].unique().item() == -1.0
 
 
-class PoisonedHead(torch.nn.Module):
-    """Wraps a logits head: at call ``step`` (0-based), sets ``rows`` to NaN, or makes them pick ``eos``."""
 
-    def __init__(self, inner, plan: dict[int, dict[int, str]], eos: int) -> None:
-        super().__init__()
-        self.inner, self.plan, self.eos, self.calls = inner, plan, eos, 0
-
-    def forward(self, hidden):
-        logits = self.inner(hidden).float().clone()
-        for row, what in self.plan.get(self.calls, {}).items():
-            if what == "nan":
-                logits[row, 5] = float("nan")
-            else:
-                logits[row] = 0.0
-                logits[row, self.eos] = 1.0
-        self.calls += 1
-        return logits
-
-
-def _greedy_with(adapter, plan, max_new_tokens=12):
-    """Greedy over CASES with the head poisoned by ``plan`` (the module is swapped back afterwards:
-    monkeypatch would delete it, as it lives in ``_modules``, not the instance dict)."""
-    head = adapter.model.lm_head
-    adapter.model.lm_head = PoisonedHead(head, plan, adapter.ids.eos)
-    try:
+def _greedy_with(adapter, poisoned, plan, max_new_tokens=12):
+    """Greedy over CASES with the LM head poisoned by ``plan`` ("eos" there means the EOS id)."""
+    plan = {call: {row: adapter.ids.eos if what == "eos" else what for row, what in rows.items()}
+            for call, rows in plan.items()}  # fmt: skip
+    with poisoned(adapter.model, "lm_head", plan):
         rows = [adapter.understanding_ids(q, len(ims)) for ims, q in CASES]
         return adapter.greedy(rows, [im for ims, _ in CASES for im in ims], max_new_tokens)
-    finally:
-        adapter.model.lm_head = head
 
 
-def test_late_nan_names_the_rows_of_the_first_bad_step(tiny_adapter):
+def test_late_nan_names_the_rows_of_the_first_bad_step(tiny_adapter, poisoned):
     from janus_eval.model import NonFiniteLogits
 
     with pytest.raises(NonFiniteLogits) as err:
-        _greedy_with(tiny_adapter, {9: {1: "nan", 3: "nan"}, 10: {0: "nan"}})
+        _greedy_with(tiny_adapter, poisoned, {9: {1: "nan", 3: "nan"}, 10: {0: "nan"}})
     assert err.value.rows == [1, 3]
 
 
-def test_nan_after_a_row_finished_is_ignored_and_eos_cuts_the_row(tiny_adapter):
-    clean = _greedy_with(tiny_adapter, {})
-    out = _greedy_with(tiny_adapter, {2: {1: "eos"}, 9: {1: "nan"}})
+def test_nan_after_a_row_finished_is_ignored_and_eos_cuts_the_row(tiny_adapter, poisoned):
+    clean = _greedy_with(tiny_adapter, poisoned, {})
+    out = _greedy_with(tiny_adapter, poisoned, {2: {1: "eos"}, 9: {1: "nan"}})
     assert out[1] == clean[1][:2]
     assert out[:1] + out[2:] == clean[:1] + clean[2:]
 
 
-def test_all_rows_finishing_early_stops_with_the_same_tokens(tiny_adapter):
+def test_all_rows_finishing_early_stops_with_the_same_tokens(tiny_adapter, poisoned):
     plan = {3: {0: "eos", 1: "eos", 2: "eos"}, 5: {3: "eos", 4: "eos"}, 11: {0: "nan"}}
-    clean = _greedy_with(tiny_adapter, {}, max_new_tokens=20)
-    out = _greedy_with(tiny_adapter, plan, max_new_tokens=20)
+    clean = _greedy_with(tiny_adapter, poisoned, {}, max_new_tokens=20)
+    out = _greedy_with(tiny_adapter, poisoned, plan, max_new_tokens=20)
     assert out == [clean[i][:3] for i in range(3)] + [clean[i][:5] for i in range(3, 5)]
