@@ -377,11 +377,13 @@ class _PreparedImages(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray | None, str | None]:
-        return prepare_image(self.paths[index], self.protocol, self.backend)
+    def __getitem__(self, index: int) -> tuple[torch.Tensor | None, str | None]:
+        """As a tensor: the loader moves tensors between processes through shared memory, not a pipe."""
+        image, error = prepare_image(self.paths[index], self.protocol, self.backend)
+        return (None if image is None else torch.from_numpy(image)), error
 
 
-def _as_list(batch: list[tuple[np.ndarray | None, str | None]]) -> list[tuple[np.ndarray | None, str | None]]:
+def _as_list(batch: list[tuple[torch.Tensor | None, str | None]]) -> list[tuple[torch.Tensor | None, str | None]]:
     """DataLoader collate that keeps items as they are (torch-fidelity input shapes may differ within a batch)."""
     return batch
 
@@ -401,7 +403,7 @@ def prepared_batches(paths: list[Path], protocol: FidProtocol, backend: str, bat
         errors = [error for _, error in batch if error is not None]
         if errors:
             raise JanusEvalError(errors[0])
-        yield [image for image, _ in batch if image is not None]
+        yield [image.numpy() for image, _ in batch if image is not None]
 
 
 def image_features(
