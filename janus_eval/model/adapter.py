@@ -8,8 +8,8 @@ generation head's logits, per-image counter-based noise, VQ decode, uint8 like t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import warnings
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
