@@ -17,12 +17,21 @@ if TYPE_CHECKING:
     from janus_eval.metrics.inception import FeatureStats, FidProtocol, InceptionExtractor
 
 FID_BACKENDS = ("clean-fid", "torch-fidelity")
+
+
+def _workers(raw: str) -> int:
+    """A process count: 0 (preprocess in the main process) or more."""
+    value = int(raw)
+    if value < 0:
+        raise ValueError("expected 0 or a positive number of processes")
+    return value
+
 FID_OPTIONS: dict[str, Option] = {
     "inception_weights": Option(Path, "clean-fid's inception-2015-12-05.pt (or torch-fidelity's .pth with fid_backend)"),
     "fid_backend": Option(choice(FID_BACKENDS), "feature network: clean-fid (the protocol) or torch-fidelity"),
     "fid_device": Option(str, "device for the Inception network (default: cuda if available, else cpu)"),
     "fid_batch_size": Option(int, "images per Inception batch"),
-    "fid_workers": Option(int, "processes decoding and resizing images for Inception (default: CPUs - 1, at most 8)"),
+    "fid_workers": Option(_workers, "processes decoding and resizing images for Inception (default: CPUs - 1, at most 8)"),
 }
 
 

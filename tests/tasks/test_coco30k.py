@@ -145,3 +145,12 @@ def test_reference_statistics_cached_under_the_data_root(tmp_path, tiny_weights,
                                    extractor, inception.GIGAGAN_COCO)  # fmt: skip
     ref = inception.image_features(inception.folder_images(data / "coco2014" / "val2014"), extractor, inception.GIGAGAN_COCO)
     assert results[1]["fid"] == frechet_distance(gen, ref)
+
+
+def test_fid_workers_option():
+    task = get_task("coco30k")
+    assert task.fid_workers is None and task.option_values()["fid_workers"] is None  # default: from the CPU count
+    task.configure(fid_workers="0")
+    assert task.fid_workers == 0
+    with pytest.raises(JanusEvalError, match="fid_workers='-1': expected 0 or a positive"):
+        task.configure(fid_workers="-1")
