@@ -97,3 +97,13 @@ def frechet_distance(feats1: np.ndarray, feats2: np.ndarray, method: Method = "c
     mu1, sigma1 = feature_stats(feats1)
     mu2, sigma2 = feature_stats(feats2)
     return frechet_distance_from_stats(mu1, sigma1, mu2, sigma2, method=method)
+
+
+def frechet_distance_to_stats(feats: np.ndarray, mu: np.ndarray, sigma: np.ndarray, method: Method = "clean-fid") -> float:
+    """FID between a feature set [N, D] and precomputed reference statistics (clean-fid's ``fid_from_feats``
+    with the second set's ``feature_stats`` already taken: the same numbers)."""
+    feats = np.asarray(feats)
+    if feats.ndim != 2 or feats.shape[1] != np.shape(mu)[-1]:
+        raise ValueError(f"features must be [N, {np.shape(mu)[-1]}], got {feats.shape}")
+    mu1, sigma1 = feature_stats(feats)
+    return frechet_distance_from_stats(mu1, sigma1, mu, sigma, method=method)

@@ -10,8 +10,9 @@ Two backends, each loading its library's published weight file and nothing else 
   torch-fidelity's ``FeatureExtractorInceptionV3``, loading ``weights-inception-2015-12-05-6726825d.pth``
   strictly; uint8 input, TF1 bilinear resize to 299 inside, then ``(x - 128) / 128``.
 
-``image_features`` runs a list of image files through a protocol's preprocessing and a backend;
-``cached_image_features`` keeps the result under a key of everything it depends on.
+``image_features`` runs a list of image files through a protocol's preprocessing (in worker
+processes) and a backend; ``cached_image_features`` keeps the result under a key of everything it
+depends on; ``cached_reference_stats`` keeps a real set's mean and covariance once per data root.
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ import io
 import json
 import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -351,6 +351,61 @@ GIGAGAN_COCO = FidProtocol("gigagan-coco: center-crop + LANCZOS 256, then networ
 CLEANFID_DEFAULT = FidProtocol("clean-fid defaults: no crop", gigagan_crop_256=False)
 
 
+def default_workers() -> int:
+    """Preprocessing processes when the task does not say: one per CPU beside the main process, at most 8.
+
+    PIL decoding and resizing hold the GIL, so threads do not scale; processes do, and 8 keep an
+    H100's Inception batches (about 2,000 images/s) fed at clean-fid's 299x299.
+    """
+    return max(0, min(8, (os.cpu_count() or 1) - 1))
+
+
+def prepare_image(path: Path, protocol: FidProtocol, backend: str) -> tuple[np.ndarray | None, str | None]:
+    """(network input, None) or (None, why the file cannot be read): errors travel back from worker processes as text."""
+    try:
+        return protocol.prepare(path, backend), None
+    except (OSError, SyntaxError, ValueError) as err:
+        return None, f"cannot read image {path} for FID: {err}"
+
+
+class _PreparedImages(torch.utils.data.Dataset):
+    """Paths -> preprocessed arrays, so a ``DataLoader`` runs the protocol in worker processes, in order."""
+
+    def __init__(self, paths: list[Path], protocol: FidProtocol, backend: str) -> None:
+        self.paths, self.protocol, self.backend = paths, protocol, backend
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor | None, str | None]:
+        """As a tensor: the loader moves tensors between processes through shared memory, not a pipe."""
+        image, error = prepare_image(self.paths[index], self.protocol, self.backend)
+        return (None if image is None else torch.from_numpy(image)), error
+
+
+def _as_list(batch: list[tuple[torch.Tensor | None, str | None]]) -> list[tuple[torch.Tensor | None, str | None]]:
+    """DataLoader collate that keeps items as they are (torch-fidelity input shapes may differ within a batch)."""
+    return batch
+
+
+def prepared_batches(paths: list[Path], protocol: FidProtocol, backend: str, batch_size: int,
+                     workers: int) -> Iterator[list[np.ndarray]]:  # fmt: skip
+    """Preprocessed images in path order, ``batch_size`` at a time; ``workers`` processes (0: this one).
+
+    The loader keeps at most two batches per worker in flight, so memory stays bounded however
+    slow the network is; each image's preprocessing is the same function in any process.
+    """
+    loader = torch.utils.data.DataLoader(
+        _PreparedImages(paths, protocol, backend), batch_size=batch_size, shuffle=False, num_workers=workers,
+        collate_fn=_as_list, prefetch_factor=2 if workers else None,
+    )  # fmt: skip
+    for batch in loader:
+        errors = [error for _, error in batch if error is not None]
+        if errors:
+            raise JanusEvalError(errors[0])
+        yield [image.numpy() for image, _ in batch if image is not None]
+
+
 def image_features(
     paths: list[Path],
     extractor: InceptionExtractor,
@@ -359,33 +414,26 @@ def image_features(
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
-    """float32 [len(paths), 2048]: decode + preprocess on threads, the network on batches, order kept.
+    """float32 [len(paths), 2048]: preprocessing in ``workers`` processes, the network on batches, order kept.
 
     A batch's images are stacked only when they share a shape (always true for clean-fid's 299x299
     input); otherwise each shape runs on its own, which cannot change any image's features.
     """
-    workers = workers or min(8, os.cpu_count() or 1)
+    workers = default_workers() if workers is None else workers
     out: np.ndarray | None = None
-
-    def prepare(path: Path) -> np.ndarray:
-        try:
-            return protocol.prepare(path, extractor.backend)
-        except (OSError, SyntaxError, ValueError) as err:
-            raise JanusEvalError(f"cannot read image {path} for FID: {err}") from err
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for start in range(0, len(paths), batch_size):
-            images = list(pool.map(prepare, paths[start : start + batch_size]))
-            groups: dict[tuple[int, ...], list[int]] = {}
-            for i, image in enumerate(images):
-                groups.setdefault(image.shape, []).append(i)
-            for members in groups.values():
-                feats = extractor.features([images[i] for i in members])
-                if out is None:
-                    out = np.zeros((len(paths), feats.shape[1]), dtype=np.float32)
-                out[[start + i for i in members]] = feats
-            if progress is not None:
-                progress(len(images))
+    start = 0
+    for images in prepared_batches(list(paths), protocol, extractor.backend, batch_size, workers):
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, image in enumerate(images):
+            groups.setdefault(image.shape, []).append(i)
+        for members in groups.values():
+            feats = extractor.features([images[i] for i in members])
+            if out is None:
+                out = np.zeros((len(paths), feats.shape[1]), dtype=np.float32)
+            out[[start + i for i in members]] = feats
+        start += len(images)
+        if progress is not None:
+            progress(len(images))
     return out if out is not None else np.zeros((0, FEATURE_DIM), dtype=np.float32)
 
 
@@ -407,6 +455,7 @@ def cached_image_features(
     cache_dir: Path,
     label: str,
     batch_size: int = 32,
+    workers: int | None = None,
 ) -> np.ndarray:
     """``image_features`` memoised as ``<cache_dir>/<label>-<key>.npy`` (atomic write; a torn file is recomputed)."""
     target = Path(cache_dir) / f"{label}-{features_key(paths, extractor, protocol)[:24]}.npy"
@@ -417,11 +466,101 @@ def cached_image_features(
                 return cached
         except (OSError, ValueError):
             pass
-    feats = image_features(paths, extractor, protocol, batch_size=batch_size)
+    feats = image_features(paths, extractor, protocol, batch_size=batch_size, workers=workers)
     buffer = io.BytesIO()
     np.save(buffer, feats)
     write_bytes_atomic(target, buffer.getvalue())
     return feats
+
+
+# -- reference statistics, cached once per data root ----------------------------------------------
+REFERENCE_CACHE = ".janus-eval-cache"
+"""Folder under the data root holding ``fid-ref-<key>.npz`` (the real sets' mean and covariance)."""
+
+
+@dataclass(frozen=True)
+class FeatureStats:
+    """A real set's Inception statistics as ``fid.feature_stats`` computes them, and its size."""
+
+    mu: np.ndarray
+    sigma: np.ndarray
+    n: int
+
+
+def reference_manifest(paths: list[Path], root: Path | None) -> list[tuple[str, int, int]]:
+    """(path relative to ``root``, size, mtime_ns) per file, in order: cheap to take for 40K files (one
+    ``stat`` each, no reading) and it changes when a file is replaced, added, removed or reordered."""
+    rows = []
+    for path in paths:
+        stat = Path(path).stat()
+        name = os.path.relpath(path, root) if root is not None else str(path)
+        rows.append((name, stat.st_size, stat.st_mtime_ns))
+    return rows
+
+
+def reference_key(paths: list[Path], root: Path | None, extractor: InceptionExtractor, protocol: FidProtocol,
+                  groups: dict[str, list[int]]) -> str:  # fmt: skip
+    """sha256 of (sha256 of the file manifest, protocol, backend, Inception weights sha256, subset groups)."""
+    manifest = hashlib.sha256(json.dumps(reference_manifest(paths, root)).encode()).hexdigest()
+    blob = json.dumps({"manifest_sha256": manifest, "protocol": protocol.name, "backend": extractor.backend,
+                       "weights": extractor.weights_sha256, "groups": groups}, sort_keys=True)  # fmt: skip
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _read_stats(path: Path, names: list[str]) -> dict[str, FeatureStats] | None:
+    """The cached statistics, or None when the file is absent, torn or lacks a group."""
+    try:
+        with np.load(path) as data:
+            return {name: FeatureStats(data[f"{name}.mu"], data[f"{name}.sigma"], int(data[f"{name}.n"])) for name in names}
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
+
+
+def _write_stats(stats: dict[str, FeatureStats], targets: list[Path]) -> None:
+    """Into the first writable target: the data root's cache, else the run's folder (whose failure is an error)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{f"{name}.{field}": getattr(s, field) for name, s in stats.items() for field in ("mu", "sigma", "n")})
+    for target in targets[:-1]:
+        try:
+            return write_bytes_atomic(target, buffer.getvalue())
+        except JanusEvalError:  # a read-only data root: the run folder keeps it instead
+            continue
+    write_bytes_atomic(targets[-1], buffer.getvalue())
+
+
+def cached_reference_stats(
+    paths: list[Path],
+    extractor: InceptionExtractor,
+    protocol: FidProtocol,
+    data_root: Path | None,
+    run_cache: Path,
+    groups: dict[str, list[int]] | None = None,
+    batch_size: int = 32,
+    workers: int | None = None,
+) -> dict[str, FeatureStats]:
+    """Statistics of the real set (``"all"``) and of each subset in ``groups`` (indices into ``paths``;
+    subsets of fewer than 2 images are left out).
+
+    Kept as ``<data_root>/.janus-eval-cache/fid-ref-<key>.npz`` (``reference_key``), so every run on
+    that data root after the first skips the 30K-40K reference images; when the data root is not
+    writable (or there is none) the file goes to ``run_cache``. The key uses file sizes and mtimes,
+    not contents: replacing a file with one of the same size and mtime would not be noticed.
+    """
+    from janus_eval.metrics.fid import feature_stats
+
+    groups = {group: members for group, members in (groups or {}).items() if len(members) >= 2}  # FID needs 2
+    name = f"fid-ref-{reference_key(paths, data_root, extractor, protocol, groups)[:32]}.npz"
+    targets = ([Path(data_root) / REFERENCE_CACHE / name] if data_root is not None else []) + [Path(run_cache) / name]
+    names = ["all", *groups]
+    for target in targets:
+        cached = _read_stats(target, names)
+        if cached is not None:
+            return cached
+    feats = image_features(paths, extractor, protocol, batch_size=batch_size, workers=workers)
+    subsets = {"all": feats, **{group: feats[members] for group, members in groups.items()}}
+    stats = {group: FeatureStats(*feature_stats(f), n=len(f)) for group, f in subsets.items() if len(f) >= 2}
+    _write_stats(stats, targets)
+    return stats
 
 
 # -- helpers shared by the FID tasks ---------------------------------------------------------------

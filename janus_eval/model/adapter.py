@@ -8,8 +8,9 @@ generation head's logits, per-image counter-based noise, VQ decode, uint8 like t
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -79,6 +80,37 @@ def _positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.cumsum(-1) - 1).clamp(min=0)
 
 
+SYNC_EVERY = 8
+"""Understanding decode asks the device whether every row has reached EOS once per this many steps."""
+
+
+def _no_bad_steps(rows: int, limit: int, device: torch.device) -> torch.Tensor:
+    """Per row, the first decode step with NaN/inf logits; ``limit`` means none (yet)."""
+    return torch.full((rows,), limit, dtype=torch.long, device=device)
+
+
+def _nonfinite(logits: torch.Tensor) -> torch.Tensor:
+    """[rows] bool: the rows with a NaN or inf logit."""
+    return ~torch.isfinite(logits).all(-1)
+
+
+def _note_bad_rows(first_bad: torch.Tensor, bad: torch.Tensor, step: int) -> torch.Tensor:
+    """``first_bad`` with ``step`` for the ``bad`` rows not already bad (tensor ops, no host sync)."""
+    return first_bad.masked_fill(bad, step).minimum(first_bad)
+
+
+def _raise_if_bad(first_bad: torch.Tensor, limit: int) -> None:
+    """``NonFiniteLogits`` naming the rows of the earliest bad step: the rows a per-step check would have named."""
+    earliest = int(first_bad.min()) if first_bad.numel() else limit
+    if earliest < limit:
+        raise NonFiniteLogits((first_bad == earliest).nonzero().flatten().tolist())
+
+
+def _until(tokens: list[int], stop: int) -> list[int]:
+    """``tokens`` up to (without) the first ``stop``."""
+    return tokens[: tokens.index(stop)] if stop in tokens else tokens
+
+
 class JanusAdapter:
     """The model surface the runner calls; it knows nothing about tasks or datasets."""
 
@@ -108,6 +140,8 @@ class JanusAdapter:
         self.compile_decode = self.device.type == "cuda"
         """Capture the image-token decode step as a CUDA graph (torch.compile, reduce-overhead)."""
         self._compiled: Any = None
+        self._fullgraph = True
+        """Compile the decode step without graph breaks; cleared if that fails (see ``_fallback_step``)."""
         self._gen_cache: tuple[tuple[int, int], StaticCache] | None = None
         self._cache_kw = cache_keyword(model.model.language_model)
         """``cache`` or ``past_key_values``: this transformers' name (read once, outside compiled code)."""
@@ -182,48 +216,68 @@ class JanusAdapter:
         return embeds
 
     def greedy(self, rows: list[list[int]], images: list[Image.Image], max_new_tokens: int) -> list[list[int]]:
-        """Token ids generated after each prompt row, EOS excluded."""
+        """Token ids generated after each prompt row, EOS excluded.
+
+        The loop never waits for the device inside a step: tokens go to a device buffer, the EOS and
+        NaN/inf bookkeeping are tensor ops, and "all rows done?" is asked only every ``SYNC_EVERY``
+        steps (steps run after every row has finished are cut off at each row's EOS, so they change nothing).
+        """
         ids, mask = _left_pad(rows, self.ids.pad)
         ids, mask = ids.to(self.device), mask.to(self.device)
         embeds = self._embed(ids, images)
         cache = DynamicCache(config=self.model.config.text_config)
         positions = _positions(mask)
         lm = self.model.model.language_model
-        out_tokens: list[list[int]] = [[] for _ in rows]
+        tokens = torch.full((len(rows), max_new_tokens), self.ids.pad, dtype=torch.long, device=self.device)
         done = torch.zeros(len(rows), dtype=torch.bool, device=self.device)
-        for _ in range(max_new_tokens):
+        first_bad = _no_bad_steps(len(rows), max_new_tokens, self.device)
+        steps = 0
+        for step in range(max_new_tokens):
             hidden = lm(
                 inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True, **{self._cache_kw: cache}
             ).last_hidden_state[:, -1]
             logits = self.model.lm_head(hidden).float()
-            bad = (~torch.isfinite(logits).all(-1)) & ~done
-            if bad.any():
-                raise NonFiniteLogits(bad.nonzero().flatten().tolist())
+            first_bad = _note_bad_rows(first_bad, _nonfinite(logits) & ~done, step)
             next_ids = logits.argmax(-1)
-            for i, token in enumerate(next_ids.tolist()):
-                if not done[i]:
-                    if token == self.ids.eos:
-                        done[i] = True
-                    else:
-                        out_tokens[i].append(token)
-            if done.all():
+            tokens[:, step] = next_ids
+            done = done | (next_ids == self.ids.eos)
+            steps = step + 1
+            if steps == max_new_tokens or (steps % SYNC_EVERY == 0 and bool(done.all())):
                 break
             next_ids = torch.where(done, torch.full_like(next_ids, self.ids.pad), next_ids)
             embeds = self.model.get_input_embeddings()(next_ids)[:, None]
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
             positions = positions[:, -1:] + 1
-        return out_tokens
+        _raise_if_bad(first_bad, max_new_tokens)
+        return [_until(row, self.ids.eos) for row in tokens[:, :steps].tolist()]
 
     # -- generation ---------------------------------------------------------------------------
     def generation_ids(self, caption: str) -> list[int]:
         return [self.ids.bos, *self._encode_text(self.chat.generation(caption)), self.ids.begin_of_image]
 
-    def _gen_logits(self, hidden: torch.Tensor, batch: int, cfg_scale: float) -> torch.Tensor:
+    def _sample_codes(self, hidden: torch.Tensor, seeds: torch.Tensor, step: torch.Tensor, cfg_scale: float,
+                      temperature: float) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """Generation head, CFG and counter-based sampling on [2B, D] hidden states: ([B] codes, [B] bad).
+
+        ``bad`` marks images whose conditional or unconditional logits hold a NaN or inf; it stays on
+        the device, so the decode loop never waits for it.
+        """
         logits = self.model.model.generation_head(hidden).float()  # [2B, V]
-        if not torch.isfinite(logits).all():
-            rows = (~torch.isfinite(logits).all(-1)).nonzero().flatten() % batch
-            raise NonFiniteLogits(sorted(set(rows.tolist())))
-        return sampling.cfg_logits(logits[:batch], logits[batch:], cfg_scale)
+        batch = logits.shape[0] // 2
+        bad = _nonfinite(logits)
+        mixed = sampling.cfg_logits(logits[:batch], logits[batch:], cfg_scale)
+        return sampling.sample(mixed, seeds, step, temperature), bad[:batch] | bad[batch:]
+
+    def _decode_step(self, codes: torch.Tensor, mask: torch.Tensor, position: torch.Tensor, cache_position: torch.Tensor,
+                     cache: StaticCache, seeds: torch.Tensor, step: torch.Tensor, cfg_scale: float,
+                     temperature: float) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """One image token: embed the previous codes (cond and uncond rows), the LM, then ``_sample_codes``.
+
+        Everything a step does is in here, so on CUDA one compiled graph covers it (no eager kernels between replays).
+        """
+        embeds = self.model.prepare_embeddings_for_image_generation(codes.repeat(2))[:, None]
+        hidden = self._lm_step(embeds, mask, position, cache_position, cache)
+        return self._sample_codes(hidden, seeds, step, cfg_scale, temperature)
 
     @torch.inference_mode()
     def generate_tokens(
@@ -233,8 +287,9 @@ class JanusAdapter:
 
         The KV cache is allocated once for prompt + all image tokens (a static cache), the attention
         mask has that full length from the start, and prompts are left-padded to a multiple of
-        ``PROMPT_BUCKET`` tokens, so every decode step has the same shapes: on CUDA the step is
-        compiled once and replayed as a CUDA graph.
+        ``PROMPT_BUCKET`` tokens, so every decode step has the same shapes: on CUDA the step (LM,
+        head, CFG, sampling) is compiled once and replayed as a CUDA graph. Codes and the NaN/inf
+        record stay on the device until the loop ends.
         """
         if len(prompts) != len(seeds):
             raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
@@ -244,6 +299,7 @@ class JanusAdapter:
         ids, mask = ids.to(self.device), mask.to(self.device)
         batch, prompt_len, steps = len(prompts), ids.shape[1], self.num_gen_tokens
         seed_t = torch.tensor(list(seeds), dtype=torch.int64, device=self.device)
+        step_t = torch.arange(steps, dtype=torch.int64, device=self.device)
         cache_len = -(-(prompt_len + steps) // CACHE_BUCKET) * CACHE_BUCKET
         cache = self._static_cache(2 * batch, cache_len)
         tail = cache_len - prompt_len - steps  # slots never written: masked out
@@ -253,28 +309,41 @@ class JanusAdapter:
         hidden = self._lm_step(self.model.get_input_embeddings()(ids), full_mask, positions,
                                torch.arange(prompt_len, device=self.device), cache)  # fmt: skip
         position = positions[:, -1:]
-        step_fn = self._compiled_step() if self.compile_decode else self._lm_step
-        codes = []
+        codes = torch.empty((steps, batch), dtype=torch.long, device=self.device)
+        first_bad = _no_bad_steps(batch, steps, self.device)
+        next_codes, bad = self._sample_codes(hidden, seed_t, step_t[0], cfg_scale, temperature)
+        step_fn = self._compiled_step() if self.compile_decode else self._decode_step
         for step in range(steps):
-            logits = self._gen_logits(hidden, batch, cfg_scale)
-            next_codes = sampling.sample(logits, seed_t, step, temperature)  # [B]
-            codes.append(next_codes)
-            if step + 1 == steps:
-                break
-            embeds = self.model.prepare_embeddings_for_image_generation(next_codes.repeat(2))[:, None]
-            position = position + 1
-            cache_position = torch.full((1,), prompt_len + step, dtype=torch.long, device=self.device)
-            try:
-                hidden = step_fn(embeds, full_mask, position, cache_position, cache)
-            except Exception as err:  # noqa: BLE001 - a compiler failure must not cost the run
-                if step_fn is self._lm_step:
-                    raise
-                import warnings
+            if step:
+                position = position + 1
+                cache_position = torch.full((1,), prompt_len + step - 1, dtype=torch.long, device=self.device)
+                args = (codes[step - 1], full_mask, position, cache_position, cache, seed_t, step_t[step], cfg_scale,
+                        temperature)  # fmt: skip
+                (next_codes, bad), step_fn = self._step_with_fallback(step_fn, args)
+            codes[step] = next_codes  # copied out before the next replay overwrites a CUDA graph's outputs
+            first_bad = _note_bad_rows(first_bad, bad, step)
+        _raise_if_bad(first_bad, steps)
+        return codes.T.contiguous()
 
-                warnings.warn(f"compiled decode step failed ({type(err).__name__}: {err}); continuing eagerly", stacklevel=1)
-                self.compile_decode, step_fn = False, self._lm_step
-                hidden = step_fn(embeds, full_mask, position, cache_position, cache)
-        return torch.stack(codes, dim=1)
+    def _step_with_fallback(self, step_fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, Callable[..., Any]]:
+        """``step_fn(*args)`` and the step function to use from now on: a compiler failure must not cost the run."""
+        try:
+            return step_fn(*args), step_fn
+        except Exception as err:  # noqa: BLE001 - any compiler failure; the eager step's own errors propagate
+            if step_fn is self._decode_step:
+                raise
+            return self._step_with_fallback(self._fallback_step(err), args)
+
+    def _fallback_step(self, err: Exception) -> Callable[..., Any]:
+        """After a failed compiled step: recompile allowing graph breaks, and if that failed too, run eagerly."""
+        reason = f"{type(err).__name__}: {err}"
+        if self._fullgraph:
+            warnings.warn(f"decode step does not compile as one graph ({reason}); compiling with graph breaks", stacklevel=2)
+            self._fullgraph, self._compiled = False, None
+            return self._compiled_step()
+        warnings.warn(f"compiled decode step failed ({reason}); continuing eagerly", stacklevel=2)
+        self.compile_decode = False
+        return self._decode_step
 
     def _static_cache(self, rows: int, length: int) -> StaticCache:
         """The previous call's cache, zeroed, when the shape matches, else a new one (the old one freed first).
@@ -300,8 +369,10 @@ class JanusAdapter:
         return out.last_hidden_state[:, -1]
 
     def _compiled_step(self) -> Any:
+        """``_decode_step`` compiled for CUDA graphs (built on first use; ``_fullgraph`` says with or without breaks)."""
         if self._compiled is None:
-            self._compiled = torch.compile(self._lm_step, mode="reduce-overhead", fullgraph=False, dynamic=False)
+            self._compiled = torch.compile(self._decode_step, mode="reduce-overhead", fullgraph=self._fullgraph,
+                                           dynamic=False)  # fmt: skip
         return self._compiled
 
     @torch.inference_mode()

@@ -34,16 +34,19 @@ def _mix(x: torch.Tensor) -> torch.Tensor:
     return x ^ _shift_right(x, 31)
 
 
-def uniform(seeds: torch.Tensor, step: int, vocab_size: int) -> torch.Tensor:
-    """[B, V] float64 uniforms in (0, 1), a pure function of (seed, step, index)."""
+def uniform(seeds: torch.Tensor, step: int | torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """[B, V] float64 uniforms in (0, 1), a pure function of (seed, step, index).
+
+    ``step`` may be a 0-d int64 tensor, so a compiled decode step sees one graph for every step.
+    """
     seeds = seeds.to(torch.int64)
-    key = _mix(seeds * _GOLDEN + torch.full_like(seeds, step) * _STEP)  # [B]
+    key = _mix(seeds * _GOLDEN + torch.as_tensor(step, dtype=torch.int64, device=seeds.device) * _STEP)  # [B]
     index = torch.arange(vocab_size, device=seeds.device, dtype=torch.int64) * _GOLDEN
     bits = _shift_right(_mix(key[:, None] + index[None, :]), 11)  # 53 random bits
     return (bits.to(torch.float64) + 0.5) / float(1 << 53)
 
 
-def sample(logits: torch.Tensor, seeds: torch.Tensor, step: int, temperature: float = 1.0) -> torch.Tensor:
+def sample(logits: torch.Tensor, seeds: torch.Tensor, step: int | torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """One token per row from softmax(logits / temperature), noise keyed by (seed, step)."""
     if temperature == 0:
         return logits.argmax(dim=-1)

@@ -131,19 +131,15 @@ class Coco30k(FidTask):
 
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
         from janus_eval.metrics import inception
-        from janus_eval.metrics.fid import frechet_distance
+        from janus_eval.metrics.fid import frechet_distance_to_stats
 
-        if self.task_dir is None:
-            raise JanusEvalError("coco30k: aggregate needs the run's task folder (call bind() first)")
-        generated = inception.generated_paths(self.task_dir, records, "coco30k")
+        generated = inception.generated_paths(self._run_cache().parent, records, "coco30k")
         reference = self._reference_paths(records)
-        extractor = inception.load_inception(self.weights(), self.fid_backend, self.scorer_device(self.fid_device))
-        cache = self.task_dir / "features"
-        protocol = inception.GIGAGAN_COCO
-        gen = inception.cached_image_features(generated, extractor, protocol, cache, "generated", self.fid_batch_size)
-        ref = inception.cached_image_features(reference, extractor, protocol, cache, f"reference-{self.reference}",
-                                              self.fid_batch_size)  # fmt: skip
-        return {"fid": frechet_distance(gen, ref), "n_generated": float(len(gen)), "n_reference": float(len(ref))}
+        extractor, protocol = self.extractor(), inception.GIGAGAN_COCO
+        gen = self.generated_features(generated, extractor, protocol)
+        ref = self.reference_stats(reference, extractor, protocol)["all"]
+        return {"fid": frechet_distance_to_stats(gen, ref.mu, ref.sigma), "n_generated": float(len(gen)),
+                "n_reference": float(ref.n)}  # fmt: skip
 
     def card(self) -> dict[str, Any]:
         return {

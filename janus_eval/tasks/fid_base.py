@@ -7,16 +7,31 @@ prompts and reference set in its module.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from janus_eval.task import GenerationTask, JanusEvalError, Option, choice
 
+if TYPE_CHECKING:
+    import numpy as np
+
+    from janus_eval.metrics.inception import FeatureStats, FidProtocol, InceptionExtractor
+
 FID_BACKENDS = ("clean-fid", "torch-fidelity")
+
+
+def _workers(raw: str) -> int:
+    """A process count: 0 (preprocess in the main process) or more."""
+    value = int(raw)
+    if value < 0:
+        raise ValueError("expected 0 or a positive number of processes")
+    return value
+
 FID_OPTIONS: dict[str, Option] = {
     "inception_weights": Option(Path, "clean-fid's inception-2015-12-05.pt (or torch-fidelity's .pth with fid_backend)"),
     "fid_backend": Option(choice(FID_BACKENDS), "feature network: clean-fid (the protocol) or torch-fidelity"),
     "fid_device": Option(str, "device for the Inception network (default: cuda if available, else cpu)"),
     "fid_batch_size": Option(int, "images per Inception batch"),
+    "fid_workers": Option(_workers, "processes decoding and resizing images for Inception (default: CPUs - 1, at most 8)"),
 }
 
 
@@ -28,6 +43,7 @@ class FidTask(GenerationTask):
     fid_backend: str = "clean-fid"
     fid_device: str | None = None
     fid_batch_size: int = 64
+    fid_workers: int | None = None
 
     def configure_fid(self, inception_weights: Path | None, backend: str | None = None, device: str | None = None) -> None:
         """The runner's hook for ``--inception-weights``, ``--fid-backend`` and ``--device``."""
@@ -65,3 +81,30 @@ class FidTask(GenerationTask):
         except JanusEvalError:
             weights = None
         return weights_card(weights, self.fid_backend)
+
+    # -- features -----------------------------------------------------------------------------
+    def extractor(self) -> InceptionExtractor:
+        """The Inception network on the run's scoring device (``fid_device`` overrides it)."""
+        from janus_eval.metrics.inception import load_inception
+
+        return load_inception(self.weights(), self.fid_backend, self.scorer_device(self.fid_device))
+
+    def generated_features(self, paths: list[Path], extractor: InceptionExtractor, protocol: FidProtocol) -> np.ndarray:
+        """[N, D] features of this run's images, cached in the run's ``features/`` (a re-aggregation reads them)."""
+        from janus_eval.metrics.inception import cached_image_features
+
+        return cached_image_features(paths, extractor, protocol, self._run_cache(), "generated", self.fid_batch_size,
+                                     self.fid_workers)  # fmt: skip
+
+    def reference_stats(self, paths: list[Path], extractor: InceptionExtractor, protocol: FidProtocol,
+                        groups: dict[str, list[int]] | None = None) -> dict[str, FeatureStats]:  # fmt: skip
+        """The real set's statistics, computed once per data root (``inception.cached_reference_stats``)."""
+        from janus_eval.metrics.inception import cached_reference_stats
+
+        return cached_reference_stats(paths, extractor, protocol, self.data_root, self._run_cache(), groups,
+                                      self.fid_batch_size, self.fid_workers)  # fmt: skip
+
+    def _run_cache(self) -> Path:
+        if self.task_dir is None:
+            raise JanusEvalError(f"{self.name}: aggregate needs the run's task folder (call bind() first)")
+        return self.task_dir / "features"

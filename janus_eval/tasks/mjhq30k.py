@@ -86,34 +86,34 @@ class Mjhq30k(FidTask):
     # -- score --------------------------------------------------------------------------------
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
         from janus_eval.metrics import inception
-        from janus_eval.metrics.fid import frechet_distance
+        from janus_eval.metrics.fid import frechet_distance_to_stats
 
-        if self.task_dir is None:
-            raise JanusEvalError("mjhq30k: aggregate needs the run's task folder (call bind() first)")
+        generated = inception.generated_paths(self._run_cache().parent, records, "mjhq30k")
         categories = {doc["id"]: doc["category"] for doc in self.load(self.data_root).docs}
         unknown = [r["id"] for r in records if r["id"] not in categories]
         if unknown:
             raise JanusEvalError(f"mjhq30k: record ids {unknown[:3]} are not in meta_data.json")
-        generated = inception.generated_paths(self.task_dir, records, "mjhq30k")
         image_root = self.image_root(self.data_root)
         reference = inception.folder_images(image_root)
-        extractor = inception.load_inception(self.weights(), self.fid_backend, self.scorer_device(self.fid_device))
-        cache, protocol = self.task_dir / "features", inception.CLEANFID_DEFAULT
-
-        def features(paths: list[Path], label: str) -> Any:
-            return inception.cached_image_features(paths, extractor, protocol, cache, label, self.fid_batch_size)
-
-        gen = features(generated, "generated")
-        ref = features(reference, "reference")
-        result = {"fid": frechet_distance(gen, ref), "n_generated": float(len(gen)), "n_reference": float(len(ref))}
-        by_path = {str(p): i for i, p in enumerate(reference)}
+        extractor, protocol = self.extractor(), inception.CLEANFID_DEFAULT
+        gen = self.generated_features(generated, extractor, protocol)
+        ref = self.reference_stats(reference, extractor, protocol, self._category_members(image_root, reference))
+        result = {"fid": frechet_distance_to_stats(gen, ref["all"].mu, ref["all"].sigma),
+                  "n_generated": float(len(gen)), "n_reference": float(ref["all"].n)}  # fmt: skip
         for category in CATEGORIES:
             mine = [i for i, r in enumerate(records) if categories[r["id"]] == category]
-            folder = image_root / category
-            real = [by_path[str(p)] for p in inception.folder_images(folder)] if folder.is_dir() else []
-            if len(mine) >= 2 and len(real) >= 2:
-                result[f"fid/{category}"] = frechet_distance(gen[mine], ref[real])
+            if len(mine) >= 2 and category in ref:
+                result[f"fid/{category}"] = frechet_distance_to_stats(gen[mine], ref[category].mu, ref[category].sigma)
         return result
+
+    @staticmethod
+    def _category_members(image_root: Path, reference: list[Path]) -> dict[str, list[int]]:
+        """Each category folder's images as indices into ``reference`` (the per-category real sets)."""
+        from janus_eval.metrics.inception import folder_images
+
+        by_path = {str(p): i for i, p in enumerate(reference)}
+        return {category: [by_path[str(p)] for p in folder_images(image_root / category)]
+                for category in CATEGORIES if (image_root / category).is_dir()}  # fmt: skip
 
     def card(self) -> dict[str, Any]:
         return {

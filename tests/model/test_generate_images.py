@@ -88,3 +88,28 @@ def test_reused_static_cache_gives_the_same_images(tiny_adapter):
     tiny_adapter.generate_tokens(["a dog"], [3])  # another batch shape
     tiny_adapter.generate_tokens(prompts, seeds)
     assert torch.equal(tiny_adapter.generate_tokens(prompts, seeds), first)
+
+
+def test_late_nan_names_the_images_of_the_first_bad_step(tiny_adapter, poisoned):
+    """Checked once after the loop, yet named as a per-step check would: images of the first bad step,
+    through their conditional or unconditional row."""
+    import pytest
+
+    from janus_eval.model import NonFiniteLogits
+
+    late = tiny_adapter.num_gen_tokens - 3
+    plan = {late: {0: "nan", 3 + 2: "nan"}, late + 1: {1: "nan"}}  # rows [0, 3) cond, [3, 6) uncond
+    with poisoned(tiny_adapter.model.model, "generation_head", plan), pytest.raises(NonFiniteLogits) as err:
+        tiny_adapter.generate_tokens(PROMPTS[:3], SEEDS[:3])
+    assert err.value.rows == [0, 2]
+
+
+def test_nan_on_the_last_step_is_reported(tiny_adapter, poisoned):
+    import pytest
+
+    from janus_eval.model import NonFiniteLogits
+
+    plan = {tiny_adapter.num_gen_tokens - 1: {1 + 2: "nan"}}
+    with poisoned(tiny_adapter.model.model, "generation_head", plan), pytest.raises(NonFiniteLogits) as err:
+        tiny_adapter.generate_tokens(PROMPTS[:2], SEEDS[:2])
+    assert err.value.rows == [1]

@@ -82,3 +82,35 @@ def test_pixel_values_are_normalised_with_half():
     pv = pixel_values([Image.new("RGB", (8, 8), (255, 127, 0))], 8)
     assert pv.shape == (1, 3, 8, 8)
     assert pv[0, 0].unique().item() == 1.0 and pv[0, 2].unique().item() == -1.0
+
+
+
+def _greedy_with(adapter, poisoned, plan, max_new_tokens=12):
+    """Greedy over CASES with the LM head poisoned by ``plan`` ("eos" there means the EOS id)."""
+    plan = {call: {row: adapter.ids.eos if what == "eos" else what for row, what in rows.items()}
+            for call, rows in plan.items()}  # fmt: skip
+    with poisoned(adapter.model, "lm_head", plan):
+        rows = [adapter.understanding_ids(q, len(ims)) for ims, q in CASES]
+        return adapter.greedy(rows, [im for ims, _ in CASES for im in ims], max_new_tokens)
+
+
+def test_late_nan_names_the_rows_of_the_first_bad_step(tiny_adapter, poisoned):
+    from janus_eval.model import NonFiniteLogits
+
+    with pytest.raises(NonFiniteLogits) as err:
+        _greedy_with(tiny_adapter, poisoned, {9: {1: "nan", 3: "nan"}, 10: {0: "nan"}})
+    assert err.value.rows == [1, 3]
+
+
+def test_nan_after_a_row_finished_is_ignored_and_eos_cuts_the_row(tiny_adapter, poisoned):
+    clean = _greedy_with(tiny_adapter, poisoned, {})
+    out = _greedy_with(tiny_adapter, poisoned, {2: {1: "eos"}, 9: {1: "nan"}})
+    assert out[1] == clean[1][:2]
+    assert out[:1] + out[2:] == clean[:1] + clean[2:]
+
+
+def test_all_rows_finishing_early_stops_with_the_same_tokens(tiny_adapter, poisoned):
+    plan = {3: {0: "eos", 1: "eos", 2: "eos"}, 5: {3: "eos", 4: "eos"}, 11: {0: "nan"}}
+    clean = _greedy_with(tiny_adapter, poisoned, {}, max_new_tokens=20)
+    out = _greedy_with(tiny_adapter, poisoned, plan, max_new_tokens=20)
+    assert out == [clean[i][:3] for i in range(3)] + [clean[i][:5] for i in range(3, 5)]

@@ -104,7 +104,8 @@ def test_aggregate_gives_finite_fid_with_tiny_network(tmp_path, tiny_weights, re
     card = task.card()
     assert card["reference"] == reference and len(card["fid"]["inception_sha256"]) == 64
     assert card["fid"]["inception_official"] is False  # the stand-in is labelled, never passed off as the real network
-    assert len(list((task_dir / "features").glob("*.npy"))) == 2
+    assert len(list((task_dir / "features").glob("generated-*.npy"))) == 1  # no data root: the reference
+    assert len(list((task_dir / "features").glob("fid-ref-*.npz"))) == 1  # statistics stay in the run folder
     assert task.aggregate(records) == result  # from the feature cache
 
 
@@ -117,3 +118,39 @@ def test_aggregate_reports_missing_generated_images(tmp_path, tiny_weights):
     shutil.rmtree(task_dir / "images")
     with pytest.raises(JanusEvalError, match="3 generated images are missing"):
         task.aggregate(records)
+
+
+def test_reference_statistics_cached_under_the_data_root(tmp_path, tiny_weights, inception_calls):
+    """A second run on the same data root reads the real set's statistics (only its own images go through
+    Inception), and the FID is the one from both feature sets, as before the cache."""
+    from janus_eval.hfdata import FIXTURES
+    from janus_eval.metrics import inception
+    from janus_eval.metrics.fid import frechet_distance
+
+    data = tmp_path / "data"
+    shutil.copytree(FIXTURES / "coco2014", data / "coco2014")
+    results = []
+    for run in ("run1", "run2"):
+        task = get_task("coco30k")
+        task.configure(fid_workers="2")
+        task.bind(data, tmp_path / run / "coco30k")
+        task.configure_fid(tiny_weights, device="cpu")
+        records = fake_generation(task, tmp_path / run / "coco30k", task.load(data).docs[:6])
+        results.append(task.aggregate(records))
+    assert len(inception_calls) == 6 + 10 + 6  # run1: generated + val2014; run2: generated only
+    assert len(list((data / inception.REFERENCE_CACHE).glob("fid-ref-*.npz"))) == 1
+    assert results[0] == results[1]
+    extractor = inception.load_inception(tiny_weights)
+    gen = inception.image_features(inception.generated_paths(tmp_path / "run2" / "coco30k", records, "coco30k"),
+                                   extractor, inception.GIGAGAN_COCO)  # fmt: skip
+    ref = inception.image_features(inception.folder_images(data / "coco2014" / "val2014"), extractor, inception.GIGAGAN_COCO)
+    assert results[1]["fid"] == frechet_distance(gen, ref)
+
+
+def test_fid_workers_option():
+    task = get_task("coco30k")
+    assert task.fid_workers is None and task.option_values()["fid_workers"] is None  # default: from the CPU count
+    task.configure(fid_workers="0")
+    assert task.fid_workers == 0
+    with pytest.raises(JanusEvalError, match="fid_workers='-1': expected 0 or a positive"):
+        task.configure(fid_workers="-1")

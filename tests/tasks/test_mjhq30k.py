@@ -83,3 +83,34 @@ def test_aggregate_overall_and_per_category(tmp_path, tiny_weights):
     few = [r for r in records if r["id"] in {d["id"] for d in docs if d["category"] != "food"}]
     few += [next(r for r in records if r["prediction"].startswith("images/food/"))]
     assert "fid/food" not in task.aggregate(few) and "fid/people" in task.aggregate(few)
+
+
+def test_per_category_statistics_come_from_the_cache_and_match_the_features(tmp_path, tiny_weights, inception_calls):
+    from janus_eval.metrics import inception
+    from janus_eval.metrics.fid import frechet_distance
+
+    data = tmp_path / "data"
+    shutil.copytree(FIXTURES / "MJHQ-30K", data / "MJHQ-30K")
+    results = []
+    for run in ("run1", "run2"):
+        task = get_task("mjhq30k")
+        task_dir = tmp_path / run / "mjhq30k"
+        task.bind(data, task_dir)
+        task.configure_fid(tiny_weights, device="cpu")
+        rng = np.random.default_rng(0)
+        records = []
+        for request in task.requests(task.load(data).docs, 0):
+            (task_dir / request.path).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(task_dir / request.path)
+            records.append({"id": request.id, "prompt": request.prompt, "prediction": request.path, "scores": {}})
+        results.append(task.aggregate(records))
+    assert len(inception_calls) == 12 + 12 + 12 and results[0] == results[1]
+    extractor = inception.load_inception(tiny_weights)
+    gen = inception.image_features(inception.generated_paths(task_dir, records, "mjhq30k"), extractor,
+                                   inception.CLEANFID_DEFAULT)  # fmt: skip
+    image_root = task.image_root(data)
+    ref = inception.image_features(inception.folder_images(image_root), extractor, inception.CLEANFID_DEFAULT)
+    assert results[1]["fid"] == frechet_distance(gen, ref)
+    mine = [i for i, r in enumerate(records) if r["prediction"].startswith("images/food/")]
+    real = [i for i, p in enumerate(inception.folder_images(image_root)) if p.parent.name == "food"]
+    assert results[1]["fid/food"] == frechet_distance(gen[mine], ref[real])
