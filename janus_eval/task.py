@@ -63,6 +63,8 @@ class Option:
 
     kind: Callable[[str], Any]
     help: str
+    affects_results: bool = True
+    """False for pure throughput knobs (batch sizes, worker counts): resuming with another value is fine."""
 
 
 def choice(values: tuple[str, ...]) -> Callable[[str], str]:
@@ -151,8 +153,8 @@ class Task(ABC):
         self.protocol = protocol
 
     def option_values(self) -> dict[str, str | None]:
-        """Every option's value: records are resumed only into a run with the same ones."""
-        values = {name: getattr(self, name, None) for name in self.options}
+        """Every option that can change a result: records are resumed only into a run with the same ones."""
+        values = {name: getattr(self, name, None) for name, option in self.options.items() if option.affects_results}
         return {name: None if value is None else str(value) for name, value in values.items()}
 
     def scoring_identity(self) -> dict[str, Any]:

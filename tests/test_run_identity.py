@@ -163,3 +163,15 @@ def test_runner_device_is_the_local_rank(monkeypatch, tmp_path):
     monkeypatch.setenv("LOCAL_RANK", "2")
     runner = Runner(RunConfig(tasks=["pope"], out=tmp_path, device="cuda"))
     assert runner.device == "cuda:2"
+
+
+def test_throughput_options_are_not_part_of_the_identity():
+    """Resuming FID with other worker counts or batch sizes is the same run; another reference set is not."""
+    from janus_eval.registry import get_task
+
+    task = get_task("coco30k")
+    before = task.option_values()
+    task.configure(fid_workers="2", fid_batch_size="16")
+    assert task.option_values() == before
+    task.configure(reference="sampled-30k")
+    assert task.option_values() != before

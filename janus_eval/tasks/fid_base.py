@@ -30,8 +30,9 @@ FID_OPTIONS: dict[str, Option] = {
     "inception_weights": Option(Path, "clean-fid's inception-2015-12-05.pt (or torch-fidelity's .pth with fid_backend)"),
     "fid_backend": Option(choice(FID_BACKENDS), "feature network: clean-fid (the protocol) or torch-fidelity"),
     "fid_device": Option(str, "device for the Inception network (default: cuda if available, else cpu)"),
-    "fid_batch_size": Option(int, "images per Inception batch"),
-    "fid_workers": Option(_workers, "processes decoding and resizing images for Inception (default: CPUs - 1, at most 8)"),
+    "fid_batch_size": Option(int, "images per Inception batch", affects_results=False),
+    "fid_workers": Option(_workers, "processes decoding and resizing images for Inception (default: CPUs - 1, at most 8)",
+                          affects_results=False),
 }
 
 
