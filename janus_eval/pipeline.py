@@ -47,8 +47,13 @@ class Loaded:
     """Reading the doc itself failed: fatal whatever ``--on-bad-image`` says, as when read in-process."""
 
 
-def load_sample(task: UnderstandingTask, docset: DocSet, index: int) -> Loaded:
-    """The doc with its image bytes, decoded; errors are kept as values so the runner applies its policy."""
+def load_sample(task: UnderstandingTask, docset: DocSet, index: int, image_size: int | None = None) -> Loaded:
+    """The doc with its image bytes, decoded; errors are kept as values so the runner applies its policy.
+
+    ``image_size``: also resize and pad each image as the Janus encoder's preprocessing does, so that
+    work leaves the main process too; the adapter's own pass over a ready square image is then a copy
+    (PIL returns a copy for a same-size resize), so its pixels are exactly what they would have been.
+    """
     try:
         doc = docset.full_doc(index)
     except JanusEvalError as err:
@@ -56,7 +61,11 @@ def load_sample(task: UnderstandingTask, docset: DocSet, index: int) -> Loaded:
     try:
         images: list[Image.Image] | JanusEvalError = task.images(doc)
     except JanusEvalError as err:
-        images = err
+        return Loaded(index=index, doc=doc, images=err)
+    if image_size is not None:
+        from janus_eval.model.preprocess import resize_and_pad
+
+        images = [resize_and_pad(image, image_size) for image in images]
     return Loaded(index=index, doc=doc, images=images)
 
 
@@ -73,14 +82,17 @@ def _reopen(docset: DocSet) -> None:
 class _Chunks:
     """A map-style dataset: chunk ``k`` of the pending indices, loaded."""
 
-    def __init__(self, task: UnderstandingTask, docset: DocSet, indices: list[int]) -> None:
-        self.task, self.docset, self.indices = task, docset, indices
+    def __init__(self, task: UnderstandingTask, docset: DocSet, indices: list[int], image_size: int | None,
+                 release: tuple[Path, ...] = ()) -> None:  # fmt: skip
+        self.task, self.docset, self.indices, self.image_size = task, docset, indices, image_size
+        self.release = release
+        """Files whose inherited descriptors a worker closes (the run's lock)."""
 
     def __len__(self) -> int:
         return -(-len(self.indices) // CHUNK)
 
     def __getitem__(self, k: int) -> list[Loaded]:
-        return [load_sample(self.task, self.docset, i) for i in self.indices[k * CHUNK : (k + 1) * CHUNK]]
+        return [load_sample(self.task, self.docset, i, self.image_size) for i in self.indices[k * CHUNK : (k + 1) * CHUNK]]
 
 
 def _init_worker(worker_id: int) -> None:
@@ -88,7 +100,23 @@ def _init_worker(worker_id: int) -> None:
 
     info = torch.utils.data.get_worker_info()
     assert info is not None
+    _close_inherited(info.dataset.release)
     _reopen(info.dataset.docset)
+
+
+def _close_inherited(paths: tuple[Path, ...]) -> None:
+    """A forked worker must not hold the run's flock: after a SIGKILL of the main process the rerun
+    would find ``--out`` in use until the orphaned worker noticed and exited."""
+    fd_dir = Path("/proc/self/fd")
+    wanted = {str(path.resolve()) for path in paths}
+    if not wanted or not fd_dir.is_dir():
+        return
+    for name in os.listdir(fd_dir):
+        try:
+            if os.readlink(fd_dir / name) in wanted:
+                os.close(int(name))
+        except OSError:
+            continue
 
 
 def _as_is(chunk: list[Loaded]) -> list[Loaded]:
@@ -96,15 +124,14 @@ def _as_is(chunk: list[Loaded]) -> list[Loaded]:
     return chunk
 
 
-def _loaded_stream(task: UnderstandingTask, docset: DocSet, indices: list[int], workers: int, ahead: int) -> Iterator[Loaded]:
-    """Every sample of ``indices`` in order; with workers, about ``ahead`` samples loaded before they are asked for."""
+def _loaded_stream(chunks: _Chunks, workers: int, ahead: int) -> Iterator[Loaded]:
+    """Every sample of ``chunks`` in order; with workers, about ``ahead`` samples loaded before they are asked for."""
     if workers == 0 or "fork" not in multiprocessing.get_all_start_methods():
-        for index in indices:
-            yield load_sample(task, docset, index)
+        for k in range(len(chunks)):
+            yield from chunks[k]
         return
     import torch.utils.data
 
-    chunks = _Chunks(task, docset, indices)
     workers = min(workers, len(chunks))
     loader = torch.utils.data.DataLoader(
         chunks, batch_size=None, shuffle=False, num_workers=workers, collate_fn=_as_is,
@@ -119,13 +146,14 @@ def _loaded_stream(task: UnderstandingTask, docset: DocSet, indices: list[int], 
         del iterator  # stops the workers now, also when the runner stops early
 
 
-def loaded_windows(task: UnderstandingTask, docset: DocSet, indices: list[int], window: int,
-                   workers: int) -> Iterator[list[Loaded]]:  # fmt: skip
-    """``indices`` loaded, in windows of ``window`` samples; workers keep about a window ahead.
+def loaded_windows(task: UnderstandingTask, docset: DocSet, indices: list[int], window: int, workers: int,
+                   image_size: int | None = None, release: tuple[Path, ...] = ()) -> Iterator[list[Loaded]]:  # fmt: skip
+    """``indices`` loaded (see ``load_sample``), in windows of ``window`` samples; workers keep about a window ahead.
 
     A doc that cannot be read stops the run when its window comes up, as the in-process read did.
+    ``release``: files (the run's lock) that workers must not keep open.
     """
-    stream = _loaded_stream(task, docset, indices, workers, ahead=window)
+    stream = _loaded_stream(_Chunks(task, docset, indices, image_size, release), workers, ahead=window)
     try:
         for start in range(0, len(indices), window):
             loaded = [next(stream) for _ in indices[start : start + window]]

@@ -229,6 +229,8 @@ class Runner:
         self.world = World.from_env()
         self._oom_limit: dict[str, int] = {}
         """Per task, the batch size that an out-of-memory error halved down to."""
+        self._lock_path = self.out / LOCK_DIR
+        """The run's lock file once held: loader workers close their inherited copy of it."""
 
     @property
     def model(self) -> JanusAdapter:
@@ -255,7 +257,8 @@ class Runner:
             task.configure(**self.config.task_options.get(task.name, {}))
         runs = [_prepare(t, self.config, self.device) for t in tasks]
         _check_writable(self.out)
-        with RunLock(self.out, self.world.rank):
+        with RunLock(self.out, self.world.rank) as lock:
+            self._lock_path = lock.path
             self._check_identities(runs)
             try:
                 for task_run in runs:
@@ -356,7 +359,8 @@ class Runner:
         if not pending:
             return
         window = SORT_WINDOW * (self.config.batch_size or AUTO_WINDOW_BATCH)
-        stream = loaded_windows(task, task_run.docset, [i for i, _ in pending], window, self.config.resolved_workers)
+        stream = loaded_windows(task, task_run.docset, [i for i, _ in pending], window, self.config.resolved_workers,
+                                self._encoder_size(), release=(self._lock_path,))  # fmt: skip
         with _progress(task.name, len(done) + len(pending), len(done), self.config.show_progress) as advance, closing(stream):
             for chunk, loaded in zip(_windows(list(range(len(pending))), window), stream):
                 items = [pending[k] for k in chunk]
@@ -384,6 +388,12 @@ class Runner:
                     records = self._understand_batch(task, members, docs, images, prompts, self._scorer_key(task_run))
                     append_jsonl(path, records)
                     advance(len(records))
+
+    def _encoder_size(self) -> int | None:
+        """The Janus adapter's square input size, for resizing in the loaders; None for a stand-in adapter."""
+        from janus_eval.model import JanusAdapter
+
+        return self.model.image_size if isinstance(self.model, JanusAdapter) else None
 
     def _scorer_key(self, task_run: TaskRun) -> str:
         assert task_run.identity is not None

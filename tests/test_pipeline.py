@@ -31,6 +31,19 @@ def test_records_do_not_depend_on_workers(tmp_path, tiny_adapter, task):
     assert _lines(tmp_path / "w0" / task / "samples.jsonl") == _lines(tmp_path / "w2" / task / "samples.jsonl")
 
 
+class Delegate:
+    """The tiny adapter seen as a stand-in: the runner then leaves resizing to the adapter itself."""
+
+    def __init__(self, adapter) -> None:
+        self.understand = adapter.understand
+
+
+def test_resizing_in_the_loaders_changes_no_record(tmp_path, tiny_adapter):
+    run(tmp_path / "loaders", tiny_adapter, tasks=["mmmu"], workers=2, limit=6)  # several images per sample
+    run(tmp_path / "adapter", Delegate(tiny_adapter), tasks=["mmmu"], workers=0, limit=6)
+    assert _lines(tmp_path / "loaders" / "mmmu" / "samples.jsonl") == _lines(tmp_path / "adapter" / "mmmu" / "samples.jsonl")
+
+
 def test_corrupt_image_with_workers(tmp_path, tiny_adapter):
     data, bad_id = _corrupt_dataset(tmp_path)
     with pytest.raises(JanusEvalError, match=f"corrupt or unreadable image in pope sample {bad_id}.*--on-bad-image skip"):
@@ -98,3 +111,42 @@ def test_geneval_records_do_not_depend_on_where_scoring_stopped(tmp_path, tiny_a
     run(tmp_path / "r", tiny_adapter, tasks=["geneval"], task_options=options, limit=3)
     assert sorted(_lines(samples)) == sorted(full)
     assert len(read_jsonl(samples)) == 9
+
+
+@pytest.mark.parametrize("size", [(80, 80), (97, 41), (23, 300), (640, 480)])
+def test_the_adapter_preprocessing_of_a_loader_resized_image_is_exact(size):
+    """What ``load_sample`` relies on: resize-and-pad, then the adapter's own pass, equals the adapter's pass alone."""
+    import torch
+    from PIL import Image
+
+    from janus_eval.model.preprocess import pixel_values, resize_and_pad
+
+    pixels = np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    image = Image.fromarray(pixels)
+    for encoder in (32, 384):
+        assert torch.equal(pixel_values([resize_and_pad(image, encoder)], encoder), pixel_values([image], encoder))
+
+
+@pytest.mark.parametrize("release", [True, False])
+def test_loader_workers_do_not_hold_the_run_lock(tmp_path, release):
+    """A SIGKILLed run's forked workers live on for a moment: they must not keep ``--out`` locked."""
+    from janus_eval.lock import RunLock
+    from janus_eval.pipeline import loaded_windows
+    from janus_eval.registry import get_task
+
+    task = get_task("pope")
+    lock = RunLock(tmp_path, 0).__enter__()
+    paths = (lock.path,) if release else ()
+    stream = loaded_windows(task, task.load(None), list(range(12)), window=4, workers=1, release=paths)
+    next(stream)  # the worker is up, with more to load
+    lock.__exit__(None, None, None)  # as a kill of the main process closes its descriptor
+    try:
+        if release:
+            with RunLock(tmp_path, 0):
+                pass
+        else:
+            with pytest.raises(JanusEvalError, match="in use"):
+                with RunLock(tmp_path, 0):
+                    pass
+    finally:
+        stream.close()
