@@ -22,7 +22,7 @@ from janus_eval.io import append_jsonl, read_jsonl, sha256_file, weights_sha256,
 from janus_eval.lock import LOCK_DIR, RunLock
 from janus_eval.pipeline import PngWriter, default_workers, loaded_windows
 from janus_eval.provenance import environment, now, read_json, tiny_model_hash
-from janus_eval.records import merge_task_records, read_task_records, save_png_atomic, valid_png
+from janus_eval.records import merge_task_records, read_task_records, valid_png
 from janus_eval.registry import check_name, get_task
 from janus_eval.task import (
     IMAGE_PLACEHOLDER,
@@ -229,7 +229,7 @@ class Runner:
         self.world = World.from_env()
         self._oom_limit: dict[str, int] = {}
         """Per task, the batch size that an out-of-memory error halved down to."""
-        self._lock_path = self.out / LOCK_DIR
+        self._lock_path: Path | None = None
         """The run's lock file once held: loader workers close their inherited copy of it."""
 
     @property
@@ -360,7 +360,7 @@ class Runner:
             return
         window = SORT_WINDOW * (self.config.batch_size or AUTO_WINDOW_BATCH)
         stream = loaded_windows(task, task_run.docset, [i for i, _ in pending], window, self.config.resolved_workers,
-                                self._encoder_size(), release=(self._lock_path,))  # fmt: skip
+                                self._encoder_size(), release=(self._lock_path,) if self._lock_path else ())  # fmt: skip
         with _progress(task.name, len(done) + len(pending), len(done), self.config.show_progress) as advance, closing(stream):
             for chunk, loaded in zip(_windows(list(range(len(pending))), window), stream):
                 items = [pending[k] for k in chunk]
