@@ -95,6 +95,7 @@ def run_command(
     judge_concurrency: Annotated[int, typer.Option("--judge-concurrency", help="Judge requests in flight at once.")] = 1,
     task_option: Annotated[Optional[list[str]], typer.Option("-T", "--task-option", help="TASK.NAME=VALUE, e.g. geneval.images_per_prompt=2.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Processes decoding understanding images ahead of the model; default min(8, CPUs - 1); 0: in-process.")] = None,
 ) -> None:
     """Evaluate a checkpoint on tasks and write a run directory."""
     from janus_eval.results.report import TINY_WARNING, summary_rows, unjudged_notes
@@ -106,7 +107,7 @@ def run_command(
         seed=seed, device=device, dtype=dtype, protocol=protocol, task_options=_parse_task_options(task_option or []),
         on_bad_image=on_bad_image, overwrite=overwrite, inception_weights=inception_weights, fid_backend=fid_backend,
         judge_url=judge_url, judge_model=judge_model, judge_key_env=judge_key_env, judge_timeout=judge_timeout,
-        judge_concurrency=judge_concurrency,
+        judge_concurrency=judge_concurrency, workers=workers,
         show_progress=progress and sys.stderr.isatty(),
     )  # fmt: skip
     runner = Runner(config)

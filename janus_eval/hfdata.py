@@ -262,5 +262,7 @@ def decode_image(value: Any, where: str) -> Image.Image:
             raise JanusEvalError(f"no image data in {where}")
         image.load()
         return image.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+    except UnidentifiedImageError:  # its message holds a BytesIO address, different on every run
+        raise JanusEvalError(f"corrupt or unreadable image in {where}: not an image format Pillow recognises") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise JanusEvalError(f"corrupt or unreadable image in {where}: {err}") from err

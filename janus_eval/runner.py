@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
@@ -18,8 +19,9 @@ from janus_eval.distributed import World
 from janus_eval.identity import TaskIdentity
 from janus_eval.io import append_jsonl, read_jsonl, sha256_file, weights_sha256, write_json
 from janus_eval.lock import RunLock
+from janus_eval.pipeline import PngWriter, default_workers, loaded_windows
 from janus_eval.provenance import environment, now, read_json, tiny_model_hash
-from janus_eval.records import merge_task_records, read_task_records, save_png_atomic, valid_png
+from janus_eval.records import merge_task_records, read_task_records, valid_png
 from janus_eval.registry import check_name, get_task
 from janus_eval.task import (
     IMAGE_PLACEHOLDER,
@@ -41,6 +43,8 @@ SORT_WINDOW = 32
 """Docs are length-sorted within windows of this many batches, so image reads stay local."""
 AUTO_WINDOW_BATCH = 16
 """The batch size the sort window assumes under ``--batch-size auto``."""
+PNG_THREADS = 4
+"""Threads encoding and writing generated PNGs (zlib releases the GIL)."""
 
 
 @dataclass
@@ -75,6 +79,12 @@ class RunConfig:
     """Judge requests in flight at once (records and cache are the same at any value)."""
     """Per task, option name -> command-line value (``-T geneval.images_per_prompt=2``)."""
     show_progress: bool = True
+    workers: int | None = None
+    """Processes that read and decode understanding samples ahead of the model; None: from the CPU count; 0: in-process."""
+
+    @property
+    def resolved_workers(self) -> int:
+        return default_workers() if self.workers is None else self.workers
 
     def validate(self) -> None:
         if not self.tasks:
@@ -87,6 +97,8 @@ class RunConfig:
             raise JanusEvalError(f"--limit must be a positive number of samples, got {self.limit}")
         if self.on_bad_image not in ("fail", "skip"):
             raise JanusEvalError(f"--on-bad-image must be fail or skip, got {self.on_bad_image!r}")
+        if self.workers is not None and self.workers < 0:
+            raise JanusEvalError(f"--workers must be 0 (in-process) or more, got {self.workers}")
         if self.batch_size is not None and self.batch_size < 1:
             raise JanusEvalError(f"--batch-size must be at least 1, got {self.batch_size}")
         for name in self.task_options:
@@ -216,6 +228,8 @@ class Runner:
         self.world = World.from_env()
         self._oom_limit: dict[str, int] = {}
         """Per task, the batch size that an out-of-memory error halved down to."""
+        self._lock_path: Path | None = None
+        """The run's lock file once held: loader workers close their inherited copy of it."""
 
     @property
     def model(self) -> JanusAdapter:
@@ -242,7 +256,8 @@ class Runner:
             task.configure(**self.config.task_options.get(task.name, {}))
         runs = [_prepare(t, self.config, self.device) for t in tasks]
         _check_writable(self.out)
-        with RunLock(self.out, self.world.rank):
+        with RunLock(self.out, self.world.rank) as lock:
+            self._lock_path = lock.path
             self._check_identities(runs)
             try:
                 for task_run in runs:
@@ -342,11 +357,14 @@ class Runner:
                    if doc_id not in done and self.world.owns(doc_id)]  # fmt: skip
         if not pending:
             return
-        with _progress(task.name, len(done) + len(pending), len(done), self.config.show_progress) as advance:
-            window = SORT_WINDOW * (self.config.batch_size or AUTO_WINDOW_BATCH)
-            for chunk in _windows(list(range(len(pending))), window):
+        window = SORT_WINDOW * (self.config.batch_size or AUTO_WINDOW_BATCH)
+        stream = loaded_windows(task, task_run.docset, [i for i, _ in pending], window, self.config.resolved_workers,
+                                self._encoder_size(), release=(self._lock_path,) if self._lock_path else ())  # fmt: skip
+        with _progress(task.name, len(done) + len(pending), len(done), self.config.show_progress) as advance, closing(stream):
+            for chunk, loaded in zip(_windows(list(range(len(pending))), window), stream):
                 items = [pending[k] for k in chunk]
-                docs = {i: task_run.docset.full_doc(i) for i, _ in items}
+                docs = {item.index: item.doc or {} for item in loaded}
+                images = {item.index: item.images for item in loaded}
                 prompts, skipped = {}, []
                 for i, doc_id in items:
                     try:
@@ -366,9 +384,15 @@ class Runner:
                                             task.generation.max_new_tokens, task.system_prompt)  # fmt: skip
 
                 for members in _batches(order, size_of):
-                    records = self._understand_batch(task, members, docs, prompts, self._scorer_key(task_run))
+                    records = self._understand_batch(task, members, docs, images, prompts, self._scorer_key(task_run))
                     append_jsonl(path, records)
                     advance(len(records))
+
+    def _encoder_size(self) -> int | None:
+        """The Janus adapter's square input size, for resizing in the loaders; None for a stand-in adapter."""
+        from janus_eval.model import JanusAdapter
+
+        return self.model.image_size if isinstance(self.model, JanusAdapter) else None
 
     def _scorer_key(self, task_run: TaskRun) -> str:
         assert task_run.identity is not None
@@ -405,18 +429,21 @@ class Runner:
         task: UnderstandingTask,
         members: list[tuple[int, str]],
         docs: dict[int, dict[str, Any]],
+        decoded: dict[int, list[Any] | JanusEvalError],
         prompts: dict[int, str],
         scorer: str,
     ) -> list[dict[str, Any]]:
+        """One model call; a sample whose images did not decode is skipped or stops the run, in batch order."""
         from janus_eval.model import NonFiniteLogits
 
         skipped, usable, images = [], [], []
         for i, doc_id in members:
-            try:
-                images.append(task.images(docs[i]))
+            got = decoded[i]
+            if isinstance(got, JanusEvalError):
+                skipped.append(self._bad_sample(task, doc_id, prompts[i], got))
+            else:
+                images.append(got)
                 usable.append((i, doc_id))
-            except JanusEvalError as err:
-                skipped.append(self._bad_sample(task, doc_id, prompts[i], err))
         members = usable
         if not members:
             return skipped
@@ -514,37 +541,65 @@ class Runner:
         """Phase 1 makes every image not yet valid on disk; phase 2 scores images not yet recorded.
 
         The PNG is the checkpoint of phase 1 (written atomically, verified on resume), the record
-        that of phase 2, so a kill at any point loses at most one batch of work.
+        that of phase 2, so a kill at any point loses at most the images still queued for writing
+        and one prompt's scores.
         """
         task = task_run.task
         assert isinstance(task, GenerationTask)
         task_dir = self.out / task.name
         docs = [task_run.docset.docs[i] for i in task_run.indices]
         task.prepare(docs, task_dir)
-        mine = [r for r in task_run.requests if self.world.owns(r.id)]
+        mine = [r for r in task_run.requests if self._owns(r)]
         missing = [r for r in mine if not valid_png(task_dir / r.path)]
         if missing:
-            with _progress(f"{task.name} images", len(mine), len(mine) - len(missing),
-                           self.config.show_progress) as advance:  # fmt: skip
-                order = sorted(missing, key=lambda r: -len(r.prompt))
-                for members in _batches(order, lambda r: self._batch_size(task.name, "generate", r.prompt)):
-                    images = self._generate_with_backoff(task, members)
-                    for request, pixels in zip(members, images):
-                        save_png_atomic(task_dir / request.path, pixels)
-                    advance(len(members))
-        path = self._records_path(task_run)
+            self._make_images(task, task_dir, missing, len(mine))
+        self._score_images(task_run, docs)
+
+    def _make_images(self, task: GenerationTask, task_dir: Path, missing: list[ImageRequest], total: int) -> None:
+        """Generate longest prompts first; PNGs are encoded and written on threads while the next batch runs."""
+        with _progress(f"{task.name} images", total, total - len(missing), self.config.show_progress) as advance, \
+                PngWriter(PNG_THREADS) as writer:  # fmt: skip
+            order = sorted(missing, key=lambda r: -len(r.prompt))
+            for members in _batches(order, lambda r: self._batch_size(task.name, "generate", r.prompt)):
+                images = self._generate_with_backoff(task, members)
+                for request, pixels in zip(members, images):
+                    writer.submit(task_dir / request.path, pixels)
+                advance(len(members))
+
+    def _score_images(self, task_run: TaskRun, docs: list[dict[str, Any]]) -> None:
+        """Score, a prompt's images at a time, every image of this rank not yet recorded with this scorer.
+
+        A prompt with some images already scored is scored whole again (only the missing records are
+        written): a batched scorer then always sees the same batch, whatever the interruptions.
+        """
+        task = task_run.task
+        assert isinstance(task, GenerationTask)
+        task_dir, path = self.out / task.name, self._records_path(task_run)
         self._done_ids(task_run)  # repairs a torn last line before anything is appended
         key = self._scorer_key(task_run)
         current = {r["id"] for r in self._latest_records(task_run) if r.get("scorer") == key}
-        todo = [r for r in mine if r.id not in current]
-        with _progress(f"{task.name} scoring", len(mine), len(mine) - len(todo), self.config.show_progress and bool(todo)) as advance:
-            for request in todo:
-                scored = task.score_image(docs[request.doc_index], task_dir / request.path)
-                scores, info = split_scores(scored)
-                record = {"id": request.id, "prompt": request.prompt, "prediction": request.path, "seed": request.seed,
-                          "scores": scores, "score_info": info, "scorer": key}  # fmt: skip
-                append_jsonl(path, [record])
-                advance(1)
+        mine = [r for r in task_run.requests if self._owns(r)]
+        groups: dict[int, list[ImageRequest]] = {}
+        for request in mine:
+            groups.setdefault(request.doc_index, []).append(request)
+        todo = [g for g in groups.values() if any(r.id not in current for r in g)]
+        left = sum(r.id not in current for g in todo for r in g)
+        with _progress(f"{task.name} scoring", len(mine), len(mine) - left, self.config.show_progress and bool(todo)) as advance:
+            for group in todo:
+                scored = task.score_images([docs[r.doc_index] for r in group], [task_dir / r.path for r in group])
+                records = [self._image_record(r, result, key) for r, result in zip(group, scored) if r.id not in current]
+                append_jsonl(path, records)
+                advance(len(records))
+
+    def _owns(self, request: ImageRequest) -> bool:
+        """Ranks own whole prompts: a prompt's images are always scored as one batch, whatever the rank count."""
+        return self.world.owns(f"prompt:{request.doc_index}")
+
+    @staticmethod
+    def _image_record(request: ImageRequest, result: dict[str, Any], scorer: str) -> dict[str, Any]:
+        scores, info = split_scores(result)
+        return {"id": request.id, "prompt": request.prompt, "prediction": request.path, "seed": request.seed,
+                "scores": scores, "score_info": info, "scorer": scorer}  # fmt: skip
 
     def _generate_with_backoff(self, task: GenerationTask, members: list[ImageRequest]) -> Any:
         from janus_eval.model import NonFiniteLogits

@@ -320,8 +320,8 @@ def derive_seed(base_seed: int, *indices: int) -> int:
 class GenerationTask(Task):
     """A text-to-image benchmark: prompts -> images (PNG under ``<out>/<task>/images/``) -> metrics.
 
-    The runner generates every ``ImageRequest`` not yet on disk, then calls ``score_image`` per image
-    (if the task scores images one by one, as GenEval does) and ``aggregate`` over all records.
+    The runner generates every ``ImageRequest`` not yet on disk, then calls ``score_images`` per prompt's
+    images (if the task scores images one by one, as GenEval does) and ``aggregate`` over all records.
     ``bind`` gives the task the run's data root and task folder before any of that.
     """
 
@@ -361,6 +361,14 @@ class GenerationTask(Task):
     def score_image(self, doc: dict[str, Any], image_path: Path) -> dict[str, Any]:
         """Per-image scores; empty for set-level metrics such as FID."""
         return {}
+
+    def score_images(self, docs: list[dict[str, Any]], image_paths: list[Path]) -> list[dict[str, Any]]:
+        """``score_image`` for several images; a task overrides it to run its scorers on the batch at once.
+
+        The runner calls it with the images of one prompt, a fixed group, so a batched scorer's results
+        do not depend on how a run was interrupted and resumed.
+        """
+        return [self.score_image(doc, path) for doc, path in zip(docs, image_paths, strict=True)]
 
     def card(self) -> dict[str, Any]:
         return {

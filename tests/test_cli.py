@@ -28,6 +28,7 @@ def test_readme_default_run_end_to_end(tmp_path):
         (["run", "--tasks", "pope", "--ckpt", "/no/such/ckpt"], "does not exist"),
         (["run", "--tasks", "pope", "--limit", "0"], "--limit must be a positive"),
         (["run", "--tasks", "pope", "--batch-size", "-1"], "--batch-size must be at least 1"),
+        (["run", "--tasks", "pope", "--workers", "-1"], "--workers must be 0"),
         (["run", "--tasks", "pope", "--data-root", "/no/such/data"], "is not a directory"),
     ],
 )

@@ -111,27 +111,48 @@ class Mask2FormerDetector:
         tensor = torch.from_numpy(np.ascontiguousarray(normalize_like_mmcv(padded).transpose(2, 0, 1)))
         return tensor[None], (new_h, new_w)
 
-    @torch.inference_mode()
     def detect(self, image: Image.Image) -> dict[str, list[dict[str, Any]]]:
-        """Per class name: ``{"box": [x1, y1, x2, y2], "score": float32, "mask": bool [H, W]}``.
+        """Per class name: ``{"box": [x1, y1, x2, y2], "score": float32, "mask": bool [H, W]}`` (see ``detect_batch``)."""
+        return self.detect_batch([image])[0]
+
+    @torch.inference_mode()
+    def detect_batch(self, images: list[Image.Image]) -> list[dict[str, list[dict[str, Any]]]]:
+        """``detect`` for each image, images of one padded input shape through the model together.
+
+        mmdet pads each image alone, so only same-shape inputs share a forward pass (padding to a
+        common shape would change results). A batch's floats can differ from single-image ones in
+        the last bits (GEMM blocking), so callers keep batch membership fixed.
+        """
+        prepared = [self._preprocess(image) for image in images]
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for k, (inputs, _) in enumerate(prepared):
+            by_shape.setdefault(tuple(inputs.shape), []).append(k)
+        results: list[dict[str, list[dict[str, Any]]]] = [{} for _ in images]
+        device = next(self.model.parameters()).device
+        for members in by_shape.values():
+            out = self.model(pixel_values=torch.cat([prepared[k][0] for k in members]).to(device))
+            for row, k in enumerate(members):
+                inputs, resized = prepared[k]
+                results[k] = self._instances(out.class_queries_logits[row].float(), out.masks_queries_logits[row].float(),
+                                             tuple(inputs.shape[-2:]), resized, images[k].size)  # fmt: skip
+        return results
+
+    def _instances(self, class_logits: torch.Tensor, mask_logits: torch.Tensor, padded: tuple[int, ...],
+                   resized: tuple[int, int], size: tuple[int, int]) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
+        """One image's detections from its [Q, C + 1] class and [Q, h/4, w/4] mask logits.
 
         As mmdet's ``MaskFormerFusionHead.instance_postprocess`` with ``rescale=True``: mask logits
         upsampled to the padded input, cropped to the resized image, upsampled to the original size;
         top-100 over queries x classes (unsorted, as mmdet); score = class probability x mean
         sigmoid over the binary mask; box = mask extent (x2/y2 one past the last pixel).
         """
-        width, height = image.size
-        inputs, (new_h, new_w) = self._preprocess(image)
-        device = next(self.model.parameters()).device
-        out = self.model(pixel_values=inputs.to(device))
-        class_logits = out.class_queries_logits[0].float()  # [Q, C + 1]
-        mask_logits = out.masks_queries_logits[0].float()  # [Q, h/4, w/4]
+        (new_h, new_w), (width, height) = resized, size
         num_classes = class_logits.shape[-1] - 1
         scores = class_logits.softmax(-1)[:, :-1]
         top_scores, top_index = scores.flatten().topk(min(self.max_per_image, scores.numel()), sorted=False)
         labels = top_index % num_classes
         # Upsample every query (as mmdet does) before selecting: interpolation is per mask anyway.
-        masks = F.interpolate(mask_logits[None], size=inputs.shape[-2:], mode="bilinear", align_corners=False)[0]
+        masks = F.interpolate(mask_logits[None], size=padded, mode="bilinear", align_corners=False)[0]
         masks = masks[:, :new_h, :new_w]
         masks = F.interpolate(masks[None], size=(height, width), mode="bilinear", align_corners=False)[0]
         chosen = masks[top_index // num_classes]
@@ -229,19 +250,33 @@ class ClipColorClassifier:
             crops.append(clip_transform(shown.crop(tuple(obj["box"])), self.image_size))
         return torch.stack(crops)
 
-    @torch.inference_mode()
     def logits(self, image: Image.Image, objects: list[dict[str, Any]], class_name: str) -> torch.Tensor:
         """[N, 10]: 100 x cosine between each crop and each colour's text classifier (CLIP_benchmark's scale)."""
+        return self._crop_logits(self.crops(image, objects), class_name)
+
+    @torch.inference_mode()
+    def _crop_logits(self, crops: torch.Tensor, class_name: str) -> torch.Tensor:
         device = next(self.model.parameters()).device
         classifier = self._text_classifier(class_name)
         with _clip_benchmark_autocast(device):
-            features = _features(self.model.get_image_features(pixel_values=self.crops(image, objects).to(device)))
+            features = _features(self.model.get_image_features(pixel_values=crops.to(device)))
             return (100.0 * F.normalize(features.float(), dim=-1) @ classifier.T).float()
 
     def classify(self, image: Image.Image, objects: list[dict[str, Any]], class_name: str) -> list[str]:
-        if not objects:
-            return []
-        return [COLORS[i] for i in self.logits(image, objects, class_name).argmax(-1).tolist()]
+        return self.classify_batch([(image, objects)], class_name)[0]
+
+    def classify_batch(self, items: list[tuple[Image.Image, list[dict[str, Any]]]], class_name: str) -> list[list[str]]:
+        """``classify`` for several (image, objects) pairs of one class name: one CLIP pass over all crops."""
+        counts = [len(objects) for _, objects in items]
+        if not any(counts):
+            return [[] for _ in items]
+        crops = torch.cat([self.crops(image, objects) for image, objects in items if objects])
+        colors = [COLORS[i] for i in self._crop_logits(crops, class_name).argmax(-1).tolist()]
+        out, start = [], 0
+        for n in counts:
+            out.append(colors[start : start + n])
+            start += n
+        return out
 
 
 # -- tiny random stand-ins -------------------------------------------------------------------------

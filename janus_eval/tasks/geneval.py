@@ -47,6 +47,14 @@ def judge(metadata: dict[str, Any], detections: dict[str, list[dict[str, Any]]])
     return geneval_rules.judge(metadata, detections)
 
 
+def _read_rgb(path: Path) -> Any:
+    """The PNG as GenEval reads it: EXIF orientation applied, RGB."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as raw:
+        return ImageOps.exif_transpose(raw).convert("RGB")
+
+
 def _default_clip(weights: Path) -> Path:
     """``<weights>/clip-vit-large-patch14`` (transformers), else ``<weights>/ViT-L-14.pt`` (OpenAI) when only that exists."""
     folder, file = weights / CLIP_DIR, weights / CLIP_FILE
@@ -141,23 +149,43 @@ class GenEval(GenerationTask):
         return detector, clip
 
     def score_image(self, doc: dict[str, Any], image_path: Path) -> dict[str, Any]:
-        from PIL import Image, ImageOps
+        return self.score_images([doc], [image_path])[0]
 
+    def score_images(self, docs: list[dict[str, Any]], image_paths: list[Path]) -> list[dict[str, Any]]:
+        """The images through the detector together, then each class name's crops through CLIP together."""
         detector, colors = self._detector_and_colors()
-        with Image.open(image_path) as raw:
-            image = ImageOps.exif_transpose(raw).convert("RGB")
-        detections = detector.detect(image)
-        for name, objects in geneval_rules.objects_needing_color(doc, detections).items():
-            for obj, color in zip(objects, colors.classify(image, objects, name)):
-                obj["color"] = color
+        images = [_read_rgb(path) for path in image_paths]
+        batched = getattr(detector, "detect_batch", None)
+        detections = batched(images) if batched else [detector.detect(image) for image in images]
+        self._classify_colors(colors, docs, images, detections)
+        return [self._verdict(doc, found, bool(detector.official and colors.official), detector.name)
+                for doc, found in zip(docs, detections)]  # fmt: skip
+
+    @staticmethod
+    def _classify_colors(colors: Any, docs: list[dict[str, Any]], images: list[Any],
+                         detections: list[dict[str, list[dict[str, Any]]]]) -> None:  # fmt: skip
+        """Set ``color`` on the objects whose colour the rules need, one CLIP pass per class name."""
+        wanted: dict[str, list[tuple[Any, list[dict[str, Any]]]]] = {}
+        for doc, image, found in zip(docs, images, detections):
+            for name, objects in geneval_rules.objects_needing_color(doc, found).items():
+                wanted.setdefault(name, []).append((image, objects))
+        for name, items in wanted.items():
+            batched = getattr(colors, "classify_batch", None)
+            labelled = batched(items, name) if batched else [colors.classify(image, objects, name) for image, objects in items]
+            for (_, objects), labels in zip(items, labelled):
+                for obj, color in zip(objects, labels):
+                    obj["color"] = color
+
+    @staticmethod
+    def _verdict(doc: dict[str, Any], detections: dict[str, list[dict[str, Any]]], official: bool, detector: str) -> dict[str, Any]:
         correct, reason = geneval_rules.evaluate(doc, detections)
         kept = geneval_rules.kept_objects(doc, detections)
         return {
             "score": float(correct),
             "tag": doc["tag"],
             "reason": reason,
-            "official": bool(detector.official and colors.official),
-            "detector": detector.name,
+            "official": official,
+            "detector": detector,
             "details": {k: [[*map(float, o["box"]), float(o["score"])] for o in v] for k, v in kept.items()},
         }
 
