@@ -74,7 +74,7 @@ def _parse_batch_size(value: str) -> int | None:
 
 @app.command("run")
 def run_command(
-    tasks: Annotated[str, typer.Option("--tasks", help="Comma-separated task names, e.g. pope,geneval.")],
+    tasks: Annotated[str, typer.Option("--tasks", help="Comma-separated task names, e.g. pope,geneval, or table2 / table3 / table4 / paper.")],
     ckpt: Annotated[Optional[str], typer.Option("--ckpt", help="Local checkpoint directory; default: embedded tiny model.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run directory; default runs/<timestamp>.")] = None,
     data_root: DataRoot = None,
@@ -101,9 +101,13 @@ def run_command(
     from janus_eval.results.report import TINY_WARNING, summary_rows, unjudged_notes
     from janus_eval.runner import RunConfig, Runner
 
+    from janus_eval.registry import PRESETS, expand_presets
+
     out = out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    names = _split_tasks(tasks)
+    tables = [name.removeprefix("table") for name in names if name in PRESETS]
     config = RunConfig(
-        tasks=_split_tasks(tasks), out=out, ckpt=ckpt, data_root=data_root, limit=limit, batch_size=_parse_batch_size(batch_size),
+        tasks=expand_presets(names), out=out, ckpt=ckpt, data_root=data_root, limit=limit, batch_size=_parse_batch_size(batch_size),
         seed=seed, device=device, dtype=dtype, protocol=protocol, task_options=_parse_task_options(task_option or []),
         on_bad_image=on_bad_image, overwrite=overwrite, inception_weights=inception_weights, fid_backend=fid_backend,
         judge_url=judge_url, judge_model=judge_model, judge_key_env=judge_key_env, judge_timeout=judge_timeout,
@@ -120,6 +124,12 @@ def run_command(
         table.add_row(*row)
     out_console.print(table)
     out_console.print(f"per-sample records, run card and report: {out}/ (report.html, run.json)")
+    if tables:  # a preset run ends with its paper table(s), the paper's rows beside this run
+        from janus_eval.results.rundir import load_runs
+        from janus_eval.results.tables import render_tables
+
+        for which in ["all"] if "paper" in tables else tables:
+            sys.stdout.write(render_tables(load_runs([out]), fmt="md", which=which))
     for note in unjudged_notes(results, card):
         out_console.print(f"[yellow]{note}[/yellow]")
     if ckpt is None:

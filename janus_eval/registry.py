@@ -43,6 +43,21 @@ SUITE: dict[str, TaskInfo] = {
     )
 }
 
+PRESETS: dict[str, tuple[str, ...]] = {
+    "table2": tuple(name for name, info in SUITE.items() if info.kind == "understanding"),
+    "table3": ("geneval",),
+    "table4": ("coco30k", "mjhq30k"),
+    "paper": tuple(SUITE),
+}
+"""``--tasks`` names that stand for a paper table's benchmarks (``paper``: Tables 2-4)."""
+
+
+def expand_presets(names: list[str]) -> list[str]:
+    """Presets replaced by their benchmarks, in order, each benchmark once."""
+    expanded = [task for name in names for task in PRESETS.get(name, (name,))]
+    return list(dict.fromkeys(expanded))
+
+
 _REGISTRY: dict[str, type[Task]] = {}
 _discovered = False
 T = TypeVar("T", bound=type[Task])

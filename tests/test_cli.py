@@ -70,3 +70,15 @@ def test_score_outside_predictions(cli_invoke, tmp_path: Path):
     preds.write_text(json.dumps({"id": "nope", "prediction": "yes"}) + "\n")
     code, _, err = cli_invoke("score", "--task", "pope", "--predictions", str(preds))
     assert code == 2 and "'nope'" in err
+
+
+def test_table_preset_runs_its_benchmarks_and_prints_the_table(cli_invoke, tmp_path: Path):
+    from janus_eval.registry import PRESETS, expand_presets, list_tasks
+
+    assert expand_presets(["paper"]) == list_tasks()
+    assert expand_presets(["pope", "table2"]) == ["pope", *[t for t in PRESETS["table2"] if t != "pope"]]
+    code, out, err = cli_invoke("run", "--tasks", "table3", "-T", "geneval.images_per_prompt=1", "--limit", "2",
+                                "--out", str(tmp_path / "r"), "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert "### Table 3" in out and "Table 2" not in out
+    assert set(json.loads((tmp_path / "r" / "results.json").read_text())) == {"geneval"}
