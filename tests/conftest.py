@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+import torch
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +29,23 @@ def cli_invoke(monkeypatch, capsys):
         return exit_info.value.code or 0, captured.out, captured.err
 
     return invoke
+
+
+class TinyTorchScriptInception(torch.nn.Module):
+    """Stand-in for clean-fid's TorchScript Inception (``layers`` -> [B, 16, 1, 1]); never the real network."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 13, stride=13), torch.nn.ReLU(),
+                                          torch.nn.Conv2d(8, 16, 1), torch.nn.AdaptiveAvgPool2d(1))  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "inception-2015-12-05.pt"
+    torch.jit.script(TinyTorchScriptInception()).save(str(path))
+    return path
