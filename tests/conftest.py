@@ -49,3 +49,19 @@ def tiny_weights(tmp_path_factory):
     path = tmp_path_factory.mktemp("weights") / "inception-2015-12-05.pt"
     torch.jit.script(TinyTorchScriptInception()).save(str(path))
     return path
+
+
+@pytest.fixture
+def inception_calls(monkeypatch):
+    """The image paths that go through ``inception.image_features`` (the only way to the network), in order."""
+    from janus_eval.metrics import inception
+
+    seen = []
+    real = inception.image_features
+
+    def counted(paths, *args, **kwargs):
+        seen.extend(paths)
+        return real(paths, *args, **kwargs)
+
+    monkeypatch.setattr(inception, "image_features", counted)
+    return seen

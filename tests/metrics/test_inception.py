@@ -168,27 +168,14 @@ def test_unreadable_image_in_a_worker_is_one_clear_error(tmp_path):
         inception.image_features(paths, extractor, inception.CLEANFID_DEFAULT, batch_size=2, workers=2)
 
 
-def _counting(monkeypatch):
-    """Count the images that go through ``image_features`` (the only path to the network)."""
-    seen = []
-    real = inception.image_features
-
-    def counted(paths, *args, **kwargs):
-        seen.extend(paths)
-        return real(paths, *args, **kwargs)
-
-    monkeypatch.setattr(inception, "image_features", counted)
-    return seen
-
-
-def test_reference_stats_cached_once_per_data_root(tmp_path, monkeypatch):
+def test_reference_stats_cached_once_per_data_root(tmp_path, inception_calls):
     from janus_eval.metrics.fid import feature_stats
 
     extractor = inception.load_inception(tiny_torchscript(tmp_path / "t.pt"))
     root = tmp_path / "data"
     paths = write_images(root / "real" / "a", 3) + write_images(root / "real" / "b", 2, seed=1)
     groups = {"a": [0, 1, 2], "b": [3, 4], "tiny": [0]}
-    seen = _counting(monkeypatch)
+    seen = inception_calls
     first = inception.cached_reference_stats(paths, extractor, inception.CLEANFID_DEFAULT, root, tmp_path / "run1", groups)
     assert len(seen) == 5 and set(first) == {"all", "a", "b"}  # a one-image subset has no statistics
     [cached] = (root / inception.REFERENCE_CACHE).glob("fid-ref-*.npz")
@@ -210,12 +197,12 @@ def test_reference_stats_cached_once_per_data_root(tmp_path, monkeypatch):
     assert cached.is_file()
 
 
-def test_reference_stats_fall_back_to_the_run_folder(tmp_path, monkeypatch):
+def test_reference_stats_fall_back_to_the_run_folder(tmp_path, inception_calls):
     extractor = inception.load_inception(tiny_torchscript(tmp_path / "t.pt"))
     root = tmp_path / "data"
     paths = write_images(root, 3)
     (root / inception.REFERENCE_CACHE).write_text("a file where the cache folder would go")  # not writable there
-    seen = _counting(monkeypatch)
+    seen = inception_calls
     inception.cached_reference_stats(paths, extractor, inception.CLEANFID_DEFAULT, root, tmp_path / "run")
     assert len(list((tmp_path / "run").glob("fid-ref-*.npz"))) == 1
     inception.cached_reference_stats(paths, extractor, inception.CLEANFID_DEFAULT, root, tmp_path / "run")
