@@ -242,7 +242,7 @@ def download_command(
 
 @app.command("bench")
 def bench_command(
-    mode: Annotated[str, typer.Option("--mode", help="gen (image generation), und (understanding), agree (batched vs batch-1 answers) or geneval (a whole GenEval run).")] = "gen",
+    mode: Annotated[str, typer.Option("--mode", help="gen (image generation), und (understanding), agree (batched vs batch-1 answers), geneval (a whole GenEval run) or pipeline (the harness alone, serial vs parallel).")] = "gen",
     shape: Annotated[Optional[str], typer.Option("--shape", help="1.3b (default on GPU), pro-7b, or tiny (default on CPU).")] = None,
     device: Annotated[str, typer.Option("--device")] = "cuda",
     dtype: Annotated[Optional[str], typer.Option("--dtype")] = None,
@@ -254,8 +254,11 @@ def bench_command(
     from janus_eval.bench import SHAPES, run_agreement, run_bench, run_geneval_bench, to_json
     from janus_eval.io import write_atomic
 
-    if mode not in ("gen", "und", "agree", "geneval"):
-        raise JanusEvalError(f"--mode must be gen, und, agree or geneval, got {mode!r}")
+    if mode not in ("gen", "und", "agree", "geneval", "pipeline"):
+        raise JanusEvalError(f"--mode must be gen, und, agree, geneval or pipeline, got {mode!r}")
+    if mode == "pipeline":
+        _bench_pipeline(n, json_out)
+        return
     if shape is not None and shape not in SHAPES:
         raise JanusEvalError(f"--shape must be one of {', '.join(SHAPES)}, got {shape!r}")
     sizes = [_parse_batch_size(part.strip()) for part in batch_size.split(",")]
@@ -299,6 +302,25 @@ def bench_command(
         )
     if json_out:
         write_atomic(json_out, to_json(results) + "\n")
+
+
+def _bench_pipeline(n: int | None, json_out: Path | None) -> None:
+    """The harness alone (null model), --workers 0 against --workers N, records compared."""
+    from janus_eval.bench_pipeline import run_pipeline_bench
+    from janus_eval.io import write_atomic
+    from janus_eval.pipeline import default_workers
+
+    workers = max(1, default_workers())
+    result = run_pipeline_bench(samples=n or 2048, prompts=max(1, (n or 2048) // 16), workers=workers)
+    for stage in result["stages"]:
+        out_console.print(
+            f"pipeline {stage['stage']}: {stage['items']} items, serial {stage['serial_per_s']:.1f} {stage['unit']}, "
+            f"--workers {stage['workers']} {stage['parallel_per_s']:.1f} {stage['unit']}, ratio x{stage['speedup']:.2f}, "
+            f"records identical: {stage['identical_records']}"
+        )
+    out_console.print(f"peak RSS {result['peak_rss_mib']:.0f} MiB on {result['cpus']} CPUs")
+    if json_out:
+        write_atomic(json_out, json.dumps(result, indent=2) + "\n")
 
 
 def _one_line(message: str) -> str:

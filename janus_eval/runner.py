@@ -44,7 +44,7 @@ SORT_WINDOW = 32
 AUTO_WINDOW_BATCH = 16
 """The batch size the sort window assumes under ``--batch-size auto``."""
 PNG_THREADS = 4
-"""Threads encoding and writing generated PNGs (zlib releases the GIL)."""
+"""Threads encoding and writing generated PNGs (zlib releases the GIL); none under ``--workers 0``."""
 
 
 @dataclass
@@ -80,7 +80,8 @@ class RunConfig:
     """Per task, option name -> command-line value (``-T geneval.images_per_prompt=2``)."""
     show_progress: bool = True
     workers: int | None = None
-    """Processes that read and decode understanding samples ahead of the model; None: from the CPU count; 0: in-process."""
+    """Processes that read and decode understanding samples ahead of the model; None: from the CPU count; 0: all
+    in-process, PNGs written in line too (the serial baseline ``bench --mode pipeline`` compares against)."""
 
     @property
     def resolved_workers(self) -> int:
@@ -558,7 +559,7 @@ class Runner:
     def _make_images(self, task: GenerationTask, task_dir: Path, missing: list[ImageRequest], total: int) -> None:
         """Generate longest prompts first; PNGs are encoded and written on threads while the next batch runs."""
         with _progress(f"{task.name} images", total, total - len(missing), self.config.show_progress) as advance, \
-                PngWriter(PNG_THREADS) as writer:  # fmt: skip
+                PngWriter(PNG_THREADS if self.config.resolved_workers else 0) as writer:  # fmt: skip
             order = sorted(missing, key=lambda r: -len(r.prompt))
             for members in _batches(order, lambda r: self._batch_size(task.name, "generate", r.prompt)):
                 images = self._generate_with_backoff(task, members)

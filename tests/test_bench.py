@@ -67,3 +67,14 @@ def test_geneval_bench_scorers_have_the_official_sizes():
     millions = [sum(p.numel() for p in m.model.parameters()) / 1e6 for m in (detector, colors)]
     assert 60 < millions[0] < 75 and 420 < millions[1] < 435  # Mask2Former Swin-S 69M, CLIP ViT-L/14 428M
     assert colors.image_size == 224 and detector.scale == (1333, 800)
+
+
+def test_pipeline_bench_compares_serial_and_parallel_on_identical_records(tmp_path, cli_invoke):
+    code, out, err = cli_invoke("bench", "--mode", "pipeline", "--n", "64", "--json", str(tmp_path / "p.json"))
+    assert code == 0, err
+    result = json.loads((tmp_path / "p.json").read_text())
+    assert [s["unit"] for s in result["stages"]] == ["samples/s", "images/s"]
+    for stage in result["stages"]:
+        assert stage["identical_records"] is True and stage["workers"] >= 1
+        assert stage["serial_per_s"] > 0 and stage["parallel_per_s"] > 0
+    assert result["peak_rss_mib"] > 0 and "ratio x" in out
