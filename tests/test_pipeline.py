@@ -148,3 +148,16 @@ def test_loader_workers_do_not_hold_the_run_lock(tmp_path, release):
                     pass
     finally:
         stream.close()
+
+
+def test_records_images_and_results_identical_for_0_and_4_workers(tmp_path, tiny_adapter):
+    """Issue #16's condition: the whole run directory's outputs do not depend on the worker count."""
+    options = {"geneval": {"images_per_prompt": "2"}}
+    for workers in (0, 4):
+        run(tmp_path / f"w{workers}", tiny_adapter, tasks=["pope", "geneval"], task_options=options, workers=workers, limit=4)
+    w0, w4 = tmp_path / "w0", tmp_path / "w4"
+    assert (w0 / "results.json").read_text() == (w4 / "results.json").read_text()
+    for task in ("pope", "geneval"):
+        assert _lines(w0 / task / "samples.jsonl") == _lines(w4 / task / "samples.jsonl")
+    pngs = sorted((w0 / "geneval" / "images").rglob("*.png"))
+    assert len(pngs) == 8 and all(p.read_bytes() == (w4 / p.relative_to(w0)).read_bytes() for p in pngs)
