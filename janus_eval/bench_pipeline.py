@@ -41,6 +41,9 @@ class PipelineTiming:
 class NullModel:
     """No model: "yes" for every question, seeded noise for every image (the harness's cost only)."""
 
+    loader_image_size = 384
+    """Images are resized and padded to the 1.3B encoder's input in the loaders, as for the real adapter."""
+
     def understand(self, images: list[Any], questions: list[str], max_new_tokens: int, system_prompt: str | None = None) -> list[str]:
         return ["yes"] * len(questions)
 

@@ -310,7 +310,7 @@ def _bench_pipeline(n: int | None, json_out: Path | None) -> None:
     from janus_eval.io import write_atomic
     from janus_eval.pipeline import default_workers
 
-    workers = max(1, default_workers())
+    workers = max(2, default_workers() + 1)  # every core: the null model leaves the main process idle
     result = run_pipeline_bench(samples=n or 2048, prompts=max(1, (n or 2048) // 16), workers=workers)
     for stage in result["stages"]:
         out_console.print(

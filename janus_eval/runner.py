@@ -390,10 +390,13 @@ class Runner:
                     advance(len(records))
 
     def _encoder_size(self) -> int | None:
-        """The Janus adapter's square input size, for resizing in the loaders; None for a stand-in adapter."""
+        """The Janus adapter's square input size, for resizing in the loaders; a stand-in adapter may ask for
+        it with ``loader_image_size`` (the pipeline bench's null model), else None."""
         from janus_eval.model import JanusAdapter
 
-        return self.model.image_size if isinstance(self.model, JanusAdapter) else None
+        if isinstance(self.model, JanusAdapter):
+            return self.model.image_size
+        return getattr(self.model, "loader_image_size", None)
 
     def _scorer_key(self, task_run: TaskRun) -> str:
         assert task_run.identity is not None
