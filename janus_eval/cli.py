@@ -115,6 +115,9 @@ def run_command(
         show_progress=progress and sys.stderr.isatty(),
     )  # fmt: skip
     runner = Runner(config)
+    runner.on_plan = lambda plan: out_console.print(
+        "this run: " + ", ".join(f"{name} {count:,} {unit}" for name, (count, unit) in plan.items()), highlight=False
+    )
     results = runner.run()
     if not runner.world.is_main:
         return  # rank 0 reports for everyone

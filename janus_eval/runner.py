@@ -230,6 +230,8 @@ class Runner:
         self._oom_limit: dict[str, int] = {}
         """Per task, the batch size that an out-of-memory error halved down to."""
         self._lock_path: Path | None = None
+        self.on_plan: Callable[[dict[str, tuple[int, str]]], None] | None = None
+        """Called once the tasks are loaded with {task: (count, "samples" | "images")}: the work ahead."""
         """The run's lock file once held: loader workers close their inherited copy of it."""
 
     @property
@@ -257,6 +259,8 @@ class Runner:
             task.configure(**self.config.task_options.get(task.name, {}))
         runs = [_prepare(t, self.config, self.device) for t in tasks]
         _check_writable(self.out)
+        if self.on_plan is not None and self.world.is_main:
+            self.on_plan({r.task.name: (len(r.ids), "images" if r.requests else "samples") for r in runs})
         with RunLock(self.out, self.world.rank) as lock:
             self._lock_path = lock.path
             self._check_identities(runs)

@@ -80,6 +80,7 @@ def test_table_preset_runs_its_benchmarks_and_prints_the_table(cli_invoke, tmp_p
     code, out, err = cli_invoke("run", "--tasks", "table3", "-T", "geneval.images_per_prompt=1", "--limit", "2",
                                 "--out", str(tmp_path / "r"), "--no-progress")  # fmt: skip
     assert code == 0, err
+    assert "this run: geneval 2 images" in out  # the work, said up front
     assert "### Table 3" in out and "Table 2" not in out
     assert set(json.loads((tmp_path / "r" / "results.json").read_text())) == {"geneval"}
 
