@@ -75,9 +75,11 @@ def test_png_writer_reports_a_failed_write(tmp_path):
     (tmp_path / "file").write_text("")
     writer = PngWriter(threads=2)
     writer.submit(tmp_path / "ok.png", pixels)
-    writer.submit(tmp_path / "file" / "under-a-file.png", pixels)  # its folder cannot be made
-    with pytest.raises(Exception):
+    with pytest.raises(JanusEvalError, match="cannot write .*under-a-file.png"):  # at the next submit or at close
+        writer.submit(tmp_path / "file" / "under-a-file.png", pixels)  # its folder cannot be made
+        writer.submit(tmp_path / "later.png", pixels)
         writer.close()
+    writer.close()  # the writes still queued finish
     assert (tmp_path / "ok.png").stat().st_size > 0
 
 
