@@ -306,7 +306,11 @@ class Runner:
 
     def _task_identity(self, task_run: TaskRun, run_wide: dict[str, Any]) -> TaskIdentity:
         task = task_run.task
-        data = {f.name if task_run.docset.files.count(f) == 1 else str(f): sha256_file(f) for f in task_run.docset.files}
+        # Keyed by the path below the files' common folder: GQA's two configs share a file name, and a moved
+        # data root is still the same data.
+        files = task_run.docset.files
+        root = Path(os.path.commonpath(files)) if len(files) > 1 else files[0].parent
+        data = {str(f.relative_to(root)): sha256_file(f) for f in files}
         inputs = {**run_wide, "data_sha256": data, "options": task.option_values()}
         return TaskIdentity(inputs=inputs, scoring=task.scoring_identity())
 

@@ -175,3 +175,14 @@ def test_throughput_options_are_not_part_of_the_identity():
     assert task.option_values() == before
     task.configure(reference="sampled-30k")
     assert task.option_values() != before
+
+
+def test_every_data_file_counts_even_when_two_share_a_name(tmp_path):
+    """GQA's questions and images are both ``testdev-00000-of-00001.parquet``: both hashes are kept."""
+    from janus_eval.runner import RunConfig, Runner
+
+    out = tmp_path / "run"
+    Runner(RunConfig(tasks=["gqa"], out=out, limit=1, batch_size=1, show_progress=False)).run()
+    data = json.loads((out / "gqa" / "identity.json").read_text())["inputs"]["data_sha256"]
+    assert sorted(data) == ["testdev_balanced_images/testdev-00000-of-00001.parquet",
+                            "testdev_balanced_instructions/testdev-00000-of-00001.parquet"]  # fmt: skip
