@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Fast, exact evaluation of Janus models.")
 out_console = Console()

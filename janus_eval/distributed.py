@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from janus_eval.io import write_json
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Union
 
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 Log = Callable[[str], None]
 DONE_MARKER = ".janus-eval-download.json"

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from janus_eval.io import read_json_file, write_json
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 IDENTITY_FILE = "identity.json"
 RUN_WIDE = ("checkpoint_sha256", "dtype", "seed", "protocol")

@@ -21,7 +21,7 @@ _UMASK = _current_umask()
 
 def write_failed(path: Path, err: OSError) -> Exception:
     """A failed write (disk full, file-size limit, permissions) as one line naming the file."""
-    from janus_eval.task import JanusEvalError
+    from janus_eval.errors import JanusEvalError
 
     return JanusEvalError(
         f"cannot write {path}: {err.strerror or err}; what was written before is unchanged, "
@@ -59,7 +59,7 @@ def write_json(path: Path, obj: Any) -> None:
 
 def read_json_file(path: Path) -> dict[str, Any]:
     """A JSON object written by janus-eval; anything else is a one-line error naming the file."""
-    from janus_eval.task import JanusEvalError
+    from janus_eval.errors import JanusEvalError
 
     try:
         value = json.loads(path.read_bytes().decode("utf-8"))
@@ -91,7 +91,7 @@ def read_jsonl(path: Path, repair: bool = False) -> list[dict[str, Any]]:
     With ``repair``, the file is rewritten without the torn line so later appends start clean.
     A bad line anywhere else was not left by a kill: that is an error naming the file and line.
     """
-    from janus_eval.task import JanusEvalError
+    from janus_eval.errors import JanusEvalError
 
     if not path.exists():
         return []

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 LOCK_DIR = ".janus-eval"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from janus_eval.io import read_jsonl, write_atomic, write_bytes_atomic
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 
 def valid_png(path: Path) -> bool:

@@ -109,9 +109,12 @@ def check_name(name: str) -> None:
         raise JanusEvalError(f"unknown task {name!r}{hint}")
 
 
-def get_task(name: str, protocol: str = "lmms-eval") -> Task:
+def task_class(name: str) -> type[Task]:
+    """The benchmark's class, for what it declares without building it (kind, protocols)."""
     check_name(name)
     _discover()
-    if name not in _REGISTRY:
-        raise TaskNotImplemented(f"task {name!r} is part of the suite but not implemented yet")
-    return _REGISTRY[name](protocol=protocol)
+    return _REGISTRY[name]
+
+
+def get_task(name: str, protocol: str = "lmms-eval") -> Task:
+    return task_class(name)(protocol=protocol)

@@ -28,6 +28,7 @@ from janus_eval.task import (
     GenerationTask,
     ImageRequest,
     JanusEvalError,
+    RunContext,
     Task,
     UnderstandingTask,
     split_scores,
@@ -137,6 +138,8 @@ class TaskRun:
     ids: list[str] = field(default_factory=list)
     identity: TaskIdentity | None = None
     """Set by the runner once the task's inputs are known to match its folder."""
+    ctx: RunContext = field(default_factory=RunContext)
+    """What the run gives the task (data root, task folder, device, judge, scorer weights)."""
     requests: list[ImageRequest] = field(default_factory=list)
     """Generation tasks only: every image to make; ``ids`` are then the request ids."""
     full_size: int = 0
@@ -157,10 +160,18 @@ def _check_writable(out: Path) -> None:
         raise JanusEvalError(f"cannot write to --out {out}: {err.strerror or err}") from err
 
 
+def _context(task: Task, config: RunConfig, device: str) -> RunContext:
+    from janus_eval.metrics.judge import JudgeSettings
+
+    judge = JudgeSettings.from_flags(config.judge_url, config.judge_model, config.judge_key_env, config.judge_timeout,
+                                     config.judge_concurrency)  # fmt: skip
+    return RunContext(data_root=config.data_root, task_dir=Path(config.out) / task.name, device=device, judge=judge,
+                      inception_weights=config.inception_weights, fid_backend=config.fid_backend)  # fmt: skip
+
+
 def _prepare(task: Task, config: RunConfig, device: str) -> TaskRun:
-    if isinstance(task, GenerationTask):
-        task.bind(config.data_root, Path(config.out) / task.name, device)
-    docset = task.load(config.data_root)
+    ctx = _context(task, config, device)
+    docset = task.load(ctx)
     count = len(docset) if config.limit is None else min(config.limit, len(docset))
     indices = list(range(count))
     requests: list[ImageRequest] = []
@@ -174,7 +185,7 @@ def _prepare(task: Task, config: RunConfig, device: str) -> TaskRun:
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise JanusEvalError(f"{task.name}: sample id {dup!r} occurs more than once in {docset.files[0].parent}")
-    return TaskRun(task=task, docset=docset, indices=indices, ids=ids, requests=requests, full_size=full_size)
+    return TaskRun(task=task, docset=docset, indices=indices, ids=ids, ctx=ctx, requests=requests, full_size=full_size)
 
 
 RUN_FILES = ("run.json", "results.json", "report.md", "report.html")
@@ -250,12 +261,6 @@ class Runner:
     def run(self) -> dict[str, dict[str, float]]:
         tasks = self._tasks or [get_task(name, self.config.protocol) for name in self.config.tasks]
         for task in tasks:
-            if hasattr(task, "configure_fid"):
-                task.configure_fid(self.config.inception_weights, backend=self.config.fid_backend)
-            if hasattr(task, "configure_judge"):
-                task.configure_judge(self.config.judge_url, self.config.judge_model, self.config.judge_key_env,
-                                     self.out / task.name / "judge_cache", timeout=self.config.judge_timeout,
-                                     concurrency=self.config.judge_concurrency)  # fmt: skip
             task.configure(**self.config.task_options.get(task.name, {}))
         runs = [_prepare(t, self.config, self.device) for t in tasks]
         _check_writable(self.out)
@@ -312,7 +317,7 @@ class Runner:
         root = Path(os.path.commonpath(files)) if len(files) > 1 else files[0].parent
         data = {str(f.relative_to(root)): sha256_file(f) for f in files}
         inputs = {**run_wide, "data_sha256": data, "options": task.option_values()}
-        return TaskIdentity(inputs=inputs, scoring=task.scoring_identity())
+        return TaskIdentity(inputs=inputs, scoring=task.scoring_identity(task_run.ctx))
 
     def _check_identities(self, runs: list[TaskRun]) -> None:
         """Resume only into records of the same inputs; ``--overwrite`` replaces the ones that differ."""
@@ -393,7 +398,7 @@ class Runner:
                                             task.generation.max_new_tokens, task.system_prompt)  # fmt: skip
 
                 for members in _batches(order, size_of):
-                    records = self._understand_batch(task, members, docs, images, prompts, self._scorer_key(task_run))
+                    records = self._understand_batch(task_run, members, docs, images, prompts)
                     append_jsonl(path, records)
                     advance(len(records))
 
@@ -416,13 +421,13 @@ class Runner:
         assert isinstance(task, UnderstandingTask)
         key = self._scorer_key(task_run)
         stale = [r for r in self._latest_records(task_run)
-                 if self.world.owns(r["id"]) and not r.get("skipped") and (r.get("scorer") != key or task.needs_rescore(r))]  # fmt: skip
+                 if self.world.owns(r["id"]) and not r.get("skipped") and (r.get("scorer") != key or task.needs_rescore(r, task_run.ctx))]  # fmt: skip
         index = {doc_id: i for i, doc_id in zip(task_run.indices, task_run.ids)}
         stale = [r for r in stale if r["id"] in index]
         for batch in _windows(list(range(len(stale))), 64):
             chunk = [stale[k] for k in batch]
             docs = [task_run.docset.docs[index[r["id"]]] for r in chunk]
-            scored = task.score_samples(docs, [r["prediction"] for r in chunk])
+            scored = task.score_samples(docs, [r["prediction"] for r in chunk], task_run.ctx)
             updated = []
             for record, result in zip(chunk, scored):
                 scores, info = split_scores(result)
@@ -438,15 +443,17 @@ class Runner:
 
     def _understand_batch(
         self,
-        task: UnderstandingTask,
+        task_run: TaskRun,
         members: list[tuple[int, str]],
         docs: dict[int, dict[str, Any]],
         decoded: dict[int, list[Any] | JanusEvalError],
         prompts: dict[int, str],
-        scorer: str,
     ) -> list[dict[str, Any]]:
         """One model call; a sample whose images did not decode is skipped or stops the run, in batch order."""
         from janus_eval.model import NonFiniteLogits
+
+        task, scorer = task_run.task, self._scorer_key(task_run)
+        assert isinstance(task, UnderstandingTask)
 
         skipped, usable, images = [], [], []
         for i, doc_id in members:
@@ -467,7 +474,7 @@ class Runner:
             raise JanusEvalError(f"{task.name}: NaN or inf logits for sample ids {ids}; check the checkpoint and --dtype") from err
         records = []
         predictions = [task.postprocess(text) for text in raw]
-        scored = task.score_samples([docs[i] for i, _ in members], predictions)
+        scored = task.score_samples([docs[i] for i, _ in members], predictions, task_run.ctx)
         for (i, doc_id), question, text, prediction, result in zip(members, questions, raw, predictions, scored):
             scores, info = split_scores(result)
             record = {"id": doc_id, "prompt": question, "prediction": prediction, "scores": scores, "score_info": info,
@@ -560,7 +567,7 @@ class Runner:
         assert isinstance(task, GenerationTask)
         task_dir = self.out / task.name
         docs = [task_run.docset.docs[i] for i in task_run.indices]
-        task.prepare(docs, task_dir)
+        task.prepare(docs, task_run.ctx)
         mine = [r for r in task_run.requests if self._owns(r)]
         missing = [r for r in mine if not valid_png(task_dir / r.path)]
         if missing:
@@ -598,7 +605,8 @@ class Runner:
         left = sum(r.id not in current for g in todo for r in g)
         with _progress(f"{task.name} scoring", len(mine), len(mine) - left, self.config.show_progress and bool(todo)) as advance:
             for group in todo:
-                scored = task.score_images([docs[r.doc_index] for r in group], [task_dir / r.path for r in group])
+                scored = task.score_images([docs[r.doc_index] for r in group], [task_dir / r.path for r in group],
+                                           task_run.ctx)  # fmt: skip
                 records = [self._image_record(r, result, key) for r, result in zip(group, scored) if r.id not in current]
                 append_jsonl(path, records)
                 advance(len(records))
@@ -635,7 +643,7 @@ class Runner:
             scored = [r for r in records if not r.get("skipped")]
             if not scored:
                 raise JanusEvalError(f"{task_run.task.name}: every sample was skipped; nothing to score")
-            results[task_run.task.name] = task_run.task.aggregate(scored)
+            results[task_run.task.name] = task_run.task.aggregate(scored, task_run.ctx)
             if len(scored) < len(records):
                 results[task_run.task.name]["skipped_samples"] = float(len(records) - len(scored))
             sample_counts[task_run.task.name] = len(records)
@@ -654,7 +662,7 @@ class Runner:
         for task_run in runs:
             full = task_run.full_size
             tasks[task_run.task.name] = {
-                **task_run.task.card(),
+                **task_run.task.card(task_run.ctx),
                 "data_files": {str(f): sha256_file(f) for f in task_run.docset.files},
                 "samples": sample_counts[task_run.task.name],
                 "dataset_size": full,

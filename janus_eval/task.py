@@ -12,26 +12,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal
 
+from janus_eval.errors import JanusEvalError, TaskNotImplemented
+from janus_eval.protocol import (
+    IMAGE_PLACEHOLDER,
+    LmmsEvalProtocol,
+    VLMEvalKitProtocol,
+    VLMEVALKIT_GENERATION,
+    VLMEVALKIT_REFERENCE,
+    GenerationSettings,
+    Metric,
+    UnderstandingProtocol,
+    strip_reasoning_tags,
+    vlmevalkit_cell,
+)
+
 if TYPE_CHECKING:
     from PIL import Image
 
     from janus_eval.hfdata import DocSet
+    from janus_eval.metrics.judge import JudgeSettings
+
+__all__ = ["IMAGE_PLACEHOLDER", "LmmsEvalProtocol", "VLMEvalKitProtocol", "UnderstandingProtocol", "JanusEvalError", "TaskNotImplemented", "GenerationSettings", "Metric", "VLMEVALKIT_GENERATION",
+           "VLMEVALKIT_REFERENCE", "strip_reasoning_tags", "vlmevalkit_cell"]  # fmt: skip
 
 PROTOCOLS = ("lmms-eval", "vlmevalkit")
-VLMEVALKIT_REFERENCE = "VLMEvalKit b3a2f81 (PR #541, Oct 2024), exact_matching (no LLM judge)"
 SHORT_ANSWER_PROMPT = "\nAnswer the question using a single word or phrase."
 """The post-prompt lmms-eval and VLMEvalKit append to short-answer questions (POPE, MME, GQA, VQAv2)."""
-IMAGE_PLACEHOLDER = "<image_placeholder>"
-"""Where a prompt puts an image; the model adapter expands it. Prompts without one get images first."""
 Kind = Literal["understanding", "generation"]
-
-
-class JanusEvalError(Exception):
-    """An error the user can fix; the CLI prints it as one line and exits non-zero."""
-
-
-class TaskNotImplemented(JanusEvalError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -78,31 +85,6 @@ def choice(values: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
-@dataclass(frozen=True)
-class GenerationSettings:
-    """Decoding settings of a protocol; recorded verbatim in ``run.json``."""
-
-    max_new_tokens: int
-    until: tuple[str, ...] = ("\n\n",)
-    temperature: float = 0.0
-
-    def cut(self, text: str) -> str:
-        """Truncate at the first stop string, as lmms-eval's adapters do with ``until``."""
-        for stop in self.until:
-            if stop:
-                text = text.split(stop, 1)[0]
-        return text
-
-
-@dataclass(frozen=True)
-class UnderstandingRequest:
-    """One model call: images in order and the question text (the chat template is the adapter's)."""
-
-    id: str
-    question: str
-    images: list[Image.Image] = field(default_factory=list)
-
-
 def record_scores(record: dict[str, Any]) -> dict[str, Any]:
     """Accept either a ``score_sample`` result or a ``samples.jsonl`` record and return the former."""
     if "scores" in record and isinstance(record["scores"], dict):
@@ -117,6 +99,43 @@ def split_scores(scored: dict[str, Any]) -> tuple[dict[str, float], dict[str, An
     return numeric, info
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """What a run gives a task: where data and outputs live, the rank's device, judge and scorer weights.
+
+    Built once per task by the runner and passed to ``load``, ``prepare``, scoring and ``aggregate``;
+    a task never stores it. ``RunContext()`` is a run on the bundled fixtures with no judge.
+    """
+
+    data_root: Path | None = None
+    task_dir: Path | None = None
+    """``<out>/<task>``: generated images, feature caches, judge replies."""
+    device: str | None = None
+    """The rank's device (``cuda:3`` under torchrun); scorers default to it on a GPU run."""
+    judge: JudgeSettings | None = None
+    """MM-Vet's LLM judge; None scores nothing and says so."""
+    inception_weights: Path | None = None
+    """``--inception-weights``: FID's feature network (a ``-T`` option of the task overrides it)."""
+    fid_backend: str | None = None
+
+    @classmethod
+    def of(cls, value: RunContext | Path | str | None) -> RunContext:
+        """A context as given, or one holding just a data root (``task.load(path)`` in scripts)."""
+        if isinstance(value, RunContext):
+            return value
+        return cls(data_root=None if value is None else Path(value))
+
+    def scorer_device(self, explicit: str | None) -> str:
+        """An explicit ``-T`` device, else the run's GPU, else cuda when there is one, else cpu."""
+        if explicit:
+            return explicit
+        if self.device and self.device.startswith("cuda"):
+            return self.device
+        from janus_eval.metrics.inception import pick_device
+
+        return pick_device(None)
+
+
 class Task(ABC):
     """Base of every benchmark. Subclasses set the class attributes and implement the hooks."""
 
@@ -124,13 +143,20 @@ class Task(ABC):
     kind: ClassVar[Kind]
     headline: ClassVar[str]
     """Key in ``aggregate()``'s result holding the paper's number on the paper's scale."""
-    higher_is_better: ClassVar[bool] = True
     dataset: ClassVar[DatasetSpec]
-    reference_version: ClassVar[str] = "lmms-eval 0.7.3"
     protocols: ClassVar[tuple[str, ...]] = ("lmms-eval",)
 
     options: ClassVar[dict[str, Option]] = {}
     """Task parameters settable with ``-T task.name=value``; each is an attribute of the task."""
+
+    def __init__(self, protocol: str = "lmms-eval") -> None:
+        if protocol not in PROTOCOLS:
+            raise JanusEvalError(f"unknown protocol {protocol!r}; expected one of: {', '.join(PROTOCOLS)}")
+        if protocol not in self.protocols:
+            raise TaskNotImplemented(
+                f"task {self.name!r} has no {protocol!r} protocol yet (available: {', '.join(self.protocols)})"
+            )
+        self.protocol = protocol
 
     def configure(self, **values: str) -> None:
         """Set options from their command-line strings."""
@@ -143,30 +169,36 @@ class Task(ABC):
             except ValueError as err:
                 raise JanusEvalError(f"option {self.name}.{key}={raw!r}: {err}") from err
 
-    def __init__(self, protocol: str = "lmms-eval") -> None:
-        if protocol not in PROTOCOLS:
-            raise JanusEvalError(f"unknown protocol {protocol!r}; expected one of: {', '.join(PROTOCOLS)}")
-        if protocol not in self.protocols:
-            raise TaskNotImplemented(
-                f"task {self.name!r} has no {protocol!r} protocol yet (available: {', '.join(self.protocols)})"
-            )
-        self.protocol = protocol
-
     def option_values(self) -> dict[str, str | None]:
         """Every option that can change a result: records are resumed only into a run with the same ones."""
         values = {name: getattr(self, name, None) for name, option in self.options.items() if option.affects_results}
         return {name: None if value is None else str(value) for name, value in values.items()}
 
-    def scoring_identity(self) -> dict[str, Any]:
+    @property
+    @abstractmethod
+    def metrics(self) -> tuple[Metric, ...]:
+        """The metrics this task reports under its protocol; ``run.json`` records them."""
+
+    @property
+    def higher_is_better(self) -> bool:
+        """The headline's direction."""
+        return next(m.higher_is_better for m in self.metrics if m.headline)
+
+    @property
+    def reference_version(self) -> str:
+        """The reference implementation (and version) whose numbers this protocol reproduces."""
+        raise NotImplementedError
+
+    def scoring_identity(self, ctx: RunContext) -> dict[str, Any]:
         """What scores depend on besides the prediction (a judge, scorer weights); a change re-scores records."""
         return {}
 
     # -- data ---------------------------------------------------------------------------------
-    def load(self, data_root: Path | None) -> DocSet:
-        """The task's rows, from ``data_root`` or, when it is None, the bundled fixture."""
+    def load(self, ctx: RunContext | Path | None = None) -> DocSet:
+        """The task's rows, from the data root or, when there is none, the bundled fixture."""
         from janus_eval.hfdata import load_docset
 
-        return load_docset(self.dataset, data_root)
+        return load_docset(self.dataset, RunContext.of(ctx).data_root)
 
     def locate_data(self, data_root: Path | None) -> str:
         """A short "found ..." for ``janus-eval list``; raises JanusEvalError when the data is absent."""
@@ -179,9 +211,9 @@ class Task(ABC):
 
     # -- score --------------------------------------------------------------------------------
     @abstractmethod
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]: ...
+    def aggregate(self, records: list[dict[str, Any]], ctx: RunContext | None = None) -> dict[str, float]: ...
 
-    def card(self) -> dict[str, Any]:
+    def card(self, ctx: RunContext | None = None) -> dict[str, Any]:
         """What ``run.json`` records about this task's protocol."""
         return {
             "protocol": self.protocol,
@@ -190,33 +222,62 @@ class Task(ABC):
             "split": self.dataset.split,
             "config": self.dataset.config,
             "headline": self.headline,
+            "metrics": [m.card() for m in self.metrics],
         }
 
 
 class UnderstandingTask(Task):
-    """A question-answering benchmark: doc -> (images, question) -> text -> score."""
+    """A question-answering benchmark: doc -> (images, question) -> text -> score.
+
+    The module holds the data (``dataset``, ``doc_id``, ``images``) once and one
+    ``UnderstandingProtocol`` class per framework in ``protocols``; the chosen one is ``self.rules``.
+    """
 
     kind: ClassVar[Kind] = "understanding"
-    generation: GenerationSettings
-    """The protocol's decoding settings (a class default for lmms-eval; vlmevalkit replaces it)."""
-    prompt_template: str
-    """Human-readable form of ``prompt()``, recorded in ``run.json``."""
-    system_prompt: str | None = None
-    """None keeps the checkpoint variant's default system prompt; VLMEvalKit's Janus wrapper sends none."""
-    vlmevalkit_reference: ClassVar[str] = VLMEVALKIT_REFERENCE
-    """``reference_version`` under ``--protocol vlmevalkit``."""
+    protocols: ClassVar[dict[str, type[UnderstandingProtocol]]]  # type: ignore[assignment]
 
     def __init__(self, protocol: str = "lmms-eval") -> None:
         super().__init__(protocol)
-        if protocol == "vlmevalkit":
-            self.generation = VLMEVALKIT_GENERATION
-            self.system_prompt = ""
-            self.reference_version = self.vlmevalkit_reference
+        self.rules: UnderstandingProtocol = self.protocols[protocol]()
 
-    @abstractmethod
+    # -- the chosen protocol ------------------------------------------------------------------
+    @property
+    def metrics(self) -> tuple[Metric, ...]:
+        return self.rules.metrics
+
+    @property
+    def reference_version(self) -> str:
+        return self.rules.reference
+
+    @property
+    def generation(self) -> GenerationSettings:
+        return self.rules.generation
+
+    @property
+    def system_prompt(self) -> str | None:
+        return self.rules.system_prompt
+
+    @property
+    def prompt_template(self) -> str:
+        return self.rules.prompt_template
+
     def prompt(self, doc: dict[str, Any]) -> str:
-        """The question text the protocol sends (before the model's chat template)."""
+        return self.rules.prompt(doc)
 
+    def postprocess(self, prediction: str) -> str:
+        return self.rules.postprocess(prediction)
+
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        return self.rules.score_sample(doc, prediction)
+
+    def score_samples(self, docs: list[dict[str, Any]], predictions: list[str],
+                      ctx: RunContext | None = None) -> list[dict[str, Any]]:  # fmt: skip
+        return self.rules.score_samples(docs, predictions, ctx)
+
+    def aggregate(self, records: list[dict[str, Any]], ctx: RunContext | None = None) -> dict[str, float]:
+        return self.rules.aggregate(records)
+
+    # -- data ---------------------------------------------------------------------------------
     def images(self, doc: dict[str, Any]) -> list[Image.Image]:
         """The doc's images in prompt order; the default reads the ``image`` column."""
         from janus_eval.hfdata import decode_image
@@ -224,78 +285,20 @@ class UnderstandingTask(Task):
         value = doc.get("image")
         return [] if value is None else [decode_image(value, where=f"{self.name} sample {self.doc_id(doc)}")]
 
-    @abstractmethod
-    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
-        """At least ``score`` in [0, 1]; other keys carry what ``aggregate`` needs."""
-
-    def score_samples(self, docs: list[dict[str, Any]], predictions: list[str]) -> list[dict[str, Any]]:
-        """``score_sample`` for each (doc, prediction), in order; a task may score them concurrently."""
-        return [self.score_sample(doc, prediction) for doc, prediction in zip(docs, predictions, strict=True)]
-
-    def needs_rescore(self, record: dict[str, Any]) -> bool:
+    def needs_rescore(self, record: dict[str, Any], ctx: RunContext) -> bool:
         """True for a record scored with less than this run can do (MM-Vet without a judge, now with one).
 
         The runner re-scores such records from their stored prediction, without the model.
         """
         return False
 
-    def postprocess(self, prediction: str) -> str:
-        """The framework's clean-up between the model's text and ``score_sample``.
-
-        lmms-eval: cut at the ``until`` strings, drop reasoning-tag blocks, strip. VLMEvalKit: the
-        prediction's round trip through its .xlsx file (no strip).
-        """
-        if self.protocol == "vlmevalkit":
-            return vlmevalkit_cell(prediction)
-        return strip_reasoning_tags(self.generation.cut(prediction))
-
-    def card(self) -> dict[str, Any]:
-        gen = self.generation
+    def card(self, ctx: RunContext | None = None) -> dict[str, Any]:
         return {
-            **super().card(),
+            **super().card(ctx),
             "prompt_template": self.prompt_template,
             "system_prompt": "checkpoint default" if self.system_prompt is None else self.system_prompt,
-            "generation": {
-                "max_new_tokens": gen.max_new_tokens,
-                "until": list(gen.until),
-                "temperature": gen.temperature,
-                "decoding": "greedy",
-            },
+            "generation": self.generation.card(),
         }
-
-
-VLMEVALKIT_GENERATION = GenerationSettings(max_new_tokens=512, until=())
-"""VLMEvalKit's Janus wrapper as of PR #541: greedy, 512 new tokens, stop only at EOS."""
-
-_REASONING_TAGS = (("<think>", "</think>"), ("<analysis>", "</analysis>"))
-
-
-def strip_reasoning_tags(text: str) -> str:
-    """lmms-eval's CLI post-processing: remove closed reasoning blocks; an orphan end tag keeps what follows."""
-    for start, end in _REASONING_TAGS:
-        while (i := text.find(start)) >= 0 and (j := text.find(end, i + len(start))) >= 0:
-            text = text[:i] + text[j + len(end) :]
-        if end in text and start not in text:
-            text = text.rsplit(end, 1)[1]
-    return text.strip()
-
-
-# pandas.read_excel's default NA strings: VLMEvalKit reads predictions back through them.
-_PANDAS_NA = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-                        "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})  # fmt: skip
-
-
-def vlmevalkit_cell(prediction: str) -> str:
-    """What VLMEvalKit (PR #541 era) scores after storing ``prediction`` in .xlsx and reading it back.
-
-    NA-like strings (``""``, ``"None"``, ``"N/A"``, ...) come back as ``"nan"``; a string starting
-    with ``=`` was written as a formula and comes back as ``"0"``.
-    """
-    if prediction in _PANDAS_NA:
-        return "nan"
-    if prediction.startswith("="):
-        return "0"
-    return prediction
 
 
 @dataclass(frozen=True)
@@ -321,32 +324,16 @@ class GenerationTask(Task):
     """A text-to-image benchmark: prompts -> images (PNG under ``<out>/<task>/images/``) -> metrics.
 
     The runner generates every ``ImageRequest`` not yet on disk, then calls ``score_images`` per prompt's
-    images (if the task scores images one by one, as GenEval does) and ``aggregate`` over all records.
-    ``bind`` gives the task the run's data root and task folder before any of that.
+    images (if the task scores images one by one, as GenEval does) and ``aggregate`` over all records,
+    each with the run's ``RunContext``. One protocol: the paper's own.
     """
 
     kind: ClassVar[Kind] = "generation"
+    metrics: ClassVar[tuple[Metric, ...]]  # type: ignore[misc]
+    reference_version: ClassVar[str]  # type: ignore[misc]
     images_per_prompt: int = 1
     cfg_scale: ClassVar[float] = 5.0
     temperature: ClassVar[float] = 1.0
-
-    data_root: Path | None = None
-    task_dir: Path | None = None
-    run_device: str | None = None
-    """The rank's device (``cuda:3`` under torchrun); scorers default to it on a GPU run."""
-
-    def bind(self, data_root: Path | None, task_dir: Path, device: str | None = None) -> None:
-        self.data_root, self.task_dir, self.run_device = data_root, task_dir, device
-
-    def scorer_device(self, explicit: str | None) -> str:
-        """An explicit ``-T`` device, else the run's GPU, else cuda when there is one, else cpu."""
-        if explicit:
-            return explicit
-        if self.run_device and self.run_device.startswith("cuda"):
-            return self.run_device
-        from janus_eval.metrics.inception import pick_device
-
-        return pick_device(None)
 
     def locate_data(self, data_root: Path | None) -> str:
         return f"found ({len(self.load(data_root))} prompts)"
@@ -355,24 +342,21 @@ class GenerationTask(Task):
     def requests(self, docs: list[dict[str, Any]], base_seed: int) -> list[ImageRequest]:
         """Every image of the benchmark for these docs (already limited), in a fixed order."""
 
-    def prepare(self, docs: list[dict[str, Any]], image_dir: Path) -> None:
-        """Write side files the official layout needs (e.g. GenEval's per-prompt metadata.jsonl)."""
+    def prepare(self, docs: list[dict[str, Any]], ctx: RunContext) -> None:
+        """Check scorer weights and write side files the official layout needs (GenEval's metadata.jsonl)."""
 
-    def score_image(self, doc: dict[str, Any], image_path: Path) -> dict[str, Any]:
-        """Per-image scores; empty for set-level metrics such as FID."""
-        return {}
-
-    def score_images(self, docs: list[dict[str, Any]], image_paths: list[Path]) -> list[dict[str, Any]]:
-        """``score_image`` for several images; a task overrides it to run its scorers on the batch at once.
+    def score_images(self, docs: list[dict[str, Any]], image_paths: list[Path],
+                     ctx: RunContext) -> list[dict[str, Any]]:  # fmt: skip
+        """Per-image scores, one dict per image; empty for set-level metrics such as FID.
 
         The runner calls it with the images of one prompt, a fixed group, so a batched scorer's results
         do not depend on how a run was interrupted and resumed.
         """
-        return [self.score_image(doc, path) for doc, path in zip(docs, image_paths, strict=True)]
+        return [{} for _ in image_paths]
 
-    def card(self) -> dict[str, Any]:
+    def card(self, ctx: RunContext | None = None) -> dict[str, Any]:
         return {
-            **super().card(),
+            **super().card(ctx),
             "generation": {
                 "cfg_scale": self.cfg_scale,
                 "temperature": self.temperature,

@@ -22,7 +22,7 @@ import warnings
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Sequence
 
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 if TYPE_CHECKING:
     from janus_eval.model import JanusAdapter

@@ -38,7 +38,7 @@ from typing import Any
 import torch
 
 from janus_eval.metrics.strict_mapping import convert_links, raise_misfits
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 BPE_FILE = "bpe_simple_vocab_16e6.txt.gz"
 #: CLIP's SimpleTokenizer keeps the first 49152 - 256 - 2 merges (after the version header line).

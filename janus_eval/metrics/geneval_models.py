@@ -25,7 +25,7 @@ from PIL import Image
 
 from janus_eval.hints import hf_download
 from janus_eval.metrics.geneval_rules import COLORS
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)

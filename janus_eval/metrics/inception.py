@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from janus_eval.io import sha256_file, write_bytes_atomic
 from janus_eval.metrics import fid_preprocess as pre
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 CLEANFID_WEIGHTS = "inception-2015-12-05.pt"
 CLEANFID_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"

@@ -36,9 +36,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from janus_eval.io import write_json
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+DEFAULT_JUDGE_URL = "https://api.openai.com/v1"
+DEFAULT_TIMEOUT_S = 60.0
 MAX_DELAY_S = 120.0
 """Longest wait between retries, whatever ``Retry-After`` says."""
 
@@ -59,6 +61,36 @@ def check_judge_url(url: str) -> None:
         raise JanusEvalError(f"judge URL {url!r} is not a valid URL ({err})") from err
     if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
         raise JanusEvalError(f"judge URL {url!r} is not an http(s) URL such as https://api.openai.com/v1")
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """How a run reaches its LLM judge (``--judge-*``); a task turns it into a ``JudgeClient``.
+
+    ``model`` None is the protocol's default judge model; ``concurrency`` is how many samples are
+    graded at once (records, their order and the reply cache are the same at any value).
+    """
+
+    url: str = DEFAULT_JUDGE_URL
+    model: str | None = None
+    key_env: str = DEFAULT_KEY_ENV
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    concurrency: int = 1
+
+    def __post_init__(self) -> None:
+        check_judge_url(self.url)
+        if not self.timeout_s > 0:
+            raise JanusEvalError(f"judge timeout must be a positive number of seconds, got {self.timeout_s!r}")
+        if int(self.concurrency) < 1:
+            raise JanusEvalError(f"judge concurrency must be at least 1, got {self.concurrency!r}")
+
+    @classmethod
+    def from_flags(cls, url: str | None, model: str | None, key_env: str = DEFAULT_KEY_ENV,
+                   timeout_s: float = DEFAULT_TIMEOUT_S, concurrency: int = 1) -> JudgeSettings | None:  # fmt: skip
+        """The ``--judge-*`` flags; with neither a URL nor a model there is no judge."""
+        if url is None and model is None:
+            return None
+        return cls(url or DEFAULT_JUDGE_URL, model, key_env, float(timeout_s), int(concurrency))
 
 
 @dataclass(frozen=True)

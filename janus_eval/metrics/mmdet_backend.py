@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from janus_eval.metrics.geneval_models import OBJECT_NAMES
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 CONFIG = "mask2former/mask2former_swin-s-p4-w7-224_lsj_8x2_50e_coco.py"
 """GenEval's detector config, as shipped inside the mmdet 2.x package (``mmdet/.mim/configs``)."""

@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 from janus_eval.metrics.strict_mapping import convert_links, raise_misfits
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 #: sha256 prefix in the official checkpoint's file name (mmdet names published files by it).
 OFFICIAL_SHA256_PREFIX = "743b7d99"

@@ -8,7 +8,7 @@ from typing import Callable, Generic, Iterable, TypeVar
 
 import torch
 
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 SHOW = 8
 """Keys listed per category in error messages."""

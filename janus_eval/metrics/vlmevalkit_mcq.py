@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from janus_eval.task import IMAGE_PLACEHOLDER, vlmevalkit_cell
+from janus_eval.protocol import IMAGE_PLACEHOLDER, vlmevalkit_cell
 
 MCQ_INSTRUCTION = "\nAnswer with the option's letter from the given choices directly."
 OPEN_INSTRUCTION = "\nAnswer the question directly. "

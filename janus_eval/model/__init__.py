@@ -8,7 +8,7 @@ import torch
 
 from janus_eval.model.adapter import JanusAdapter, NonFiniteLogits
 from janus_eval.model.chat import FORMATS
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 __all__ = ["JanusAdapter", "NonFiniteLogits", "load", "resolve_dtype", "TINY_NAME"]
 

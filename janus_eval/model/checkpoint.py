@@ -15,7 +15,7 @@ from transformers import AutoTokenizer, JanusForConditionalGeneration, PreTraine
 from transformers.utils import logging as hf_logging
 
 from janus_eval.hints import hf_download
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 FETCH_HINT = (
     f"download a Janus checkpoint (e.g. {hf_download('deepseek-ai/Janus-1.3B', 'PATH')}) and pass its local directory"

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from transformers import JanusConfig, JanusForConditionalGeneration
 
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 # transformers key -> original key, applied in order (first matching rule wins).
 _RULES: list[tuple[str, str]] = [

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 Records = list[dict[str, Any]]
 Reference = Callable[[Records], float]

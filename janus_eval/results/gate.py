@@ -25,7 +25,7 @@ from xml.etree import ElementTree as ET
 from janus_eval.io import write_atomic
 from janus_eval.results.bootstrap import paired_bootstrap, task_reference
 from janus_eval.results.rundir import RunDir, higher_is_better, is_fid_metric
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 FID_TOLERANCE = 0.5
 """FID points a candidate may lose before the gate fails, when ``--max-drop`` names no other."""

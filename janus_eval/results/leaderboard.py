@@ -19,7 +19,7 @@ from janus_eval.registry import SUITE
 from janus_eval.results.bootstrap import percentile_ci, task_reference
 from janus_eval.results.rundir import RunDir, higher_is_better, is_fid_metric, unique_labels
 from janus_eval.results.tables import janus_reference
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 FORMATS = (".md", ".html", ".csv")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 REPO_COPY = Path(__file__).resolve().parents[2] / "results" / "paper"
 JANUS_MODEL = "Janus (Ours)"

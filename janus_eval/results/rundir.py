@@ -13,7 +13,7 @@ from typing import Any
 
 from janus_eval.io import read_jsonl
 from janus_eval.registry import SUITE
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 FULL_FID_IMAGES = 30_000
 """Tables 4's FID is over 30K generated images; fewer makes a subset (and a biased FID)."""

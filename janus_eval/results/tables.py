@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from janus_eval.results.paper import load_paper_table
 from janus_eval.results.rundir import RunDir, unique_labels
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 SUBSET_MARK = "‡"
 FORMATS = ("md", "latex", "csv")

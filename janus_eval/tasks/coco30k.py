@@ -30,8 +30,8 @@ from typing import Any, ClassVar
 
 from janus_eval.hfdata import FIXTURES, DocSet
 from janus_eval.registry import task
-from janus_eval.task import DatasetSpec, ImageRequest, JanusEvalError, Option, choice, derive_seed
-from janus_eval.tasks.fid_base import FID_OPTIONS, FidTask
+from janus_eval.task import DatasetSpec, ImageRequest, JanusEvalError, Metric, Option, RunContext, choice, derive_seed
+from janus_eval.tasks.fid_base import FID_METRIC, FID_OPTIONS, FidTask, run_folder
 
 N_PAIRS = 30_000
 SAMPLE_SEED = 0
@@ -68,6 +68,11 @@ class Coco30k(FidTask):
     reference_version: ClassVar[str] = (
         "GigaGAN evaluation.py (mingukkang/GigaGAN@b2d3716) -> clean-fid 0.1.35 compute_fid, mode 'clean'")
     dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="coco2014", split="val2014", fixture="coco2014")
+    metrics: ClassVar[tuple[Metric, ...]] = (
+        FID_METRIC,
+        Metric("n_generated", form="custom"),
+        Metric("n_reference", form="custom"),
+    )
     options: ClassVar[dict[str, Option]] = {
         "reference": Option(choice(REFERENCES), "real set: full-val2014 (GigaGAN's code, default) or sampled-30k"),
         **FID_OPTIONS,
@@ -79,9 +84,9 @@ class Coco30k(FidTask):
     def root(self, data_root: Path | None) -> Path:
         return FIXTURES / "coco2014" if data_root is None else Path(data_root) / "coco2014"
 
-    def load(self, data_root: Path | None) -> DocSet:
+    def load(self, ctx: RunContext | Path | None = None) -> DocSet:
         """The 30K sampled pairs (fewer if the annotation file has fewer images)."""
-        root = self.root(data_root)
+        root = self.root(RunContext.of(ctx).data_root)
         captions_file = root / CAPTIONS
         if not captions_file.is_file():
             raise JanusEvalError(f"COCO 2014 captions not found: expected {captions_file}; fetch {COCO_URLS} "
@@ -110,14 +115,14 @@ class Coco30k(FidTask):
         ]  # fmt: skip
 
     # -- score --------------------------------------------------------------------------------
-    def _reference_paths(self, records: list[dict[str, Any]]) -> list[Path]:
+    def _reference_paths(self, records: list[dict[str, Any]], ctx: RunContext) -> list[Path]:
         from janus_eval.metrics.inception import folder_images
 
-        val = self.root(self.data_root) / "val2014"
+        val = self.root(ctx.data_root) / "val2014"
         if self.reference == "full-val2014":
             paths = folder_images(val)
         else:
-            files = {str(doc["image_id"]): doc["file_name"] for doc in self.load(self.data_root).docs}
+            files = {str(doc["image_id"]): doc["file_name"] for doc in self.load(ctx).docs}
             unknown = [r["id"] for r in records if r["id"] not in files]
             if unknown:
                 raise JanusEvalError(f"coco30k: record ids {unknown[:3]} are not in the sampled pairs")
@@ -129,25 +134,27 @@ class Coco30k(FidTask):
             raise JanusEvalError(f"coco30k: FID needs at least 2 reference images, found {len(paths)} in {val}")
         return paths
 
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+    def aggregate(self, records: list[dict[str, Any]], ctx: RunContext | None = None) -> dict[str, float]:
         from janus_eval.metrics import inception
         from janus_eval.metrics.fid import frechet_distance_to_stats
 
-        generated = inception.generated_paths(self._run_cache().parent, records, "coco30k")
-        reference = self._reference_paths(records)
-        extractor, protocol = self.extractor(), inception.GIGAGAN_COCO
-        gen = self.generated_features(generated, extractor, protocol)
-        ref = self.reference_stats(reference, extractor, protocol)["all"]
+        ctx = ctx or RunContext()
+        generated = inception.generated_paths(run_folder(self.name, ctx), records, "coco30k")
+        reference = self._reference_paths(records, ctx)
+        extractor, protocol = self.extractor(ctx), inception.GIGAGAN_COCO
+        gen = self.generated_features(generated, extractor, protocol, ctx)
+        ref = self.reference_stats(reference, extractor, protocol, ctx)["all"]
         return {"fid": frechet_distance_to_stats(gen, ref.mu, ref.sigma), "n_generated": float(len(gen)),
                 "n_reference": float(ref.n)}  # fmt: skip
 
-    def card(self) -> dict[str, Any]:
+    def card(self, ctx: RunContext | None = None) -> dict[str, Any]:
+        ctx = ctx or RunContext()
         return {
-            **super().card(),
+            **super().card(ctx),
             "dataset_id": "MS-COCO 2014 val (captions_val2014.json + val2014/)",
             "sampling": f"{N_PAIRS} images by sha256('coco30k:{SAMPLE_SEED}:image:<id>') rank, one caption each by "
                         f"sha256('coco30k:{SAMPLE_SEED}:caption:<id>') mod #captions (sorted by annotation id)",
             "reference": self.reference,
             "fid": {"preprocess": "center crop + PIL LANCZOS 256 (GigaGAN), clean-fid 'clean' float bicubic 299",
-                    **self.fid_card()},  # fmt: skip
+                    **self.fid_card(ctx)},  # fmt: skip
         }

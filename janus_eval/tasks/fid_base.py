@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from janus_eval.task import GenerationTask, JanusEvalError, Option, choice
+from janus_eval.task import GenerationTask, JanusEvalError, Metric, Option, RunContext, choice
 
 if TYPE_CHECKING:
     import numpy as np
@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from janus_eval.metrics.inception import FeatureStats, FidProtocol, InceptionExtractor
 
 FID_BACKENDS = ("clean-fid", "torch-fidelity")
+FID_METRIC = Metric("fid", form="custom", higher_is_better=False, headline=True)
+"""FID is a set-level statistic: only the task's aggregate recomputes it."""
 
 
 def _workers(raw: str) -> int:
@@ -37,75 +39,76 @@ FID_OPTIONS: dict[str, Option] = {
 
 
 class FidTask(GenerationTask):
-    higher_is_better: ClassVar[bool] = False
     options: ClassVar[dict[str, Option]] = FID_OPTIONS
 
     inception_weights: Path | None = None
-    fid_backend: str = "clean-fid"
+    fid_backend: str | None = None
     fid_device: str | None = None
     fid_batch_size: int = 64
     fid_workers: int | None = None
 
-    def configure_fid(self, inception_weights: Path | None, backend: str | None = None, device: str | None = None) -> None:
-        """The runner's hook for ``--inception-weights``, ``--fid-backend`` and ``--device``."""
+    def backend(self, ctx: RunContext) -> str:
+        """``-T fid_backend``, else ``--fid-backend``, else clean-fid (the protocol)."""
         from janus_eval.metrics.inception import check_backend
 
-        backend = backend or "clean-fid"
+        backend = self.fid_backend or ctx.fid_backend or "clean-fid"
         check_backend(backend)
-        if inception_weights is not None:
-            self.inception_weights = Path(inception_weights)
-        self.fid_backend = backend
-        self.fid_device = device or self.fid_device
+        return backend
 
-    def prepare(self, docs: list[dict[str, Any]], task_dir: Path) -> None:
+    def prepare(self, docs: list[dict[str, Any]], ctx: RunContext) -> None:
         """Fail before generating 30K images if the Inception weights are missing."""
-        self.weights()
+        self.weights(ctx)
 
-    def weights(self) -> Path:
-        """The Inception file: the option, else ``<data-root>/weights/``; missing -> what to fetch."""
+    def weights(self, ctx: RunContext) -> Path:
+        """The Inception file: the option, else ``--inception-weights``, else ``<data-root>/weights/``;
+        missing -> what to fetch."""
         from janus_eval.metrics.inception import default_weights, missing_weights_error
 
-        path = self.inception_weights or default_weights(self.fid_backend, self.data_root)
+        backend = self.backend(ctx)
+        path = self.inception_weights or ctx.inception_weights or default_weights(backend, ctx.data_root)
         if path is None or not Path(path).is_file():
-            raise missing_weights_error(self.fid_backend, path)
+            raise missing_weights_error(backend, path)
         return Path(path)
 
-    def scoring_identity(self) -> dict[str, Any]:
+    def scoring_identity(self, ctx: RunContext) -> dict[str, Any]:
         """FID depends on the Inception network's weights (by content) and backend."""
-        return self.fid_card()
+        return self.fid_card(ctx)
 
-    def fid_card(self) -> dict[str, Any]:
+    def fid_card(self, ctx: RunContext) -> dict[str, Any]:
         from janus_eval.metrics.inception import weights_card
 
         try:
-            weights: Path | None = self.weights()
+            weights: Path | None = self.weights(ctx)
         except JanusEvalError:
             weights = None
-        return weights_card(weights, self.fid_backend)
+        return weights_card(weights, self.backend(ctx))
 
     # -- features -----------------------------------------------------------------------------
-    def extractor(self) -> InceptionExtractor:
+    def extractor(self, ctx: RunContext) -> InceptionExtractor:
         """The Inception network on the run's scoring device (``fid_device`` overrides it)."""
         from janus_eval.metrics.inception import load_inception
 
-        return load_inception(self.weights(), self.fid_backend, self.scorer_device(self.fid_device))
+        return load_inception(self.weights(ctx), self.backend(ctx), ctx.scorer_device(self.fid_device))
 
-    def generated_features(self, paths: list[Path], extractor: InceptionExtractor, protocol: FidProtocol) -> np.ndarray:
+    def generated_features(self, paths: list[Path], extractor: InceptionExtractor, protocol: FidProtocol,
+                           ctx: RunContext) -> np.ndarray:  # fmt: skip
         """[N, D] features of this run's images, cached in the run's ``features/`` (a re-aggregation reads them)."""
         from janus_eval.metrics.inception import cached_image_features
 
-        return cached_image_features(paths, extractor, protocol, self._run_cache(), "generated", self.fid_batch_size,
-                                     self.fid_workers)  # fmt: skip
+        return cached_image_features(paths, extractor, protocol, run_folder(self.name, ctx) / "features", "generated",
+                                     self.fid_batch_size, self.fid_workers)  # fmt: skip
 
     def reference_stats(self, paths: list[Path], extractor: InceptionExtractor, protocol: FidProtocol,
-                        groups: dict[str, list[int]] | None = None) -> dict[str, FeatureStats]:  # fmt: skip
+                        ctx: RunContext, groups: dict[str, list[int]] | None = None) -> dict[str, FeatureStats]:  # fmt: skip
         """The real set's statistics, computed once per data root (``inception.cached_reference_stats``)."""
         from janus_eval.metrics.inception import cached_reference_stats
 
-        return cached_reference_stats(paths, extractor, protocol, self.data_root, self._run_cache(), groups,
+        return cached_reference_stats(paths, extractor, protocol, ctx.data_root, run_folder(self.name, ctx) / "features", groups,
                                       self.fid_batch_size, self.fid_workers)  # fmt: skip
 
-    def _run_cache(self) -> Path:
-        if self.task_dir is None:
-            raise JanusEvalError(f"{self.name}: aggregate needs the run's task folder (call bind() first)")
-        return self.task_dir / "features"
+
+def run_folder(task: str, ctx: RunContext) -> Path:
+    """``<out>/<task>``: FID reads the run's images and caches their features there."""
+    if ctx.task_dir is None:
+        raise JanusEvalError(f"{task}: aggregate needs the run's task folder (a RunContext with task_dir)")
+    return ctx.task_dir

@@ -29,7 +29,9 @@ from janus_eval.task import (
     GenerationTask,
     ImageRequest,
     JanusEvalError,
+    Metric,
     Option,
+    RunContext,
     choice,
     derive_seed,
     record_scores,
@@ -45,6 +47,11 @@ CLIP_FILE = "ViT-L-14.pt"  # OpenAI's checkpoint, the file open_clip's pretraine
 def judge(metadata: dict[str, Any], detections: dict[str, list[dict[str, Any]]]) -> bool:
     """GenEval's verdict for one image's detections (``{"box", "score", "color"}`` per object)."""
     return geneval_rules.judge(metadata, detections)
+
+
+def _metadata_file(ctx: RunContext) -> Path:
+    """The official 553 prompts with a data root; the bundled one-prompt-per-tag fixture without."""
+    return FIXTURE_METADATA if ctx.data_root is None else METADATA
 
 
 def _read_rgb(path: Path) -> Any:
@@ -66,6 +73,12 @@ class GenEval(GenerationTask):
     headline: ClassVar[str] = "geneval_overall"
     reference_version: ClassVar[str] = "GenEval djghosh13/geneval@af4902f (evaluate_images.py, summary_scores.py)"
     dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="geneval", split="evaluation_metadata", fixture="geneval")
+    metrics: ClassVar[tuple[Metric, ...]] = (
+        Metric("geneval_overall", form="grouped", group="tag", headline=True),
+        Metric("geneval_{tag}", form="mean", group="tag"),
+        Metric("geneval_images_correct", form="mean"),
+        Metric("geneval_official_detector", form="custom"),
+    )
     options: ClassVar[dict[str, Option]] = {
         "images_per_prompt": Option(int, "images generated per prompt (official: 4)"),
         "detector": Option(Path, "mmdet GenEval checkpoint (.pth) or a transformers Mask2Former directory"),
@@ -84,9 +97,9 @@ class GenEval(GenerationTask):
     _models: tuple[Any, Any] | None = None
 
     # -- data ---------------------------------------------------------------------------------
-    def load(self, data_root: Path | None) -> DocSet:
+    def load(self, ctx: RunContext | Path | None = None) -> DocSet:
         """The bundled official metadata; the one-prompt-per-tag fixture when no data root is given."""
-        path = FIXTURE_METADATA if data_root is None else METADATA
+        path = _metadata_file(RunContext.of(ctx))
         docs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         return DocSet.in_memory(docs, [path])
 
@@ -109,24 +122,26 @@ class GenEval(GenerationTask):
             for k in range(self.images_per_prompt)
         ]
 
-    def prepare(self, docs: list[dict[str, Any]], task_dir: Path) -> None:
+    def prepare(self, docs: list[dict[str, Any]], ctx: RunContext) -> None:
         if self.backend == "mmdet":  # fail before hours of generation, not after
             from janus_eval.metrics.mmdet_backend import check_available
 
-            check_available(self._weight_paths()[0])
+            check_available(self._weight_paths(ctx)[0])
+        assert ctx.task_dir is not None
         for p, doc in enumerate(docs):
-            target = task_dir / "images" / f"{p:05d}" / "metadata.jsonl"
+            target = ctx.task_dir / "images" / f"{p:05d}" / "metadata.jsonl"
             text = json.dumps(doc)
             if not target.exists() or target.read_text() != text:
                 write_atomic(target, text)
 
     # -- score --------------------------------------------------------------------------------
-    def _detector_and_colors(self) -> tuple[Any, Any]:
+    def _detector_and_colors(self, ctx: RunContext) -> tuple[Any, Any]:
+        """Loaded once per task object: a run scores every prompt with the same detector and CLIP."""
         if self._models is None:
             from janus_eval.metrics import geneval_models as gm
 
-            detector_path, clip_path = self._weight_paths()
-            device = self.scorer_device(self.scoring_device)
+            detector_path, clip_path = self._weight_paths(ctx)
+            device = ctx.scorer_device(self.scoring_device)
             if self.backend == "mmdet":
                 from janus_eval.metrics.mmdet_backend import load_mmdet_detector
 
@@ -139,21 +154,19 @@ class GenEval(GenerationTask):
             self._models = (detector, colors)
         return self._models
 
-    def _weight_paths(self) -> tuple[Path | None, Path | None]:
+    def _weight_paths(self, ctx: RunContext) -> tuple[Path | None, Path | None]:
         """Explicit options first, then ``<data-root>/weights/``; without a data root, tiny random models."""
         from janus_eval.metrics.geneval_models import MMDET_CHECKPOINT
 
-        weights = self.data_root / "weights" if self.data_root else None
+        weights = ctx.data_root / "weights" if ctx.data_root else None
         detector = self.detector or (weights / MMDET_CHECKPOINT if weights else None)
         clip = self.clip or (_default_clip(weights) if weights else None)
         return detector, clip
 
-    def score_image(self, doc: dict[str, Any], image_path: Path) -> dict[str, Any]:
-        return self.score_images([doc], [image_path])[0]
-
-    def score_images(self, docs: list[dict[str, Any]], image_paths: list[Path]) -> list[dict[str, Any]]:
+    def score_images(self, docs: list[dict[str, Any]], image_paths: list[Path],
+                     ctx: RunContext | None = None) -> list[dict[str, Any]]:  # fmt: skip
         """The images through the detector together, then each class name's crops through CLIP together."""
-        detector, colors = self._detector_and_colors()
+        detector, colors = self._detector_and_colors(ctx or RunContext())
         images = [_read_rgb(path) for path in image_paths]
         batched = getattr(detector, "detect_batch", None)
         detections = batched(images) if batched else [detector.detect(image) for image in images]
@@ -190,30 +203,31 @@ class GenEval(GenerationTask):
         }
 
     # -- aggregate ----------------------------------------------------------------------------
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+    def aggregate(self, records: list[dict[str, Any]], ctx: RunContext | None = None) -> dict[str, float]:
         scored = [record_scores(r) for r in records]
         result = geneval_rules.summary([(s["tag"], s["score"] == 1.0) for s in scored])
         result["geneval_official_detector"] = float(all(s.get("official") for s in scored))
         return result
 
-    def scoring_identity(self) -> dict[str, Any]:
+    def scoring_identity(self, ctx: RunContext) -> dict[str, Any]:
         """Decisions depend on the detector and CLIP weights (by content) and the detector runtime."""
-        detector, clip = self._weight_paths()
+        detector, clip = self._weight_paths(ctx)
         return {"backend": self.backend,
                 "detector_sha256": weights_sha256(detector) if detector and detector.exists() else "tiny random",
                 "clip_sha256": weights_sha256(clip) if clip and clip.exists() else "tiny random"}  # fmt: skip
 
-    def card(self) -> dict[str, Any]:
-        detector, clip = self._weight_paths()
+    def card(self, ctx: RunContext | None = None) -> dict[str, Any]:
+        ctx = ctx or RunContext()
+        detector, clip = self._weight_paths(ctx)
         return {
-            **super().card(),
-            "metadata_file": str(FIXTURE_METADATA if self.data_root is None else METADATA),
+            **super().card(ctx),
+            "metadata_file": str(_metadata_file(ctx)),
             "detector": str(detector) if detector else "tiny random Mask2Former (non-official)",
             "detector_sha256": weights_sha256(detector) if detector and detector.exists() else None,
             "clip": str(clip) if clip else "tiny random CLIP (non-official)",
             "clip_sha256": weights_sha256(clip) if clip and clip.exists() else None,
             "backend": self.backend,
-            "scoring_device": self.scorer_device(self.scoring_device),
+            "scoring_device": ctx.scorer_device(self.scoring_device),
             "clip_precision": "fp16 autocast on CUDA (as CLIP_benchmark), fp32 on CPU",
             "thresholds": {"threshold": 0.3, "counting_threshold": 0.9, "max_objects": 16, "max_overlap": 1.0,
                            "position_threshold": 0.1},  # fmt: skip

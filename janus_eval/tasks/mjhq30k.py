@@ -25,8 +25,8 @@ from typing import Any, ClassVar
 from janus_eval.hfdata import FIXTURES, DocSet
 from janus_eval.registry import task
 from janus_eval.hints import hf_download
-from janus_eval.task import DatasetSpec, ImageRequest, JanusEvalError, derive_seed
-from janus_eval.tasks.fid_base import FidTask
+from janus_eval.task import DatasetSpec, ImageRequest, JanusEvalError, Metric, RunContext, derive_seed
+from janus_eval.tasks.fid_base import FID_METRIC, FidTask, run_folder
 
 CATEGORIES = ("animals", "art", "fashion", "food", "indoor", "landscape", "logo", "people", "plants", "vehicles")
 IMAGE_FOLDER = "mjhq30k_imgs"
@@ -37,6 +37,12 @@ class Mjhq30k(FidTask):
     headline: ClassVar[str] = "fid"
     reference_version: ClassVar[str] = "clean-fid 0.1.35 compute_fid defaults (mode 'clean'), MJHQ-30K card protocol"
     dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="MJHQ-30K", split="test", orgs=("playgroundai",), fixture="MJHQ-30K")
+    metrics: ClassVar[tuple[Metric, ...]] = (
+        FID_METRIC,
+        Metric("fid/{category}", form="custom", higher_is_better=False, group="category"),
+        Metric("n_generated", form="custom"),
+        Metric("n_reference", form="custom"),
+    )
 
     # -- data ---------------------------------------------------------------------------------
     def root(self, data_root: Path | None) -> Path:
@@ -52,7 +58,8 @@ class Mjhq30k(FidTask):
         raise JanusEvalError(f"MJHQ-30K images not found: expected {root / IMAGE_FOLDER}/<category>/<id>.jpg "
                              f"(unzip mjhq30k_imgs.zip from playgroundai/MJHQ-30K into {root})")  # fmt: skip
 
-    def load(self, data_root: Path | None) -> DocSet:
+    def load(self, ctx: RunContext | Path | None = None) -> DocSet:
+        data_root = RunContext.of(ctx).data_root
         root = self.root(data_root)
         meta_file = root / "meta_data.json"
         if not meta_file.is_file():
@@ -84,20 +91,21 @@ class Mjhq30k(FidTask):
         ]  # fmt: skip
 
     # -- score --------------------------------------------------------------------------------
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+    def aggregate(self, records: list[dict[str, Any]], ctx: RunContext | None = None) -> dict[str, float]:
         from janus_eval.metrics import inception
         from janus_eval.metrics.fid import frechet_distance_to_stats
 
-        generated = inception.generated_paths(self._run_cache().parent, records, "mjhq30k")
-        categories = {doc["id"]: doc["category"] for doc in self.load(self.data_root).docs}
+        ctx = ctx or RunContext()
+        generated = inception.generated_paths(run_folder(self.name, ctx), records, "mjhq30k")
+        categories = {doc["id"]: doc["category"] for doc in self.load(ctx).docs}
         unknown = [r["id"] for r in records if r["id"] not in categories]
         if unknown:
             raise JanusEvalError(f"mjhq30k: record ids {unknown[:3]} are not in meta_data.json")
-        image_root = self.image_root(self.data_root)
+        image_root = self.image_root(ctx.data_root)
         reference = inception.folder_images(image_root)
-        extractor, protocol = self.extractor(), inception.CLEANFID_DEFAULT
-        gen = self.generated_features(generated, extractor, protocol)
-        ref = self.reference_stats(reference, extractor, protocol, self._category_members(image_root, reference))
+        extractor, protocol = self.extractor(ctx), inception.CLEANFID_DEFAULT
+        gen = self.generated_features(generated, extractor, protocol, ctx)
+        ref = self.reference_stats(reference, extractor, protocol, ctx, self._category_members(image_root, reference))
         result = {"fid": frechet_distance_to_stats(gen, ref["all"].mu, ref["all"].sigma),
                   "n_generated": float(len(gen)), "n_reference": float(ref["all"].n)}  # fmt: skip
         for category in CATEGORIES:
@@ -115,10 +123,11 @@ class Mjhq30k(FidTask):
         return {category: [by_path[str(p)] for p in folder_images(image_root / category)]
                 for category in CATEGORIES if (image_root / category).is_dir()}  # fmt: skip
 
-    def card(self) -> dict[str, Any]:
+    def card(self, ctx: RunContext | None = None) -> dict[str, Any]:
+        ctx = ctx or RunContext()
         return {
-            **super().card(),
+            **super().card(ctx),
             "order": "meta_data.json entries sorted by image id",
             "fid": {"preprocess": "clean-fid 'clean' float bicubic 299 (no crop, no 256 step)",
-                    "overall": "all images vs all generated (not the mean of categories)", **self.fid_card()},  # fmt: skip
+                    "overall": "all images vs all generated (not the mean of categories)", **self.fid_card(ctx)},  # fmt: skip
         }

@@ -25,11 +25,14 @@ from typing import Any, ClassVar
 from janus_eval.metrics.yes_no import vlmevalkit_yes_no as yes_no_extraction
 from janus_eval.registry import task
 from janus_eval.task import (
-    SHORT_ANSWER_PROMPT,
     IMAGE_PLACEHOLDER,
+    SHORT_ANSWER_PROMPT,
     DatasetSpec,
     GenerationSettings,
+    LmmsEvalProtocol,
+    Metric,
     UnderstandingTask,
+    VLMEvalKitProtocol,
     record_scores,
 )
 
@@ -37,63 +40,39 @@ POST_PROMPT = SHORT_ANSWER_PROMPT
 SPLITS = ("adversarial", "popular", "random")
 
 
-@task("pope")
-class Pope(UnderstandingTask):
-    headline: ClassVar[str] = "pope_f1"
-    dataset: ClassVar[DatasetSpec] = DatasetSpec(
-        repo="POPE", split="test", fixture="POPE", columns=("question_id", "question", "answer", "image")
-    )
-    protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
+# -- lmms-eval ----------------------------------------------------------------------------------
+class PopeLmmsEval(LmmsEvalProtocol):
+    """The question plus the short-answer post-prompt; exact "yes"/"no" after lower() and strip()."""
+
     generation = GenerationSettings(max_new_tokens=128)
     prompt_template = "{question}" + POST_PROMPT
+    metrics = (
+        Metric("pope_f1", form="custom", headline=True),
+        Metric("pope_accuracy", form="mean"),
+        Metric("pope_precision", form="custom"),
+        Metric("pope_recall", form="custom"),
+        Metric("pope_f1_score", form="custom"),
+        Metric("pope_yes_ratio", form="custom"),
+        Metric("pope_accuracy/{category}", form="mean", group="category"),
+        Metric("pope_precision/{category}", form="custom", group="category"),
+        Metric("pope_recall/{category}", form="custom", group="category"),
+        Metric("pope_f1_score/{category}", form="custom", group="category"),
+        Metric("pope_yes_ratio/{category}", form="custom", group="category"),
+    )
 
-    def __init__(self, protocol: str = "lmms-eval") -> None:
-        super().__init__(protocol)
-        if protocol == "vlmevalkit":
-            self.prompt_template = IMAGE_PLACEHOLDER + "\n{question}" + POST_PROMPT
-
-    # -- data ---------------------------------------------------------------------------------
-    def doc_id(self, doc: dict[str, Any]) -> str:
-        return str(doc["question_id"])
-
-    # -- prompt -------------------------------------------------------------------------------
     def prompt(self, doc: dict[str, Any]) -> str:
-        if self.protocol == "vlmevalkit":
-            question = doc["question"].replace(" Please answer yes or no.", "")
-            return f"{IMAGE_PLACEHOLDER}\n{question}{POST_PROMPT}"
         return doc["question"].strip() + POST_PROMPT
 
-    # -- score --------------------------------------------------------------------------------
     def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
-        if self.protocol == "vlmevalkit":
-            extracted = yes_no_extraction(prediction)
-            answer = str(doc["answer"]).capitalize()
-            return {"score": float(extracted == answer), "prediction": extracted, "ground_truth": answer,
-                    "category": doc.get("category")}  # fmt: skip
         pred = prediction.lower().strip()
         answer = str(doc["answer"]).lower().strip()
-        return {
-            "score": 1.0 if pred == answer else 0.0,
-            "prediction": pred,
-            "ground_truth": answer,
-            "category": doc.get("category"),
-        }
+        return {"score": 1.0 if pred == answer else 0.0, "prediction": pred, "ground_truth": answer,
+                "category": doc.get("category")}  # fmt: skip
 
-    # -- aggregate ----------------------------------------------------------------------------
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        scored = [record_scores(r) for r in records]
-        metrics = _vlmevalkit_rating if self.protocol == "vlmevalkit" else _pope_metrics
-        result = metrics(scored)
-        for split in SPLITS:
-            subset = [s for s in scored if s.get("category") == split]
-            if subset:
-                result.update({f"{k}/{split}": v for k, v in metrics(subset).items()})
-        result[self.headline] = result["Overall"] if self.protocol == "vlmevalkit" else 100.0 * result["pope_f1_score"]
+        result = _overall_and_per_split([record_scores(r) for r in records], _pope_metrics)
+        result["pope_f1"] = 100.0 * result["pope_f1_score"]
         return result
-
-
-def _ratio(num: int, den: int) -> float:
-    return num / den if den else 0.0
 
 
 def _pope_metrics(scored: list[dict[str, Any]]) -> dict[str, float]:
@@ -111,6 +90,39 @@ def _pope_metrics(scored: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+# -- VLMEvalKit ---------------------------------------------------------------------------------
+class PopeVLMEvalKit(VLMEvalKitProtocol):
+    """``YOrN_Extraction`` of the reply; ``POPE_rating`` in percent, Unknown counted as "no" for P/R/F1."""
+
+    prompt_template = IMAGE_PLACEHOLDER + "\n{question}" + POST_PROMPT
+    metrics = (
+        Metric("pope_f1", form="custom", headline=True),
+        Metric("Overall", form="custom"),
+        Metric("acc", form="mean", scale=100.0),
+        Metric("precision", form="custom"),
+        Metric("recall", form="custom"),
+        Metric("Overall/{category}", form="custom", group="category"),
+        Metric("acc/{category}", form="mean", scale=100.0, group="category"),
+        Metric("precision/{category}", form="custom", group="category"),
+        Metric("recall/{category}", form="custom", group="category"),
+    )
+
+    def prompt(self, doc: dict[str, Any]) -> str:
+        question = doc["question"].replace(" Please answer yes or no.", "")
+        return f"{IMAGE_PLACEHOLDER}\n{question}{POST_PROMPT}"
+
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        extracted = yes_no_extraction(prediction)
+        answer = str(doc["answer"]).capitalize()
+        return {"score": float(extracted == answer), "prediction": extracted, "ground_truth": answer,
+                "category": doc.get("category")}  # fmt: skip
+
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        result = _overall_and_per_split([record_scores(r) for r in records], _vlmevalkit_rating)
+        result["pope_f1"] = result["Overall"]
+        return result
+
+
 def _vlmevalkit_rating(scored: list[dict[str, Any]]) -> dict[str, float]:
     """VLMEvalKit's ``POPE_rating`` in percent: Unknown counts as a "no" prediction for P/R/F1."""
     pairs = [(s["prediction"] == "Yes", s["ground_truth"] == "Yes") for s in scored]
@@ -124,3 +136,30 @@ def _vlmevalkit_rating(scored: list[dict[str, Any]]) -> dict[str, float]:
         "precision": 100.0 * precision,
         "recall": 100.0 * recall,
     }
+
+
+# -- both ---------------------------------------------------------------------------------------
+def _overall_and_per_split(scored: list[dict[str, Any]], metrics: Any) -> dict[str, float]:
+    """``metrics`` over every sample, then over each POPE setting as ``<metric>/<setting>``."""
+    result = metrics(scored)
+    for split in SPLITS:
+        subset = [s for s in scored if s.get("category") == split]
+        if subset:
+            result.update({f"{k}/{split}": v for k, v in metrics(subset).items()})
+    return result
+
+
+def _ratio(num: int, den: int) -> float:
+    return num / den if den else 0.0
+
+
+@task("pope")
+class Pope(UnderstandingTask):
+    headline: ClassVar[str] = "pope_f1"
+    dataset: ClassVar[DatasetSpec] = DatasetSpec(
+        repo="POPE", split="test", fixture="POPE", columns=("question_id", "question", "answer", "image")
+    )
+    protocols = {"lmms-eval": PopeLmmsEval, "vlmevalkit": PopeVLMEvalKit}
+
+    def doc_id(self, doc: dict[str, Any]) -> str:
+        return str(doc["question_id"])

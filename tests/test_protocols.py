@@ -1,0 +1,87 @@
+"""Every task's declared metrics are what its aggregate reports, and closed forms are really closed.
+
+results/ bootstraps a metric from its declaration alone (it never imports a task), so a declared
+``mean``/``grouped`` form that differed from ``aggregate`` would give wrong confidence intervals.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import pytest
+
+from janus_eval.protocol import Metric
+from janus_eval.registry import get_task, list_tasks, task_class
+from janus_eval.task import UnderstandingTask, split_scores
+
+UNDERSTANDING = [name for name in list_tasks() if task_class(name).kind == "understanding"]
+CASES = [(name, protocol) for name in UNDERSTANDING for protocol in task_class(name).protocols]
+
+
+def test_the_suite_has_its_understanding_tasks_under_both_protocols():
+    assert UNDERSTANDING == ["vqav2", "gqa", "pope", "mme", "seed", "mmbench", "mmvet", "mmmu"]
+    assert len(CASES) >= 2 * len(UNDERSTANDING) - 1  # VQAv2 has no VLMEvalKit scorer of its own
+
+
+def _guesses(doc: dict[str, Any], i: int) -> str:
+    """Right, wrong and malformed answers in turn, so every metric sees a mix."""
+    answer = doc.get("answer")
+    if isinstance(answer, list):
+        answer = answer[0] if answer else ""
+    options = [str(answer), "no", "yes", "A", "B", "(C)", "I cannot tell.", ""]
+    return options[i % len(options)]
+
+
+def _records(task: UnderstandingTask) -> list[dict[str, Any]]:
+    docs = task.load(None).docs
+    records = []
+    for i, doc in enumerate(docs):
+        prediction = task.postprocess(_guesses(doc, i))
+        scores, info = split_scores(task.score_sample(doc, prediction))
+        records.append({"id": task.doc_id(doc), "prediction": prediction, "scores": scores, "score_info": info})
+    return records
+
+
+def _pattern(metric: Metric) -> re.Pattern[str]:
+    parts = re.split(r"\{[^}]+\}", metric.name)
+    return re.compile("(.+)".join(re.escape(p) for p in parts) + r"\Z")
+
+
+def _closed_form(metric: Metric, records: list[dict[str, Any]], group_value: str | None) -> float:
+    def info(r: dict[str, Any]) -> dict[str, Any]:
+        return r.get("score_info") or {}
+
+    value = group_value if group_value is not None else metric.group_value
+    if metric.form == "mean":
+        chosen = [r for r in records if metric.group is None or value is None or str(info(r).get(metric.group)) == value]
+        return metric.scale * sum(r["scores"][metric.key] for r in chosen) / len(chosen)
+    groups: dict[str, list[float]] = {}
+    for r in records:
+        groups.setdefault(str(info(r).get(metric.group)), []).append(r["scores"][metric.key])
+    return metric.scale * sum(sum(v) / len(v) for v in groups.values()) / len(groups)
+
+
+@pytest.mark.parametrize(("name", "protocol"), CASES)
+def test_declared_metrics_cover_the_aggregate_and_closed_forms_match_it(name: str, protocol: str):
+    task = get_task(name, protocol)
+    assert isinstance(task, UnderstandingTask)
+    metrics = task.metrics
+    assert [m.name for m in metrics if m.headline] == [task.headline]
+    records = _records(task)
+    result = task.aggregate(records)
+    assert task.headline in result
+    checked = 0
+    for key, value in result.items():
+        matches = [(m, _pattern(m).match(key)) for m in metrics]
+        matches = [(m, found) for m, found in matches if found]
+        assert matches, f"{name}/{protocol}: {key!r} is reported but not declared"
+        metric, found = matches[0]  # a literal name is declared before a template it also fits
+        if metric.form == "custom":
+            continue
+        group_value = found.group(1) if found.groups() else None
+        expected = _closed_form(metric, records, group_value)
+        assert math.isclose(value, expected, rel_tol=1e-9, abs_tol=1e-9), (name, protocol, key, value, expected)
+        checked += 1
+    assert checked >= 1 or all(m.form == "custom" for m in metrics)
