@@ -94,7 +94,7 @@ def test_batched_geneval_scoring_agrees_with_one_image_at_a_time(tmp_path, tiny_
         paths = [tmp_path / "r" / "geneval" / "images" / f"{p:05d}" / "samples" / f"{k:05d}.png" for k in range(3)]
         batched = task.score_images([doc] * 3, paths)
         for path, together in zip(paths, batched):
-            alone = task.score_image(doc, path)
+            alone = task.score_images([doc], [path])[0]
             assert {k: together[k] for k in ("score", "tag", "reason")} == {k: alone[k] for k in ("score", "tag", "reason")}
             assert together["details"].keys() == alone["details"].keys()
             for name, rows in alone["details"].items():

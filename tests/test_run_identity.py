@@ -145,14 +145,14 @@ def test_two_runs_at_once_with_different_seeds_never_mix(tmp_path):
 def test_scorers_follow_the_rank_device(tmp_path):
     """Under torchrun each rank's detector, CLIP and Inception go to its own GPU, not cuda:0."""
     from janus_eval.registry import get_task
+    from janus_eval.task import RunContext
 
     for name, option in (("geneval", "scoring_device"), ("coco30k", "fid_device"), ("mjhq30k", "fid_device")):
         task = get_task(name)
-        task.bind(None, tmp_path / name, "cuda:3")
-        assert task.scorer_device(getattr(task, option)) == "cuda:3"
-        assert task.scorer_device("cpu") == "cpu"
-        task.bind(None, tmp_path / name, "cpu")
-        assert task.scorer_device(None) in ("cpu", "cuda")
+        ctx = RunContext(task_dir=tmp_path / name, device="cuda:3")
+        assert ctx.scorer_device(getattr(task, option)) == "cuda:3"
+        assert ctx.scorer_device("cpu") == "cpu"
+        assert RunContext(task_dir=tmp_path / name, device="cpu").scorer_device(None) in ("cpu", "cuda")
 
 
 def test_runner_device_is_the_local_rank(monkeypatch, tmp_path):

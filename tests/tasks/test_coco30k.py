@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from janus_eval.registry import get_task
-from janus_eval.task import JanusEvalError
+from janus_eval.task import JanusEvalError, RunContext
 from janus_eval.tasks.coco30k import sample_pairs
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # clean-fid's file is TorchScript
@@ -69,10 +69,10 @@ def test_layout_errors(tmp_path):
 
 def test_missing_inception_weights_fail_before_generation(tmp_path):
     task = get_task("coco30k")
-    task.bind(None, tmp_path / "coco30k")
+    ctx = RunContext(task_dir=tmp_path / "coco30k")
     with pytest.raises(JanusEvalError, match=r"inception-2015-12-05\.pt.*--inception-weights"):
-        task.prepare(task.load(None).docs, tmp_path / "coco30k")
-    assert "missing" in task.card()["fid"]["inception_weights"]
+        task.prepare(task.load(None).docs, ctx)
+    assert "missing" in task.card(ctx)["fid"]["inception_weights"]
 
 
 def fake_generation(task, task_dir, docs, seed=0):
@@ -93,31 +93,29 @@ def test_aggregate_gives_finite_fid_with_tiny_network(tmp_path, tiny_weights, re
     task = get_task("coco30k")
     task.configure(reference=reference)
     task_dir = tmp_path / "coco30k"
-    task.bind(None, task_dir)
-    task.configure_fid(tiny_weights, device="cpu")
+    ctx = RunContext(task_dir=task_dir, inception_weights=tiny_weights, device="cpu")
     docs = task.load(None).docs[:6]
     records = fake_generation(task, task_dir, docs)
-    result = task.aggregate(records)
+    result = task.aggregate(records, ctx)
     assert set(result) == {"fid", "n_generated", "n_reference"}
     assert np.isfinite(result["fid"]) and result["fid"] > 0
     assert result["n_generated"] == 6 and result["n_reference"] == n_reference
-    card = task.card()
+    card = task.card(ctx)
     assert card["reference"] == reference and len(card["fid"]["inception_sha256"]) == 64
     assert card["fid"]["inception_official"] is False  # the stand-in is labelled, never passed off as the real network
     assert len(list((task_dir / "features").glob("generated-*.npy"))) == 1  # no data root: the reference
     assert len(list((task_dir / "features").glob("fid-ref-*.npz"))) == 1  # statistics stay in the run folder
-    assert task.aggregate(records) == result  # from the feature cache
+    assert task.aggregate(records, ctx) == result  # from the feature cache
 
 
 def test_aggregate_reports_missing_generated_images(tmp_path, tiny_weights):
     task = get_task("coco30k")
     task_dir = tmp_path / "coco30k"
-    task.bind(None, task_dir)
-    task.configure_fid(tiny_weights, device="cpu")
+    ctx = RunContext(task_dir=task_dir, inception_weights=tiny_weights, device="cpu")
     records = fake_generation(task, task_dir, task.load(None).docs[:3])
     shutil.rmtree(task_dir / "images")
     with pytest.raises(JanusEvalError, match="3 generated images are missing"):
-        task.aggregate(records)
+        task.aggregate(records, ctx)
 
 
 def test_reference_statistics_cached_under_the_data_root(tmp_path, tiny_weights, inception_calls):
@@ -133,10 +131,9 @@ def test_reference_statistics_cached_under_the_data_root(tmp_path, tiny_weights,
     for run in ("run1", "run2"):
         task = get_task("coco30k")
         task.configure(fid_workers="2")
-        task.bind(data, tmp_path / run / "coco30k")
-        task.configure_fid(tiny_weights, device="cpu")
-        records = fake_generation(task, tmp_path / run / "coco30k", task.load(data).docs[:6])
-        results.append(task.aggregate(records))
+        ctx = RunContext(data_root=data, task_dir=tmp_path / run / "coco30k", inception_weights=tiny_weights, device="cpu")
+        records = fake_generation(task, tmp_path / run / "coco30k", task.load(ctx).docs[:6])
+        results.append(task.aggregate(records, ctx))
     assert len(inception_calls) == 6 + 10 + 6  # run1: generated + val2014; run2: generated only
     assert len(list((data / inception.REFERENCE_CACHE).glob("fid-ref-*.npz"))) == 1
     assert results[0] == results[1]

@@ -9,7 +9,7 @@ from PIL import Image
 
 from janus_eval.hfdata import FIXTURES
 from janus_eval.registry import get_task
-from janus_eval.task import JanusEvalError
+from janus_eval.task import JanusEvalError, RunContext
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # clean-fid's file is TorchScript
 
@@ -54,16 +54,14 @@ def test_layouts_with_and_without_the_zip_folder(tmp_path):
 
 def test_missing_inception_weights_fail_before_generation(tmp_path):
     task = get_task("mjhq30k")
-    task.bind(tmp_path, tmp_path / "mjhq30k")
     with pytest.raises(JanusEvalError, match=r"weights/inception-2015-12-05\.pt does not exist.*nvlabs"):
-        task.prepare([], tmp_path / "mjhq30k")
+        task.prepare([], RunContext(data_root=tmp_path, task_dir=tmp_path / "mjhq30k"))
 
 
 def test_aggregate_overall_and_per_category(tmp_path, tiny_weights):
     task = get_task("mjhq30k")
     task_dir = tmp_path / "mjhq30k"
-    task.bind(None, task_dir)
-    task.configure_fid(tiny_weights, device="cpu")
+    ctx = RunContext(task_dir=task_dir, inception_weights=tiny_weights, device="cpu")
     docs = task.load(None).docs
     rng = np.random.default_rng(0)
     records = []
@@ -72,7 +70,7 @@ def test_aggregate_overall_and_per_category(tmp_path, tiny_weights):
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(path)
         records.append({"id": request.id, "prompt": request.prompt, "prediction": request.path, "scores": {}})
-    result = task.aggregate(records)
+    result = task.aggregate(records, ctx)
     categories = {"animals", "food", "landscape", "people"}
     assert set(result) == {"fid", "n_generated", "n_reference"} | {f"fid/{c}" for c in categories}
     assert all(np.isfinite(v) for v in result.values())
@@ -82,7 +80,7 @@ def test_aggregate_overall_and_per_category(tmp_path, tiny_weights):
     # --limit: a category with fewer than 2 generated images gets no key.
     few = [r for r in records if r["id"] in {d["id"] for d in docs if d["category"] != "food"}]
     few += [next(r for r in records if r["prediction"].startswith("images/food/"))]
-    assert "fid/food" not in task.aggregate(few) and "fid/people" in task.aggregate(few)
+    assert "fid/food" not in task.aggregate(few, ctx) and "fid/people" in task.aggregate(few, ctx)
 
 
 def test_per_category_statistics_come_from_the_cache_and_match_the_features(tmp_path, tiny_weights, inception_calls):
@@ -95,15 +93,14 @@ def test_per_category_statistics_come_from_the_cache_and_match_the_features(tmp_
     for run in ("run1", "run2"):
         task = get_task("mjhq30k")
         task_dir = tmp_path / run / "mjhq30k"
-        task.bind(data, task_dir)
-        task.configure_fid(tiny_weights, device="cpu")
+        ctx = RunContext(data_root=data, task_dir=task_dir, inception_weights=tiny_weights, device="cpu")
         rng = np.random.default_rng(0)
         records = []
         for request in task.requests(task.load(data).docs, 0):
             (task_dir / request.path).parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(task_dir / request.path)
             records.append({"id": request.id, "prompt": request.prompt, "prediction": request.path, "scores": {}})
-        results.append(task.aggregate(records))
+        results.append(task.aggregate(records, ctx))
     assert len(inception_calls) == 12 + 12 + 12 and results[0] == results[1]
     extractor = inception.load_inception(tiny_weights)
     gen = inception.image_features(inception.generated_paths(task_dir, records, "mjhq30k"), extractor,
