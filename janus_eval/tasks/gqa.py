@@ -33,12 +33,16 @@ from typing import Any, ClassVar
 from janus_eval.hfdata import DocSet, load_docset
 from janus_eval.registry import task
 from janus_eval.task import (
-    SHORT_ANSWER_PROMPT,
     IMAGE_PLACEHOLDER,
+    SHORT_ANSWER_PROMPT,
     DatasetSpec,
     GenerationSettings,
     JanusEvalError,
+    LmmsEvalProtocol,
+    Metric,
+    RunContext,
     UnderstandingTask,
+    VLMEvalKitProtocol,
     record_scores,
     vlmevalkit_cell,
 )
@@ -49,6 +53,75 @@ IMAGES = DatasetSpec(repo="GQA", config="testdev_balanced_images", split="testde
 _DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
+# -- lmms-eval ----------------------------------------------------------------------------------
+class GQALmmsEval(LmmsEvalProtocol):
+    """The question plus the short-answer post-prompt; ``exact_match`` ignoring case and ASCII punctuation."""
+
+    generation = GenerationSettings(max_new_tokens=16)
+    prompt_template = "{question}" + POST_PROMPT
+    metrics = (
+        Metric("gqa_accuracy", form="mean", key="exact_match", scale=100.0, headline=True),
+        Metric("exact_match", form="mean", key="exact_match"),
+    )
+
+    def prompt(self, doc: dict[str, Any]) -> str:
+        return f"{doc['question']}{POST_PROMPT}"
+
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        pred = _exact_match_form(prediction.strip())
+        answer = _exact_match_form(str(doc["answer"]))
+        score = 1.0 if pred == answer else 0.0
+        return {"score": score, "exact_match": score, "prediction": pred, "ground_truth": answer}
+
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        scored = [record_scores(r) for r in records]
+        if not scored:
+            return {}
+        accuracy = sum(s["exact_match"] for s in scored) / len(scored)
+        return {"exact_match": accuracy, "gqa_accuracy": 100.0 * accuracy}
+
+
+def _exact_match_form(text: str) -> str:
+    """What lmms-eval's ``exact_match(ignore_case, ignore_punctuation)`` compares."""
+    return text.rstrip("\x00").lower().translate(_DROP_PUNCTUATION)
+
+
+# -- VLMEvalKit ---------------------------------------------------------------------------------
+class GQAVLMEvalKit(VLMEvalKitProtocol):
+    """The dataset's default prompt (no newline after the image); ``process_line(method='accuracy')``."""
+
+    prompt_template = IMAGE_PLACEHOLDER + "{question}" + POST_PROMPT
+    metrics = (
+        Metric("gqa_accuracy", form="mean", scale=100.0, headline=True),
+        Metric("Overall", form="mean", scale=100.0),
+    )
+
+    def prompt(self, doc: dict[str, Any]) -> str:
+        return f"{IMAGE_PLACEHOLDER}{doc['question']}{POST_PROMPT}".strip()
+
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        return _vlmevalkit_accuracy(prediction, str(doc["answer"]))
+
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        scored = [record_scores(r) for r in records]
+        if not scored:
+            return {}
+        overall = 100.0 * sum(s["score"] for s in scored) / len(scored)
+        return {"Overall": overall, "gqa_accuracy": overall}
+
+
+def _vlmevalkit_accuracy(prediction: str, answer: str) -> dict[str, Any]:
+    """``process_line(method='accuracy')`` on the cells VLMEvalKit reads back from its prediction .xlsx.
+
+    Both columns make the round trip (``str()`` of what ``pd.read_excel`` parsed), so a prediction
+    "None"/"NA"/"" becomes "nan" and no longer matches an answer "none". ``vlmevalkit_cell`` is
+    idempotent, so a prediction already post-processed by ``postprocess`` is unchanged by it.
+    """
+    pred, truth = vlmevalkit_cell(prediction).strip(), vlmevalkit_cell(answer).strip()
+    return {"score": float(truth.lower() == pred.lower()), "prediction": pred, "ground_truth": truth}
+
+
+# -- data ---------------------------------------------------------------------------------------
 @dataclass
 class JoinedDocSet(DocSet):
     """GQA questions whose ``full_doc`` adds the ``image`` of their ``imageId`` from the images config."""
@@ -75,17 +148,11 @@ class GQA(UnderstandingTask):
         repo="GQA", config="testdev_balanced_instructions", split="testdev", fixture="GQA",
         columns=("id", "imageId", "question", "answer"),
     )
-    generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=16)
-    protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
-    prompt_template: str = "{question}" + POST_PROMPT
+    protocols = {"lmms-eval": GQALmmsEval, "vlmevalkit": GQAVLMEvalKit}
 
-    def __init__(self, protocol: str = "lmms-eval") -> None:
-        super().__init__(protocol)
-        if protocol == "vlmevalkit":
-            self.prompt_template = IMAGE_PLACEHOLDER + "{question}" + POST_PROMPT
-
-    # -- data ---------------------------------------------------------------------------------
-    def load(self, data_root: Path | None) -> DocSet:
+    def load(self, ctx: RunContext | Path | None = None) -> DocSet:
+        """The questions, each joined on ``imageId`` to its row of the images config when read."""
+        data_root = RunContext.of(ctx).data_root
         questions = load_docset(self.dataset, data_root)
         images = load_docset(IMAGES, data_root)
         row_of_image = {str(d["id"]): i for i, d in enumerate(images.docs)}
@@ -101,47 +168,5 @@ class GQA(UnderstandingTask):
     def doc_id(self, doc: dict[str, Any]) -> str:
         return str(doc["id"])
 
-    def card(self) -> dict[str, Any]:
-        return {**super().card(), "images": {"config": IMAGES.config, "split": IMAGES.split, "join": "imageId -> id"}}
-
-    # -- prompt -------------------------------------------------------------------------------
-    def prompt(self, doc: dict[str, Any]) -> str:
-        if self.protocol == "vlmevalkit":  # the dataset's default prompt: image, then the text, no newline
-            return f"{IMAGE_PLACEHOLDER}{doc['question']}{POST_PROMPT}".strip()
-        return f"{doc['question']}{POST_PROMPT}"
-
-    # -- score --------------------------------------------------------------------------------
-    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
-        if self.protocol == "vlmevalkit":
-            return _vlmevalkit_accuracy(prediction, str(doc["answer"]))
-        pred = _exact_match_form(prediction.strip())
-        answer = _exact_match_form(str(doc["answer"]))
-        score = 1.0 if pred == answer else 0.0
-        return {"score": score, "exact_match": score, "prediction": pred, "ground_truth": answer}
-
-    # -- aggregate ----------------------------------------------------------------------------
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        scored = [record_scores(r) for r in records]
-        if not scored:
-            return {}
-        if self.protocol == "vlmevalkit":
-            overall = 100.0 * sum(s["score"] for s in scored) / len(scored)
-            return {"Overall": overall, self.headline: overall}
-        accuracy = sum(s["exact_match"] for s in scored) / len(scored)
-        return {"exact_match": accuracy, self.headline: 100.0 * accuracy}
-
-
-def _vlmevalkit_accuracy(prediction: str, answer: str) -> dict[str, Any]:
-    """``process_line(method='accuracy')`` on the cells VLMEvalKit reads back from its prediction .xlsx.
-
-    Both columns make the round trip (``str()`` of what ``pd.read_excel`` parsed), so a prediction
-    "None"/"NA"/"" becomes "nan" and no longer matches an answer "none". ``vlmevalkit_cell`` is
-    idempotent, so a prediction already post-processed by ``postprocess`` is unchanged by it.
-    """
-    pred, truth = vlmevalkit_cell(prediction).strip(), vlmevalkit_cell(answer).strip()
-    return {"score": float(truth.lower() == pred.lower()), "prediction": pred, "ground_truth": truth}
-
-
-def _exact_match_form(text: str) -> str:
-    """What lmms-eval's ``exact_match(ignore_case, ignore_punctuation)`` compares."""
-    return text.rstrip("\x00").lower().translate(_DROP_PUNCTUATION)
+    def card(self, ctx: RunContext | None = None) -> dict[str, Any]:
+        return {**super().card(ctx), "images": {"config": IMAGES.config, "split": IMAGES.split, "join": "imageId -> id"}}

@@ -47,12 +47,15 @@ from janus_eval.metrics.vlmevalkit_mcq import janus_content
 from janus_eval.metrics.yes_no import vlmevalkit_yes_no
 from janus_eval.registry import task
 from janus_eval.task import (
-    SHORT_ANSWER_PROMPT,
     IMAGE_PLACEHOLDER,
+    SHORT_ANSWER_PROMPT,
     DatasetSpec,
     GenerationSettings,
     JanusEvalError,
+    LmmsEvalProtocol,
+    Metric,
     UnderstandingTask,
+    VLMEvalKitProtocol,
     record_scores,
 )
 
@@ -62,41 +65,29 @@ PERCEPTION = ("existence", "count", "position", "color", "posters", "celebrity",
 COGNITION = ("commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning")
 
 
-@task("mme")
-class MME(UnderstandingTask):
-    headline: ClassVar[str] = "mme_perception"
-    dataset: ClassVar[DatasetSpec] = DatasetSpec(
-        repo="MME", split="test", fixture="MME", columns=("question_id", "question", "answer", "category", "image")
+# -- lmms-eval ----------------------------------------------------------------------------------
+class MMELmmsEval(LmmsEvalProtocol):
+    """The question without " Please answer yes or no." plus the post-prompt; Otter's yes/no reading; pair sums."""
+
+    generation = GenerationSettings(max_new_tokens=16)
+    prompt_template = "{question without ' Please answer yes or no.'}" + POST_PROMPT
+    metrics = (
+        Metric("mme_perception", form="custom", headline=True),
+        Metric("mme_perception_score", form="custom"),
+        Metric("mme_cognition_score", form="custom"),
+        Metric("mme_incomplete_pairs", form="custom", higher_is_better=False),
+        Metric("mme_score/{category}", form="custom", group="category"),
+        Metric("mme_acc/{category}", form="custom", group="category"),
+        Metric("mme_acc_plus/{category}", form="custom", group="category"),
     )
-    generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=16)
-    protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
-    prompt_template: str = "{question without ' Please answer yes or no.'}" + POST_PROMPT
 
-    def __init__(self, protocol: str = "lmms-eval") -> None:
-        super().__init__(protocol)
-        if protocol == "vlmevalkit":
-            self.prompt_template = IMAGE_PLACEHOLDER + "\n{question}" + POST_PROMPT
-
-    # -- data ---------------------------------------------------------------------------------
-    def doc_id(self, doc: dict[str, Any]) -> str:
-        digest = hashlib.sha1(str(doc["question"]).encode("utf-8")).hexdigest()[:8]
-        return f"{doc['question_id']}#{digest}"
-
-    # -- prompt -------------------------------------------------------------------------------
     def prompt(self, doc: dict[str, Any]) -> str:
-        if self.protocol == "vlmevalkit":  # the Janus Y/N template; MME keeps " Please answer yes or no."
-            return janus_content(f"\n{doc['question']}{POST_PROMPT}")
         return str(doc["question"]).strip().replace(REMOVED_INSTRUCTION, "") + POST_PROMPT
 
-    # -- score --------------------------------------------------------------------------------
     def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
-        if self.protocol == "vlmevalkit":
-            extracted, answer = vlmevalkit_yes_no(prediction), str(doc["answer"])
-            return {"score": float(extracted == answer), "prediction": extracted, "ground_truth": answer,
-                    "question_id": str(doc["question_id"]), "category": str(doc["category"])}  # fmt: skip
         answer = str(doc["answer"]).lower().strip().replace(".", "")
         if answer not in ("yes", "no"):
-            raise JanusEvalError(f"mme sample {self.doc_id(doc)}: answer {doc['answer']!r} is not Yes/No")
+            raise JanusEvalError(f"mme sample {mme_doc_id(doc)}: answer {doc['answer']!r} is not Yes/No")
         parsed = parse_yes_no(prediction)
         category = str(doc["category"])
         return {
@@ -108,14 +99,8 @@ class MME(UnderstandingTask):
             "eval_type": "perception" if category in PERCEPTION else "cognition",
         }
 
-    # -- aggregate ----------------------------------------------------------------------------
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
         scored = [record_scores(r) for r in records]
-        if self.protocol == "vlmevalkit":
-            result = _vlmevalkit_rating(scored)
-            if "perception" in result:
-                result[self.headline] = result["perception"]
-            return result
         result: dict[str, float] = {}
         incomplete = 0
         for eval_type in ("perception", "cognition"):
@@ -130,7 +115,7 @@ class MME(UnderstandingTask):
                 result[f"mme_acc/{category}"] = values["acc"]
                 result[f"mme_acc_plus/{category}"] = values["acc_plus"]
         if "mme_perception_score" in result:
-            result[self.headline] = result["mme_perception_score"]
+            result["mme_perception"] = result["mme_perception_score"]
         result["mme_incomplete_pairs"] = float(incomplete)
         return result
 
@@ -178,6 +163,35 @@ def _category_scores(scored: list[dict[str, Any]]) -> tuple[dict[str, dict[str, 
     return out, dropped
 
 
+# -- VLMEvalKit ---------------------------------------------------------------------------------
+class MMEVLMEvalKit(VLMEvalKitProtocol):
+    """The Janus Y/N template keeping " Please answer yes or no."; ``YOrN_Extraction``; ``MME_rating``."""
+
+    prompt_template = IMAGE_PLACEHOLDER + "\n{question}" + POST_PROMPT
+    metrics = (
+        Metric("mme_perception", form="custom", headline=True),
+        Metric("perception", form="custom"),
+        Metric("reasoning", form="custom"),
+        Metric("mme_missing_categories", form="custom", higher_is_better=False),
+        Metric("mme_incomplete_pairs", form="custom", higher_is_better=False),
+        Metric("{category}", form="custom", group="category"),  # last: it fits every name
+    )
+
+    def prompt(self, doc: dict[str, Any]) -> str:
+        return janus_content(f"\n{doc['question']}{POST_PROMPT}")
+
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        extracted, answer = vlmevalkit_yes_no(prediction), str(doc["answer"])
+        return {"score": float(extracted == answer), "prediction": extracted, "ground_truth": answer,
+                "question_id": str(doc["question_id"]), "category": str(doc["category"])}  # fmt: skip
+
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        result = _vlmevalkit_rating([record_scores(r) for r in records])
+        if "perception" in result:
+            result["mme_perception"] = result["perception"]
+        return result
+
+
 def _vlmevalkit_rating(scored: list[dict[str, Any]]) -> dict[str, float]:
     """VLMEvalKit's ``MME_rating`` over the categories present: acc + acc+ per category, and the sums."""
     groups: dict[str, dict[str, list[float]]] = {}  # category -> image -> scores, in record order
@@ -197,3 +211,22 @@ def _vlmevalkit_rating(scored: list[dict[str, Any]]) -> dict[str, float]:
     result["mme_missing_categories"] = float(sum(c not in result for c in PERCEPTION + COGNITION))
     result["mme_incomplete_pairs"] = float(incomplete)
     return result
+
+
+# -- data ---------------------------------------------------------------------------------------
+def mme_doc_id(doc: dict[str, Any]) -> str:
+    """The image's ``question_id`` (shared by its two questions) plus a hash of the question."""
+    digest = hashlib.sha1(str(doc["question"]).encode("utf-8")).hexdigest()[:8]
+    return f"{doc['question_id']}#{digest}"
+
+
+@task("mme")
+class MME(UnderstandingTask):
+    headline: ClassVar[str] = "mme_perception"
+    dataset: ClassVar[DatasetSpec] = DatasetSpec(
+        repo="MME", split="test", fixture="MME", columns=("question_id", "question", "answer", "category", "image")
+    )
+    protocols = {"lmms-eval": MMELmmsEval, "vlmevalkit": MMEVLMEvalKit}
+
+    def doc_id(self, doc: dict[str, Any]) -> str:
+        return mme_doc_id(doc)

@@ -46,7 +46,11 @@ from janus_eval.task import (
     IMAGE_PLACEHOLDER,
     DatasetSpec,
     GenerationSettings,
+    LmmsEvalProtocol,
+    Metric,
+    RunContext,
     UnderstandingTask,
+    VLMEvalKitProtocol,
     record_scores,
 )
 
@@ -57,57 +61,28 @@ DIMENSIONS = {1: "Scene Understanding", 2: "Instance Identity", 3: "Instance Att
 """VLMEvalKit's ``category`` of a SEED image row, by ``question_type_id``."""
 
 
-@task("seed")
-class SEEDBench(UnderstandingTask):
-    headline: ClassVar[str] = "seed_image_accuracy"
-    dataset: ClassVar[DatasetSpec] = DatasetSpec(
-        repo="SEED-Bench", split="test", fixture="SEED-Bench",
-        columns=("question_id", "question", "answer", "data_type", "question_type_id", "choice_a", "choice_b", "choice_c", "choice_d", "image"),
-    )
-    generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=32, until=("ASSISTANT:",))
-    protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
-    prompt_template: str = "{question}\nA. {choice_a}\nB. {choice_b}\nC. {choice_c}\nD. {choice_d}" + POST_PROMPT
+# -- lmms-eval ----------------------------------------------------------------------------------
+class SEEDLmmsEval(LmmsEvalProtocol):
+    """Question, options A-D and the post-prompt; the reply's first character against the answer letter."""
 
-    def __init__(self, protocol: str = "lmms-eval") -> None:
-        super().__init__(protocol)
-        if protocol == "vlmevalkit":
-            self.prompt_template = (
-                IMAGE_PLACEHOLDER + "\n{question}\nA. {choice_a}\nB. {choice_b}\nC. {choice_c}\nD. {choice_d}\n"
-                + POST_PROMPT
-            )
+    data_types: ClassVar[tuple[str, ...] | None] = None
+    """Every row: images and videos."""
+    generation = GenerationSettings(max_new_tokens=32, until=("ASSISTANT:",))
+    prompt_template = "{question}\nA. {choice_a}\nB. {choice_b}\nC. {choice_c}\nD. {choice_d}" + POST_PROMPT
+    metrics = (
+        Metric("seed_image_accuracy", form="mean", scale=100.0, group="data_type", group_value="image",
+               headline=True),
+        Metric("seed_image", form="mean", group="data_type", group_value="image"),
+        Metric("seed_video", form="mean", group="data_type", group_value="video"),
+        Metric("seed_all", form="mean"),
+        Metric("seed_all/{question_type_id}", form="mean", group="question_type_id"),
+    )  # fmt: skip
 
-    # -- data ---------------------------------------------------------------------------------
-    def load(self, data_root: Path | None) -> DocSet:
-        """All rows; VLMEvalKit's ``SEEDBench_IMG`` holds the image questions only."""
-        docs = super().load(data_root)
-        if self.protocol != "vlmevalkit":
-            return docs
-        keep = [i for i, doc in enumerate(docs.docs) if doc.get("data_type") == "image"]
-        locators = [docs._locators[i] for i in keep] if docs._locators else []
-        return replace(docs, docs=[docs.docs[i] for i in keep], _locators=locators)
-
-    def doc_id(self, doc: dict[str, Any]) -> str:
-        return str(doc["question_id"])
-
-    def images(self, doc: dict[str, Any]) -> list[Image.Image]:
-        """Every image of the row's list: the image, or all frames of a video question."""
-        where = f"{self.name} sample {self.doc_id(doc)}"
-        return [decode_image(value, where=f"{where} image {k}") for k, value in enumerate(doc.get("image") or [])]
-
-    # -- prompt -------------------------------------------------------------------------------
     def prompt(self, doc: dict[str, Any]) -> str:
-        if self.protocol == "vlmevalkit":
-            n_images = max(1, len(doc.get("image") or []))
-            return janus_content(mcq_prompt(doc["question"], vlmevalkit_choices(doc)), n_images)
         options = "".join(f"\n{letter}. {doc[f'choice_{letter.lower()}']}" for letter in "ABCD")
         return f"{doc['question']}{options}{POST_PROMPT}"
 
-    # -- score --------------------------------------------------------------------------------
     def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
-        if self.protocol == "vlmevalkit":
-            letter, answer = can_infer(prediction, vlmevalkit_choices(doc)), str(doc["answer"])
-            return {"score": float(letter == answer), "hit": float(letter == answer), "prediction": letter or "Z",
-                    "answer": answer, "category": DIMENSIONS.get(int(doc["question_type_id"]), "unknown")}  # fmt: skip
         pred = prediction.strip()[:1]
         answer = str(doc["answer"])
         return {
@@ -118,14 +93,10 @@ class SEEDBench(UnderstandingTask):
             "question_type_id": str(doc.get("question_type_id")),
         }
 
-    # -- aggregate ----------------------------------------------------------------------------
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
         scored = [record_scores(r) for r in records]
         if not scored:
             return {}
-        if self.protocol == "vlmevalkit":
-            result = report_acc(scored)
-            return {**result, self.headline: 100.0 * result["Overall"]}
         result: dict[str, float] = {}
         for data_type in ("image", "video"):  # lmms-eval's metric list; other types count in seed_all only
             if any(s["data_type"] == data_type for s in scored):
@@ -134,13 +105,8 @@ class SEEDBench(UnderstandingTask):
         for type_id in sorted({s["question_type_id"] for s in scored}, key=_numeric_first):
             result[f"seed_all/{type_id}"] = _accuracy([s for s in scored if s["question_type_id"] == type_id])
         if "seed_image" in result:
-            result[self.headline] = 100.0 * result["seed_image"]
+            result["seed_image_accuracy"] = 100.0 * result["seed_image"]
         return result
-
-
-def vlmevalkit_choices(doc: dict[str, Any]) -> dict[str, str]:
-    """VLMEvalKit's ``A``-``D`` columns (``choice_a``-``choice_d``), the missing ones left out."""
-    return choices_of({letter: doc.get(f"choice_{letter.lower()}") for letter in "ABCD"})
 
 
 def _accuracy(scored: list[dict[str, Any]]) -> float:
@@ -150,3 +116,69 @@ def _accuracy(scored: list[dict[str, Any]]) -> float:
 
 def _numeric_first(value: str) -> tuple[int, int | str]:
     return (0, int(value)) if value.isdigit() else (1, value)
+
+
+# -- VLMEvalKit ---------------------------------------------------------------------------------
+class SEEDVLMEvalKit(VLMEvalKitProtocol):
+    """``SEEDBench_IMG``: image rows, the Janus MCQ prompt, ``can_infer``'s letter, ``report_acc`` fractions."""
+
+    data_types: ClassVar[tuple[str, ...] | None] = ("image",)
+    """VLMEvalKit's ``SEEDBench_IMG`` holds the image questions only."""
+    prompt_template = (
+        IMAGE_PLACEHOLDER + "\n{question}\nA. {choice_a}\nB. {choice_b}\nC. {choice_c}\nD. {choice_d}\n" + POST_PROMPT
+    )
+    metrics = (
+        Metric("seed_image_accuracy", form="mean", key="hit", scale=100.0, headline=True),
+        Metric("Overall", form="mean", key="hit"),
+        Metric("{category}", form="mean", key="hit", group="category"),  # last: it fits every name
+    )
+
+    def prompt(self, doc: dict[str, Any]) -> str:
+        n_images = max(1, len(doc.get("image") or []))
+        return janus_content(mcq_prompt(doc["question"], vlmevalkit_choices(doc)), n_images)
+
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        letter, answer = can_infer(prediction, vlmevalkit_choices(doc)), str(doc["answer"])
+        return {"score": float(letter == answer), "hit": float(letter == answer), "prediction": letter or "Z",
+                "answer": answer, "category": DIMENSIONS.get(int(doc["question_type_id"]), "unknown")}  # fmt: skip
+
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        scored = [record_scores(r) for r in records]
+        if not scored:
+            return {}
+        result = report_acc(scored)
+        return {**result, "seed_image_accuracy": 100.0 * result["Overall"]}
+
+
+def vlmevalkit_choices(doc: dict[str, Any]) -> dict[str, str]:
+    """VLMEvalKit's ``A``-``D`` columns (``choice_a``-``choice_d``), the missing ones left out."""
+    return choices_of({letter: doc.get(f"choice_{letter.lower()}") for letter in "ABCD"})
+
+
+# -- data ---------------------------------------------------------------------------------------
+@task("seed")
+class SEEDBench(UnderstandingTask):
+    headline: ClassVar[str] = "seed_image_accuracy"
+    dataset: ClassVar[DatasetSpec] = DatasetSpec(
+        repo="SEED-Bench", split="test", fixture="SEED-Bench",
+        columns=("question_id", "question", "answer", "data_type", "question_type_id", "choice_a", "choice_b", "choice_c", "choice_d", "image"),
+    )
+    protocols = {"lmms-eval": SEEDLmmsEval, "vlmevalkit": SEEDVLMEvalKit}
+
+    def load(self, ctx: RunContext | Path | None = None) -> DocSet:
+        """The rows of the data types the protocol holds (``data_types``; None: every row)."""
+        docs = super().load(ctx)
+        data_types = self.rules.data_types  # type: ignore[attr-defined]
+        if data_types is None:
+            return docs
+        keep = [i for i, doc in enumerate(docs.docs) if doc.get("data_type") in data_types]
+        locators = [docs._locators[i] for i in keep] if docs._locators else []
+        return replace(docs, docs=[docs.docs[i] for i in keep], _locators=locators)
+
+    def doc_id(self, doc: dict[str, Any]) -> str:
+        return str(doc["question_id"])
+
+    def images(self, doc: dict[str, Any]) -> list[Image.Image]:
+        """Every image of the row's list: the image, or all frames of a video question."""
+        where = f"{self.name} sample {self.doc_id(doc)}"
+        return [decode_image(value, where=f"{where} image {k}") for k, value in enumerate(doc.get("image") or [])]

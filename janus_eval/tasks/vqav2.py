@@ -33,11 +33,103 @@ from typing import Any, ClassVar
 
 from janus_eval.io import write_json
 from janus_eval.metrics.vqa_normalize import vqa_accuracy
+from janus_eval.protocol import LMMS_EVAL_REFERENCE
 from janus_eval.registry import task
-from janus_eval.task import SHORT_ANSWER_PROMPT, DatasetSpec, GenerationSettings, UnderstandingTask, record_scores
+from janus_eval.task import (
+    SHORT_ANSWER_PROMPT,
+    DatasetSpec,
+    GenerationSettings,
+    LmmsEvalProtocol,
+    Metric,
+    RunContext,
+    UnderstandingTask,
+    VLMEvalKitProtocol,
+    record_scores,
+)
 
 POST_PROMPT = SHORT_ANSWER_PROMPT
 VLMEVALKIT_NOTE = "VQAv2 is not in VLMEvalKit: scored with lmms-eval's rules"
+
+
+# -- lmms-eval ----------------------------------------------------------------------------------
+class VQAv2LmmsEval(LmmsEvalProtocol):
+    """The question plus the short-answer post-prompt; normalised answers, leave-one-out VQA accuracy."""
+
+    generation = GenerationSettings(max_new_tokens=16)
+    prompt_template = "{question}" + POST_PROMPT
+    note: ClassVar[str | None] = None
+    metrics = (
+        Metric("vqav2_accuracy", form="mean", key="exact_match", scale=100.0, headline=True),
+        Metric("exact_match", form="mean", key="exact_match"),
+        Metric("exact_match/{answer_type}", form="mean", key="exact_match", group="answer_type"),
+    )
+
+    def prompt(self, doc: dict[str, Any]) -> str:
+        return vqa_prompt(doc)
+
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        return vqa_score(doc, prediction)
+
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        return vqa_aggregate(records)
+
+
+def vqa_prompt(doc: dict[str, Any]) -> str:
+    return f"{doc['question']}{POST_PROMPT}"
+
+
+def vqa_score(doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+    """lmms-eval's ``vqav2_process_results``: VQA accuracy of the stripped prediction."""
+    answers = doc.get("answers")
+    prediction = prediction.strip()  # lmms-eval's framework strips before process_results
+    if answers:
+        accuracy, answer = vqa_accuracy(prediction, answers)
+    else:  # no human answers (the test split): lmms-eval scores 0 and submits the raw text
+        accuracy, answer = 0.0, prediction
+    return {
+        "score": accuracy,
+        "exact_match": accuracy,
+        "answer": answer,
+        "question_id": str(doc["question_id"]),  # a string, so it stays out of the numeric scores
+        "answer_type": doc.get("answer_type"),
+    }
+
+
+def vqa_aggregate(records: list[dict[str, Any]]) -> dict[str, float]:
+    """``exact_match`` overall and per ``answer_type``, and the paper's ``vqav2_accuracy`` (x 100)."""
+    scored = [record_scores(r) for r in records]
+    if not scored:
+        return {}
+    result = {"exact_match": _mean([s["exact_match"] for s in scored])}
+    for answer_type in sorted({str(s.get("answer_type")) for s in scored if s.get("answer_type")}):
+        subset = [s["exact_match"] for s in scored if s.get("answer_type") == answer_type]
+        result[f"exact_match/{answer_type}"] = _mean(subset)
+    result["vqav2_accuracy"] = 100.0 * result["exact_match"]
+    return result
+
+
+def _mean(values: list[float]) -> float:
+    """lmms-eval's ``mean`` aggregation: ``sum / len`` (float sums depend on order at the last ulp)."""
+    return sum(values) / len(values)
+
+
+# -- VLMEvalKit ---------------------------------------------------------------------------------
+class VQAv2VLMEvalKit(VLMEvalKitProtocol):
+    """Not in VLMEvalKit: VLMEvalKit's generation and .xlsx round trip, then lmms-eval's prompt and scoring."""
+
+    reference = LMMS_EVAL_REFERENCE  # not in VLMEvalKit: its lmms-eval scoring stays
+    prompt_template = VQAv2LmmsEval.prompt_template
+    note: ClassVar[str | None] = VLMEVALKIT_NOTE
+    metrics = VQAv2LmmsEval.metrics
+
+    def prompt(self, doc: dict[str, Any]) -> str:
+        return vqa_prompt(doc)
+
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        return vqa_score(doc, prediction)
+
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        return vqa_aggregate(records)
 
 
 @task("vqav2")
@@ -46,52 +138,15 @@ class VQAv2(UnderstandingTask):
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
         repo="VQAv2", split="validation", fixture="VQAv2", columns=("question_id", "question", "image")
     )
-    generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=16)
-    protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
-    prompt_template: ClassVar[str] = "{question}" + POST_PROMPT
+    protocols = {"lmms-eval": VQAv2LmmsEval, "vlmevalkit": VQAv2VLMEvalKit}
 
-    # -- data ---------------------------------------------------------------------------------
     def doc_id(self, doc: dict[str, Any]) -> str:
         return str(doc["question_id"])
 
-    # -- prompt -------------------------------------------------------------------------------
-    def prompt(self, doc: dict[str, Any]) -> str:
-        return f"{doc['question']}{POST_PROMPT}"
-
-    # -- score --------------------------------------------------------------------------------
-    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
-        answers = doc.get("answers")
-        prediction = prediction.strip()  # lmms-eval's framework strips before process_results
-        if answers:
-            accuracy, answer = vqa_accuracy(prediction, answers)
-        else:  # no human answers (the test split): lmms-eval scores 0 and submits the raw text
-            accuracy, answer = 0.0, prediction
-        return {
-            "score": accuracy,
-            "exact_match": accuracy,
-            "answer": answer,
-            "question_id": str(doc["question_id"]),  # a string, so it stays out of the numeric scores
-            "answer_type": doc.get("answer_type"),
-        }
-
-    # -- aggregate ----------------------------------------------------------------------------
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        scored = [record_scores(r) for r in records]
-        if not scored:
-            return {}
-        result = {"exact_match": _mean([s["exact_match"] for s in scored])}
-        for answer_type in sorted({str(s.get("answer_type")) for s in scored if s.get("answer_type")}):
-            subset = [s["exact_match"] for s in scored if s.get("answer_type") == answer_type]
-            result[f"exact_match/{answer_type}"] = _mean(subset)
-        result[self.headline] = 100.0 * result["exact_match"]
-        return result
-
-    vlmevalkit_reference: ClassVar[str] = "lmms-eval 0.7.3"  # not in VLMEvalKit: its lmms-eval scoring stays
-
-    def card(self) -> dict[str, Any]:
-        card = super().card()
-        if self.protocol == "vlmevalkit":
-            card["protocol_note"] = VLMEVALKIT_NOTE
+    def card(self, ctx: RunContext | None = None) -> dict[str, Any]:
+        card = super().card(ctx)
+        if note := getattr(self.rules, "note", None):
+            card["protocol_note"] = note
         return card
 
     def submission(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -100,12 +155,6 @@ class VQAv2(UnderstandingTask):
         return [{"question_id": int(s["question_id"]), "answer": str(s["answer"])} for s in scored]
 
 
-def _mean(values: list[float]) -> float:
-    """lmms-eval's ``mean`` aggregation: ``sum / len`` (float sums depend on order at the last ulp)."""
-    return sum(values) / len(values)
-
-
 def write_evalai_submission(records: list[dict[str, Any]], path: Path) -> None:
     """Write the file to upload at eval.ai (VQA Challenge, test-dev or test-standard phase)."""
     write_json(Path(path), VQAv2().submission(records))
-
