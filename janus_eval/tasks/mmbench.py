@@ -57,27 +57,33 @@ from __future__ import annotations
 import csv
 import math
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from janus_eval.metrics.choice import mmbench_choice
 from janus_eval.metrics.vlmevalkit_mcq import (
+    MMB_ABBREVIATIONS,
     can_infer,
     choices_of,
     janus_content,
     mcq_prompt,
-    split_overall,
     report_acc,
+    split_overall,
 )
 from janus_eval.registry import task
 from janus_eval.task import (
     IMAGE_PLACEHOLDER,
     DatasetSpec,
     GenerationSettings,
+    LmmsEvalProtocol,
+    Metric,
     UnderstandingTask,
+    VLMEvalKitProtocol,
     record_scores,
 )
 
+HEADLINE = "mmbench_accuracy"
 OPTIONS_HEADER = "There are several options:"
 POST_PROMPT = "\nAnswer with the option's letter from the given choices directly."
 CIRCULAR = 1_000_000
@@ -86,9 +92,62 @@ SUBMISSION_COLUMNS = ("index", "question", "answer", "prediction", "hint", "sour
                       "L2-category", "A", "B", "C", "D", "E")  # fmt: skip
 
 
-def _missing(value: Any) -> bool:
-    """pandas.isna for the scalars a row holds: None or a float NaN."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
+# -- lmms-eval ----------------------------------------------------------------------------------
+class MMBenchLmmsEval(LmmsEvalProtocol):
+    """``mmbench_doc_to_text``; each row read by the ``mmbench_choice`` heuristic; ``eval_result``'s
+    circular evaluation, rows the heuristic cannot read counted wrong (no GPT judge)."""
+
+    generation = GenerationSettings(max_new_tokens=1024, until=("ASSISTANT:",))
+    prompt_template = "[{hint} ]{question} " + OPTIONS_HEADER + "\nA. {A}\nB. {B}[\nC. {C}][\nD. {D}]\n" + POST_PROMPT
+    """Bracketed parts are left out when the hint or option is missing or ``"nan"``."""
+    metrics = (
+        Metric(HEADLINE, form="custom", headline=True),  # circular: a question is right only if every copy is
+        Metric("gpt_eval_score", form="custom"),
+        Metric("overall_acc", form="custom"),
+        Metric("category_acc/{category}", form="custom", group="category"),
+        Metric("l2_category_acc/{L2-category}", form="custom", group="L2-category"),
+        Metric("mmbench_questions", form="custom"),
+        Metric("mmbench_unresolved", form="custom", higher_is_better=False),
+        Metric("mmbench_unresolved_questions", form="custom", higher_is_better=False),
+    )
+
+    def prompt(self, doc: dict[str, Any]) -> str:
+        hint = doc.get("hint")
+        query = f"{doc['question']} {options_block(doc)}"
+        if not _missing(hint) and hint != "nan":
+            query = f"{hint} {query}"
+        return f"{query}\n{POST_PROMPT}"
+
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        """The row's heuristic verdict plus every column lmms-eval keeps (the submission row)."""
+        row = {column: doc.get(column, "nan") for column in SUBMISSION_COLUMNS if column != "prediction"}
+        row["index"] = str(doc["index"])  # a string keeps it out of the numeric scores
+        row["prediction"] = prediction.strip()
+        extracted = mmbench_choice(row["prediction"], scoring_choices(row))
+        return {"score": float(extracted is not None and extracted == row["answer"]), "extracted": extracted, **row}
+
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        hits: list[tuple[dict[str, Any], int]] = []
+        unresolved_rows = unresolved_questions = 0
+        for row, group in circular_groups(records):
+            letters = [mmbench_choice(str(r["prediction"]), scoring_choices(r)) for r in group]
+            wrong = any(x is not None and x != r["answer"] for x, r in zip(letters, group, strict=True))
+            unread = sum(x is None for x in letters)
+            unresolved_rows += unread
+            unresolved_questions += int(unread > 0 and not wrong)
+            hits.append((row, int(not wrong and unread == 0)))
+        overall = sum(h for _, h in hits) / len(hits) if hits else 0.0
+        result = {"gpt_eval_score": 100.0 * overall, "overall_acc": overall}
+        for key, column in (("category_acc", "category"), ("l2_category_acc", "L2-category")):
+            by: dict[str, list[int]] = defaultdict(list)
+            for row, hit in hits:
+                by[str(row.get(column))].append(hit)
+            result.update({f"{key}/{name}": sum(v) / len(v) for name, v in sorted(by.items())})
+        result["mmbench_questions"] = float(len(hits))
+        result["mmbench_unresolved"] = float(unresolved_rows)
+        result["mmbench_unresolved_questions"] = float(unresolved_questions)
+        result[HEADLINE] = 100.0 * overall
+        return result
 
 
 def options_block(doc: dict[str, Any]) -> str:
@@ -106,106 +165,64 @@ def scoring_choices(row: dict[str, Any]) -> dict[str, str]:
     return {letter: str(row[letter]) for letter in "ABCD" if not _missing(row.get(letter))}
 
 
-@task("mmbench")
-class MMBench(UnderstandingTask):
-    headline: ClassVar[str] = "mmbench_accuracy"
-    dataset: ClassVar[DatasetSpec] = DatasetSpec(
-        repo="MMBench", split="dev", config="en", fixture="MMBench", columns=("index", "question", "A", "B", "image")
+# -- VLMEvalKit ---------------------------------------------------------------------------------
+class MMBenchVLMEvalKit(VLMEvalKitProtocol):
+    """The Janus wrapper's MCQ prompt; ``can_infer`` per row; ``mcq_circular_eval`` then ``report_acc``."""
+
+    prompt_template = (
+        IMAGE_PLACEHOLDER + "\n[Hint: {hint}\n]{question}\nA. {A}\nB. {B}[\nC. {C}][\nD. {D}]\n" + POST_PROMPT
     )
-    generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=1024, until=("ASSISTANT:",))
-    protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
-    prompt_template: str = (
-        "[{hint} ]{question} " + OPTIONS_HEADER + "\nA. {A}\nB. {B}[\nC. {C}][\nD. {D}]\n" + POST_PROMPT
+    metrics = (
+        Metric(HEADLINE, form="custom", headline=True),  # dev/Overall x 100, circular
+        Metric("dev/Overall", form="custom"),
+        *(
+            Metric(f"dev/{abbreviation}", form="custom", group="l2-category", group_value=l2)
+            for l2, abbreviation in MMB_ABBREVIATIONS.items()
+        ),
+        Metric("dev/{category}", form="custom", group="category"),
+        Metric("mmbench_unresolved", form="custom", higher_is_better=False),
     )
-    """Bracketed parts are left out when the hint or option is missing or ``"nan"``."""
 
-    def __init__(self, protocol: str = "lmms-eval") -> None:
-        super().__init__(protocol)
-        if protocol == "vlmevalkit":
-            self.prompt_template = (
-                IMAGE_PLACEHOLDER + "\n[Hint: {hint}\n]{question}\nA. {A}\nB. {B}[\nC. {C}][\nD. {D}]\n" + POST_PROMPT
-            )
-
-    # -- data ---------------------------------------------------------------------------------
-    def doc_id(self, doc: dict[str, Any]) -> str:
-        return str(doc["index"])
-
-    # -- prompt -------------------------------------------------------------------------------
     def prompt(self, doc: dict[str, Any]) -> str:
-        if self.protocol == "vlmevalkit":
-            return janus_content(mcq_prompt(doc["question"], choices_of(doc, "ABCD"), doc.get("hint")))
-        hint = doc.get("hint")
-        query = f"{doc['question']} {options_block(doc)}"
-        if not _missing(hint) and hint != "nan":
-            query = f"{hint} {query}"
-        return f"{query}\n{POST_PROMPT}"
+        return janus_content(mcq_prompt(doc["question"], choices_of(doc, "ABCD"), doc.get("hint")))
 
-    # -- score --------------------------------------------------------------------------------
     def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
-        """The row's heuristic verdict plus every column lmms-eval keeps (the submission row)."""
-        if self.protocol == "vlmevalkit":
-            letter, answer = can_infer(prediction, choices_of(doc, "ABCD")), str(doc["answer"])
-            return {"score": float(letter == answer), "index": str(doc["index"]), "extracted": letter,
-                    "answer": answer, "split": doc.get("split"), "category": doc.get("category"),
-                    "l2-category": doc.get("L2-category", doc.get("l2-category"))}  # fmt: skip
-        row = {column: doc.get(column, "nan") for column in SUBMISSION_COLUMNS if column != "prediction"}
-        row["index"] = str(doc["index"])  # a string keeps it out of the numeric scores
-        row["prediction"] = prediction.strip()
-        extracted = mmbench_choice(row["prediction"], scoring_choices(row))
-        return {"score": float(extracted is not None and extracted == row["answer"]), "extracted": extracted, **row}
+        letter, answer = can_infer(prediction, choices_of(doc, "ABCD")), str(doc["answer"])
+        return {"score": float(letter == answer), "index": str(doc["index"]), "extracted": letter,
+                "answer": answer, "split": doc.get("split"), "category": doc.get("category"),
+                "l2-category": doc.get("L2-category", doc.get("l2-category"))}  # fmt: skip
 
-    # -- aggregate ----------------------------------------------------------------------------
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        rows = sorted((record_scores(r) for r in records), key=lambda r: int(r["index"]))
-        if self.protocol == "vlmevalkit":
-            return self._circular_eval(rows)
-        groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for row in rows:
-            groups[int(row["index"]) % CIRCULAR].append(row)
-        hits: list[tuple[dict[str, Any], int]] = []
-        unresolved_rows = unresolved_questions = 0
-        for row in rows:
-            if int(row["index"]) >= CIRCULAR:
-                continue
-            letters = [mmbench_choice(str(r["prediction"]), scoring_choices(r)) for r in groups[int(row["index"])]]
-            answers = [r["answer"] for r in groups[int(row["index"])]]
-            wrong = any(x is not None and x != a for x, a in zip(letters, answers))
-            unread = sum(x is None for x in letters)
-            unresolved_rows += unread
-            unresolved_questions += int(unread > 0 and not wrong)
-            hits.append((row, int(not wrong and unread == 0)))
-        # Copies whose main question is absent (a --limit cut) are never scored, as in lmms-eval.
-        overall = sum(h for _, h in hits) / len(hits) if hits else 0.0
-        result = {"gpt_eval_score": 100.0 * overall, "overall_acc": overall}
-        for key, column in (("category_acc", "category"), ("l2_category_acc", "L2-category")):
-            by: dict[str, list[int]] = defaultdict(list)
-            for row, hit in hits:
-                by[str(row.get(column))].append(hit)
-            result.update({f"{key}/{name}": sum(v) / len(v) for name, v in sorted(by.items())})
-        result["mmbench_questions"] = float(len(hits))
-        result["mmbench_unresolved"] = float(unresolved_rows)
-        result["mmbench_unresolved_questions"] = float(unresolved_questions)
-        result[self.headline] = 100.0 * overall
-        return result
-
-
-    def _circular_eval(self, rows: list[dict[str, Any]]) -> dict[str, float]:
-        """VLMEvalKit's ``mcq_circular_eval`` under ``exact_matching``, then ``report_acc`` on the main rows."""
-        groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for row in rows:
-            groups[int(row["index"]) % CIRCULAR].append(row)
+        """``mcq_circular_eval`` under ``exact_matching``, then ``report_acc`` on the main rows."""
         main_rows = []
-        for row in rows:
-            if int(row["index"]) >= CIRCULAR:
-                continue
-            group = groups[int(row["index"])]
+        for row, group in circular_groups(records):
             wrong = any(r["extracted"] is not None and r["extracted"] != r["answer"] for r in group)
             unread = any(r["extracted"] is None for r in group)
             main_rows.append({**row, "hit": float(not wrong and not unread)})  # unread: no judge offline -> 0
         result = report_acc(main_rows) if main_rows else {}
-        result["mmbench_unresolved"] = float(sum(r["extracted"] is None for r in rows))
-        result[self.headline] = 100.0 * split_overall(result, "dev")
+        result["mmbench_unresolved"] = float(sum(r["extracted"] is None for r in map(record_scores, records)))
+        result[HEADLINE] = 100.0 * split_overall(result, "dev")
         return result
+
+
+# -- both ---------------------------------------------------------------------------------------
+def circular_groups(records: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Each main row (``index < CIRCULAR``), by index, with its group: itself and its copies present, by index.
+
+    Copies whose main question is absent (a ``--limit`` cut) are never scored, as in both frameworks.
+    """
+    rows = sorted((record_scores(r) for r in records), key=lambda r: int(r["index"]))
+    groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[int(row["index"]) % CIRCULAR].append(row)
+    for row in rows:
+        if int(row["index"]) < CIRCULAR:
+            yield row, groups[int(row["index"])]
+
+
+def _missing(value: Any) -> bool:
+    """pandas.isna for the scalars a row holds: None or a float NaN."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 # -- test split: submission file ----------------------------------------------------------------
@@ -244,3 +261,15 @@ def write_submission(rows: list[dict[str, Any]], path: Path) -> Path:
         sheet.append([row.get(column) for column in SUBMISSION_COLUMNS])
     book.save(path)
     return path
+
+
+@task("mmbench")
+class MMBench(UnderstandingTask):
+    headline: ClassVar[str] = HEADLINE
+    dataset: ClassVar[DatasetSpec] = DatasetSpec(
+        repo="MMBench", split="dev", config="en", fixture="MMBench", columns=("index", "question", "A", "B", "image")
+    )
+    protocols = {"lmms-eval": MMBenchLmmsEval, "vlmevalkit": MMBenchVLMEvalKit}
+
+    def doc_id(self, doc: dict[str, Any]) -> str:
+        return str(doc["index"])

@@ -76,8 +76,8 @@ from janus_eval.metrics.vlmevalkit_mcq import (
     choices_of,
     janus_content,
     mcq_prompt,
-    split_overall,
     report_acc,
+    split_overall,
 )
 from janus_eval.registry import task
 from janus_eval.task import (
@@ -85,10 +85,14 @@ from janus_eval.task import (
     DatasetSpec,
     GenerationSettings,
     JanusEvalError,
+    LmmsEvalProtocol,
+    Metric,
     UnderstandingTask,
+    VLMEvalKitProtocol,
     record_scores,
 )
 
+HEADLINE = "mmmu_accuracy"
 MC_PROMPT = "Answer with the option's letter from the given choices directly."
 OPEN_PROMPT = "Answer the question using a single word or phrase."
 IMAGE_TOKEN = re.compile(r"<image (\d+)>")
@@ -113,19 +117,6 @@ def options_of(doc: dict[str, Any]) -> list[str]:
     return [str(o) for o in (ast.literal_eval(value) if isinstance(value, str) else value)]
 
 
-def text_prompt(doc: dict[str, Any]) -> str:
-    """lmms-eval's ``construct_prompt`` text, ``<image k>`` tokens still in it."""
-    if doc["question_type"] == "multiple-choice":
-        lines = "\n".join(f"{chr(ord('A') + i)}. {option}" for i, option in enumerate(options_of(doc)))
-        return f"{doc['question']}\n{lines}\n\n{MC_PROMPT}"
-    return f"{doc['question']}\n\n{OPEN_PROMPT}"
-
-
-def referenced_columns(text: str) -> list[str]:
-    """``image_k`` for each distinct ``<image k>`` in ``text``, sorted as strings (lmms-eval's order)."""
-    return sorted({f"image_{k}" for k in IMAGE_TOKEN.findall(text)})
-
-
 def subject_of(doc_id: str) -> str:
     """``validation_Art_Theory_12`` -> ``Art_Theory`` (lmms-eval's ``extract_subset_name``)."""
     split = doc_id.split("_")[0]
@@ -135,60 +126,32 @@ def subject_of(doc_id: str) -> str:
     return match.group(1)
 
 
-@task("mmmu")
-class MMMU(UnderstandingTask):
-    headline: ClassVar[str] = "mmmu_accuracy"
-    dataset: ClassVar[DatasetSpec] = DatasetSpec(
-        repo="MMMU", split="validation", fixture="MMMU", columns=("id", "question", "options", "answer", "question_type")
-    )
-    generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=128)
-    protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
-    prompt_template: str = (
+# -- lmms-eval ----------------------------------------------------------------------------------
+class MMMULmmsEval(LmmsEvalProtocol):
+    """``construct_prompt`` with ``<image k>`` kept, the referenced images first; the official MMMU
+    parsers (seeded fallback letter); accuracy per subject and domain, instance-weighted."""
+
+    generation = GenerationSettings(max_new_tokens=128)
+    prompt_template = (
         "multiple-choice: {question}\nA. {option 1}\nB. {option 2}...\n\n" + MC_PROMPT
         + " | open: {question}\n\n" + OPEN_PROMPT + " | <image k> kept; image_k per distinct k, sorted, first"
+    )  # fmt: skip
+    metrics = (
+        Metric(HEADLINE, form="mean", scale=100.0, headline=True),  # instance-weighted = the plain mean, unrounded
+        Metric("mmmu_acc", form="custom"),  # rounded to 5 decimals
+        *(Metric(f"mmmu_acc/Overall-{domain}", form="custom") for domain in DOMAINS),  # rounded; no domain field
+        Metric("mmmu_acc/{subdomain}", form="custom", group="subdomain"),  # rounded
     )
 
-    def __init__(self, protocol: str = "lmms-eval") -> None:
-        super().__init__(protocol)
-        if protocol == "vlmevalkit":
-            self.prompt_template = (
-                "{one " + IMAGE_PLACEHOLDER + " per image}\n{question}\nA. {option 1}\nB. {option 2}...\n\n"
-                + MC_PROMPT + " | open: {images}\n{question}\nAnswer the question directly. | <image k> kept"
-            )
+    def image_columns(self, doc: dict[str, Any]) -> list[str]:
+        """``mmmu_doc_to_visual``: ``image_k`` for each distinct ``<image k>`` of the text, sorted; put first."""
+        return referenced_columns(text_prompt(doc))
 
-    # -- data ---------------------------------------------------------------------------------
-    def doc_id(self, doc: dict[str, Any]) -> str:
-        return str(doc["id"])
-
-    def images(self, doc: dict[str, Any]) -> list[Image.Image]:
-        """lmms-eval's ``mmmu_doc_to_visual``: ``image_k`` for each distinct ``<image k>`` of the text, sorted.
-
-        vlmevalkit: every image of the row, in column order (the Janus wrapper puts them all first).
-        """
-        if self.protocol == "vlmevalkit":
-            where = f"{self.name} sample {self.doc_id(doc)}"
-            return [decode_image(doc[c], where=f"{where} {c}") for c in IMAGE_COLUMNS if doc.get(c) is not None]
-        return [self._referenced_image(doc, column) for column in referenced_columns(text_prompt(doc))]
-
-    def _referenced_image(self, doc: dict[str, Any], column: str) -> Image.Image:
-        where = f"{self.name} sample {self.doc_id(doc)} {column}"
-        if column not in doc:
-            k = column.split("_")[1]
-            raise JanusEvalError(f"{where}: the text refers to <image {k}> but the row has no {column} column")
-        return decode_image(doc[column], where=where)
-
-    # -- prompt -------------------------------------------------------------------------------
     def prompt(self, doc: dict[str, Any]) -> str:
-        if self.protocol == "vlmevalkit":
-            n_images = sum(doc.get(c) is not None for c in IMAGE_COLUMNS)
-            return janus_content(mcq_prompt(doc["question"], vlmevalkit_choices(doc)), n_images)
         return text_prompt(doc)  # <image k> kept, images first: lmms-eval's simple-model input (see module doc)
 
-    # -- score --------------------------------------------------------------------------------
     def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
         doc_id, answer = str(doc["id"]), str(doc["answer"])
-        if self.protocol == "vlmevalkit":
-            return _vlmevalkit_score(doc_id, answer, vlmevalkit_choices(doc), prediction)
         if doc["question_type"] == "multiple-choice":
             rng = random.Random(f"mmmu:{doc_id}")
             state = rng.getstate()
@@ -209,11 +172,7 @@ class MMMU(UnderstandingTask):
             "guessed": guessed,
         }
 
-    # -- aggregate ----------------------------------------------------------------------------
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        if self.protocol == "vlmevalkit":
-            result = report_acc([record_scores(r) for r in records]) if records else {}
-            return {**result, self.headline: 100.0 * split_overall(result, "validation")}
         by_subject: dict[str, list[float]] = defaultdict(list)  # insertion order = first appearance
         for record in records:
             scored = record_scores(record)
@@ -227,26 +186,21 @@ class MMMU(UnderstandingTask):
         result.update({f"mmmu_acc/{s}": round(acc, 5) for s, (acc, _) in accuracy.items()})
         overall = _instance_weighted(accuracy)
         result["mmmu_acc"] = round(overall, 5)
-        result[self.headline] = 100.0 * overall
+        result[HEADLINE] = 100.0 * overall
         return result
 
 
-def vlmevalkit_choices(doc: dict[str, Any]) -> dict[str, str]:
-    """The options as VLMEvalKit's TSV columns ``A``, ``B``, ... (missing ones left out)."""
-    return choices_of({chr(ord("A") + i): option for i, option in enumerate(options_of(doc))})
+def text_prompt(doc: dict[str, Any]) -> str:
+    """lmms-eval's ``construct_prompt`` text, ``<image k>`` tokens still in it."""
+    if doc["question_type"] == "multiple-choice":
+        lines = "\n".join(f"{chr(ord('A') + i)}. {option}" for i, option in enumerate(options_of(doc)))
+        return f"{doc['question']}\n{lines}\n\n{MC_PROMPT}"
+    return f"{doc['question']}\n\n{OPEN_PROMPT}"
 
 
-def _vlmevalkit_score(doc_id: str, answer: str, choices: dict[str, str], prediction: str) -> dict[str, Any]:
-    """``MMMU_preproc`` (open -> A = gold text, B = "Other Answers"; non-letter gold -> A), then ``can_infer``."""
-    if "A" not in choices:
-        choices = {"A": answer, "B": OTHER_ANSWERS}
-    gold = answer if len(answer) == 1 and answer in string.ascii_uppercase else "A"
-    letter = can_infer(prediction, choices)
-    subject = subject_of(doc_id)
-    discipline = next((d for d, subjects in DOMAINS.items() if subject in subjects), "unknown")
-    return {"score": float(letter == gold), "hit": float(letter == gold), "id": doc_id, "answer": answer,
-            "gold_letter": gold, "extracted": letter or "Z", "split": doc_id.split("_")[0], "category": subject,
-            "l2-category": discipline}  # fmt: skip
+def referenced_columns(text: str) -> list[str]:
+    """``image_k`` for each distinct ``<image k>`` in ``text``, sorted as strings (lmms-eval's order)."""
+    return sorted({f"image_{k}" for k in IMAGE_TOKEN.findall(text)})
 
 
 def _instance_weighted(accuracy: dict[str, tuple[float, int]]) -> float:
@@ -322,3 +276,78 @@ def open_correct(gold: str, candidates: list[Any]) -> bool:
         elif candidate in golds:
             return True
     return False
+
+
+# -- VLMEvalKit ---------------------------------------------------------------------------------
+class MMMUVLMEvalKit(VLMEvalKitProtocol):
+    """The Janus wrapper's MCQ prompt with every image of the row first; ``MMMU_preproc`` + ``can_infer``;
+    ``report_acc`` per split (``validation``), discipline and subject."""
+
+    prompt_template = (
+        "{one " + IMAGE_PLACEHOLDER + " per image}\n{question}\nA. {option 1}\nB. {option 2}...\n\n"
+        + MC_PROMPT + " | open: {images}\n{question}\nAnswer the question directly. | <image k> kept"
+    )  # fmt: skip
+    # report_acc's means of ``hit`` (= score) within split "validation": every MMMU validation id starts
+    # with "validation_", so the per-discipline and per-subject groups need no split condition.
+    metrics = (
+        Metric(HEADLINE, form="mean", key="hit", scale=100.0, group="split", group_value="validation", headline=True),
+        Metric("validation/Overall", form="mean", key="hit", group="split", group_value="validation"),
+        *(
+            Metric(f"validation/{discipline}", form="mean", key="hit", group="l2-category", group_value=discipline)
+            for discipline in DOMAINS
+        ),
+        Metric("validation/{category}", form="mean", key="hit", group="category"),
+    )
+
+    def image_columns(self, doc: dict[str, Any]) -> list[str]:
+        """Every image of the row, in column order: the Janus wrapper puts them all first."""
+        return [column for column in IMAGE_COLUMNS if doc.get(column) is not None]
+
+    def prompt(self, doc: dict[str, Any]) -> str:
+        return janus_content(mcq_prompt(doc["question"], vlmevalkit_choices(doc)), len(self.image_columns(doc)))
+
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        """``MMMU_preproc`` (open -> A = gold text, B = "Other Answers"; non-letter gold -> A), then ``can_infer``."""
+        doc_id, answer, choices = str(doc["id"]), str(doc["answer"]), vlmevalkit_choices(doc)
+        if "A" not in choices:
+            choices = {"A": answer, "B": OTHER_ANSWERS}
+        gold = answer if len(answer) == 1 and answer in string.ascii_uppercase else "A"
+        letter = can_infer(prediction, choices)
+        subject = subject_of(doc_id)
+        discipline = next((d for d, subjects in DOMAINS.items() if subject in subjects), "unknown")
+        return {"score": float(letter == gold), "hit": float(letter == gold), "id": doc_id, "answer": answer,
+                "gold_letter": gold, "extracted": letter or "Z", "split": doc_id.split("_")[0], "category": subject,
+                "l2-category": discipline}  # fmt: skip
+
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        result = report_acc([record_scores(r) for r in records]) if records else {}
+        return {**result, HEADLINE: 100.0 * split_overall(result, "validation")}
+
+
+def vlmevalkit_choices(doc: dict[str, Any]) -> dict[str, str]:
+    """The options as VLMEvalKit's TSV columns ``A``, ``B``, ... (missing ones left out)."""
+    return choices_of({chr(ord("A") + i): option for i, option in enumerate(options_of(doc))})
+
+
+@task("mmmu")
+class MMMU(UnderstandingTask):
+    headline: ClassVar[str] = HEADLINE
+    dataset: ClassVar[DatasetSpec] = DatasetSpec(
+        repo="MMMU", split="validation", fixture="MMMU", columns=("id", "question", "options", "answer", "question_type")
+    )
+    protocols = {"lmms-eval": MMMULmmsEval, "vlmevalkit": MMMUVLMEvalKit}
+    rules: MMMULmmsEval | MMMUVLMEvalKit
+
+    def doc_id(self, doc: dict[str, Any]) -> str:
+        return str(doc["id"])
+
+    def images(self, doc: dict[str, Any]) -> list[Image.Image]:
+        """The images the protocol puts before the text (``image_columns``), in its order."""
+        return [self._image(doc, column) for column in self.rules.image_columns(doc)]
+
+    def _image(self, doc: dict[str, Any], column: str) -> Image.Image:
+        where = f"{self.name} sample {self.doc_id(doc)} {column}"
+        if column not in doc:
+            k = column.split("_")[1]
+            raise JanusEvalError(f"{where}: the text refers to <image {k}> but the row has no {column} column")
+        return decode_image(doc[column], where=where)
