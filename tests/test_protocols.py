@@ -6,15 +6,19 @@ results/ bootstraps a metric from its declaration alone (it never imports a task
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fake_chat_server import serve
 
+from janus_eval.metrics.judge import JudgeSettings
 from janus_eval.protocol import Metric
 from janus_eval.registry import get_task, list_tasks, task_class
-from janus_eval.task import UnderstandingTask, split_scores
+from janus_eval.task import RunContext, UnderstandingTask, split_scores
 
 UNDERSTANDING = [name for name in list_tasks() if task_class(name).kind == "understanding"]
 CASES = [(name, protocol) for name in UNDERSTANDING for protocol in task_class(name).protocols]
@@ -34,12 +38,28 @@ def _guesses(doc: dict[str, Any], i: int) -> str:
     return options[i % len(options)]
 
 
-def _records(task: UnderstandingTask) -> list[dict[str, Any]]:
-    docs = task.load(None).docs
+JUDGE_REPLIES = ("1.0", "0.5", "0.0", "0.3", "I cannot grade this")
+"""A fake LLM judge's grades (and a reply without one), chosen by the prompt, so every judged metric sees a mix."""
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunContext]:
+    """A run with a judge (MM-Vet reports no score without one); tasks without a judge ignore it."""
+
+    def reply(request: dict[str, Any], n: int) -> tuple[int, str]:
+        digest = hashlib.sha256(request["body"]["messages"][0]["content"].encode()).digest()
+        return 200, JUDGE_REPLIES[digest[0] % len(JUDGE_REPLIES)]
+
+    with serve(reply) as (url, _):
+        yield RunContext(task_dir=tmp_path_factory.mktemp("run"), judge=JudgeSettings(url, "fake-judge"))
+
+
+def _records(task: UnderstandingTask, ctx: RunContext) -> list[dict[str, Any]]:
+    docs = list(task.load(None).docs)
+    predictions = [task.postprocess(_guesses(doc, i)) for i, doc in enumerate(docs)]
     records = []
-    for i, doc in enumerate(docs):
-        prediction = task.postprocess(_guesses(doc, i))
-        scores, info = split_scores(task.score_sample(doc, prediction))
+    for doc, prediction, scored in zip(docs, predictions, task.score_samples(docs, predictions, ctx), strict=True):
+        scores, info = split_scores(scored)
         records.append({"id": task.doc_id(doc), "prediction": prediction, "scores": scores, "score_info": info})
     return records
 
@@ -64,13 +84,13 @@ def _closed_form(metric: Metric, records: list[dict[str, Any]], group_value: str
 
 
 @pytest.mark.parametrize(("name", "protocol"), CASES)
-def test_declared_metrics_cover_the_aggregate_and_closed_forms_match_it(name: str, protocol: str):
+def test_declared_metrics_cover_the_aggregate_and_closed_forms_match_it(name: str, protocol: str, ctx: RunContext):
     task = get_task(name, protocol)
     assert isinstance(task, UnderstandingTask)
     metrics = task.metrics
     assert [m.name for m in metrics if m.headline] == [task.headline]
-    records = _records(task)
-    result = task.aggregate(records)
+    records = _records(task, ctx)
+    result = task.aggregate(records, ctx)
     assert task.headline in result
     checked = 0
     for key, value in result.items():

@@ -49,6 +49,11 @@ class JudgeError(JanusEvalError):
     """The judge endpoint could not be used (bad URL or key, or still failing after the retries)."""
 
 
+def chat_completions_url(base_url: str) -> str:
+    """The endpoint a client posts to: ``{base_url}/chat/completions``."""
+    return base_url.rstrip("/") + "/chat/completions"
+
+
 def check_judge_url(url: str) -> None:
     """Raise ``JanusEvalError`` unless ``url`` is ``http(s)://host[:port][/path]``.
 
@@ -84,6 +89,11 @@ class JudgeSettings:
         if int(self.concurrency) < 1:
             raise JanusEvalError(f"judge concurrency must be at least 1, got {self.concurrency!r}")
 
+    @property
+    def endpoint(self) -> str:
+        """The URL requests go to (what a record's verdict depends on, with the model)."""
+        return chat_completions_url(self.url)
+
     @classmethod
     def from_flags(cls, url: str | None, model: str | None, key_env: str = DEFAULT_KEY_ENV,
                    timeout_s: float = DEFAULT_TIMEOUT_S, concurrency: int = 1) -> JudgeSettings | None:  # fmt: skip
@@ -118,7 +128,7 @@ class JudgeClient:
         backoff_s: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.url = chat_completions_url(base_url)
         self.model = model
         self.cache_dir = Path(cache_dir)
         self.key_env = key_env

@@ -32,7 +32,14 @@ Divergence: an endpoint that still fails after the client's retries stops the ru
 network is not a score. Each record keeps ``judge_calls`` (temperatures asked), ``judge_reply``,
 ``judge_model`` and ``judge_outcome``.
 
-No judge configured (``configure_judge`` not called or given no URL/model): every record gets
+The judge is the run's (``ctx.judge``: ``--judge-url/--judge-model/--judge-key-env/--judge-timeout/
+--judge-concurrency``; model None is the protocol's default judge); its replies are cached under
+``ctx.task_dir / "judge_cache"`` (``<out>/mmvet/judge_cache``). ``MMVetJudged`` holds what both
+protocols share (client, concurrent grading, unjudged bookkeeping, aggregate); ``MMVetLmmsEval`` and
+``MMVetVLMEvalKit`` hold each framework's prompt, grading and metrics.
+
+No judge (``ctx.judge`` None: no ``--judge-url``/``--judge-model``; and ``score_sample``, which has no
+context, never judges): every record gets
 ``score`` 0.0 with ``judged: false``, and ``aggregate`` reports only ``mmvet_unjudged`` (the count),
 never an MM-Vet score: a number without a judge would be fake. Write the official submission with
 ``write_submission`` and grade it with MM-Vet's evaluator (``SUBMISSION_HELP``).
@@ -57,12 +64,15 @@ VLMEvalKit has no offline MM-Vet path; without a judge we report only ``mmvet_un
 
 from __future__ import annotations
 
+import threading
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
 from janus_eval.io import write_json
 from janus_eval.metrics import vlmevalkit_mmvet
-from janus_eval.metrics.judge import DEFAULT_KEY_ENV, JudgeClient, check_judge_url
+from janus_eval.metrics.judge import DEFAULT_JUDGE_URL as DEFAULT_JUDGE_URL  # re-exported: importable from here
+from janus_eval.metrics.judge import DEFAULT_TIMEOUT_S, JudgeClient, JudgeSettings
 from janus_eval.metrics.vlmevalkit_mcq import janus_content
 from janus_eval.registry import task
 from janus_eval.task import (
@@ -70,7 +80,12 @@ from janus_eval.task import (
     DatasetSpec,
     GenerationSettings,
     JanusEvalError,
+    LmmsEvalProtocol,
+    Metric,
+    RunContext,
+    UnderstandingProtocol,
     UnderstandingTask,
+    VLMEvalKitProtocol,
     record_scores,
 )
 
@@ -78,9 +93,9 @@ PRE_PROMPT = (
     "First please perform reasoning, and think step by step to provide best answer to the following question: \n\n"
 )
 JUDGE_PROMPT_FILE = Path(__file__).resolve().parent.parent / "data" / "mmvet_judge_prompt.txt"
-DEFAULT_JUDGE_URL = "https://api.openai.com/v1"
 DEFAULT_JUDGE_MODEL = "gpt-4o-2024-11-20"
-DEFAULT_JUDGE_TIMEOUT_S = 60.0
+"""lmms-eval's default judge; VLMEvalKit's is ``vlmevalkit_mmvet.DEFAULT_JUDGE_MODEL``."""
+DEFAULT_JUDGE_TIMEOUT_S = DEFAULT_TIMEOUT_S
 """Seconds per judge request."""
 JUDGE_TEMPERATURE = 0.0
 JUDGE_MAX_TOKENS = 128
@@ -97,6 +112,163 @@ SUBMISSION_HELP = (
     "grade it with MM-Vet's official evaluator: the Hugging Face Space whyu/MM-Vet_Evaluator "
     "(upload the JSON), or mm-vet_evaluator.py from github.com/yuweihao/MM-Vet with your own GPT-4 key"
 )
+UNJUDGED = Metric("mmvet_unjudged", form="custom", higher_is_better=False)
+"""Samples without a judge's score (no judge, or no usable reply); both protocols report it."""
+
+
+# -- both: the judge, the unjudged, the aggregate ---------------------------------------------------
+class MMVetJudged(UnderstandingProtocol):
+    """What both protocols share: the judge of ``ctx.judge`` grades each sample; without one nothing is scored.
+
+    A protocol adds its prompt and generation, its judge prompt (``judge_prompt``), grading rules
+    (``grade``, ``grading_card``), default judge model and judged metrics (``judged_metrics``).
+    Every metric is a mean over the *judged* samples only, so none has a closed form over all records
+    (``custom``).
+    """
+
+    default_judge_model: ClassVar[str]
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[JudgeSettings, Path], JudgeClient] = {}
+        self._clients_lock = threading.Lock()
+
+    @abstractmethod
+    def judge_prompt(self, doc: dict[str, Any], prediction: str) -> str:
+        """The one user message the judge grades."""
+
+    @abstractmethod
+    def grade(self, client: JudgeClient, prompt: str) -> dict[str, Any]:
+        """``score``, ``judge_outcome`` (``scored`` or why not), ``judge_reply``, ``judge_model``, ``judge_calls``."""
+
+    @abstractmethod
+    def grading_card(self) -> dict[str, Any]:
+        """What ``run.json`` records about the grading request besides the judge's model and endpoint."""
+
+    @abstractmethod
+    def judged_metrics(self, scored: list[dict[str, Any]]) -> dict[str, float]:
+        """The protocol's metrics over the judged samples (each scored exactly as the reference does)."""
+
+    # -- the judge ----------------------------------------------------------------------------
+    def judge_client(self, ctx: RunContext | None) -> JudgeClient | None:
+        """The client for ``ctx.judge`` (None without one), caching replies under ``ctx.task_dir/judge_cache``.
+
+        Built once per (settings, cache folder) and reused, so a rerun in the same process replays
+        the cache and ``requests_sent`` counts every request of this protocol object.
+        """
+        settings = None if ctx is None else ctx.judge
+        if settings is None:
+            return None
+        if ctx is None or ctx.task_dir is None:
+            raise JanusEvalError("mmvet: a judge needs the run's task folder (ctx.task_dir) for its reply cache")
+        key = (settings, Path(ctx.task_dir) / "judge_cache")
+        with self._clients_lock:
+            if key not in self._clients:
+                self._clients[key] = JudgeClient(settings.url, self.judge_model(settings), key[1], settings.key_env,
+                                                 timeout_s=float(settings.timeout_s))  # fmt: skip
+            return self._clients[key]
+
+    def judge_model(self, settings: JudgeSettings) -> str:
+        return settings.model or self.default_judge_model
+
+    def judge_identity(self, ctx: RunContext | None) -> dict[str, Any] | None:
+        """The judge's endpoint and model: what verdicts depend on besides the prediction."""
+        settings = None if ctx is None else ctx.judge
+        if settings is None:
+            return None
+        return {"endpoint": settings.endpoint, "model": self.judge_model(settings)}
+
+    def judge_card(self, ctx: RunContext | None) -> dict[str, Any] | None:
+        identity = self.judge_identity(ctx)
+        if identity is None:
+            return None
+        return {"model": identity["model"], "endpoint": identity["endpoint"], **self.grading_card()}
+
+    # -- score ----------------------------------------------------------------------------------
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        """Without a run context there is no judge: ``score`` 0.0, ``judged: false``."""
+        return self._score(doc, prediction, None)
+
+    def score_samples(self, docs: list[dict[str, Any]], predictions: list[str],
+                      ctx: RunContext | None = None) -> list[dict[str, Any]]:  # fmt: skip
+        """Each sample graded by ``ctx.judge``, up to its ``concurrency`` at once.
+
+        Samples with the same judge prompt are graded once (as a sequential run would: the second
+        one replays the first one's cached replies), so the cache's keys and contents and the
+        records, in input order, do not depend on the concurrency.
+        """
+        client = self.judge_client(ctx)
+        concurrency = 1 if ctx is None or ctx.judge is None else int(ctx.judge.concurrency)
+        if client is None or concurrency <= 1 or len(docs) <= 1:
+            return [self._score(doc, p, client) for doc, p in zip(docs, predictions, strict=True)]
+        from concurrent.futures import ThreadPoolExecutor
+
+        first: dict[str, int] = {}
+        for i, (doc, prediction) in enumerate(zip(docs, predictions, strict=True)):
+            first.setdefault(self.judge_prompt(doc, prediction), i)
+        unique = sorted(first.values())
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="mmvet-judge") as pool:
+            graded = dict(zip(unique, pool.map(lambda i: self._score(docs[i], predictions[i], client), unique)))
+        return [{**graded[first[self.judge_prompt(doc, prediction)]], **_sample_fields(doc, prediction)}
+                for doc, prediction in zip(docs, predictions)]  # fmt: skip
+
+    def _score(self, doc: dict[str, Any], prediction: str, client: JudgeClient | None) -> dict[str, Any]:
+        base = _sample_fields(doc, prediction)
+        if client is None:
+            return {"score": 0.0, "judged": False, **base}
+        graded = self.grade(client, self.judge_prompt(doc, prediction))
+        return {**graded, **judged_flags(graded), **base}
+
+    # -- aggregate ----------------------------------------------------------------------------
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        every = [record_scores(r) for r in records]
+        scored = [s for s in every if s.get("judged", False)]
+        unjudged = {"mmvet_unjudged": float(len(every) - len(scored))}
+        if not scored or any(_never_asked(s) for s in every):
+            return unjudged  # no fake score: without a judge, or with no sample judged, only the count
+        return {**self.judged_metrics(scored), **unjudged}
+
+
+# -- lmms-eval ----------------------------------------------------------------------------------
+class MMVetLmmsEval(MMVetJudged, LmmsEvalProtocol):
+    """lmms-eval 0.7.3's ``mmvet``: reasoning pre-prompt, MM-Vet's few-shot grading prompt, x100 means."""
+
+    generation = GenerationSettings(max_new_tokens=1024)
+    prompt_template = PRE_PROMPT + "{question}"
+    default_judge_model = DEFAULT_JUDGE_MODEL
+    metrics = (
+        Metric("mmvet_score", form="custom", headline=True),
+        Metric("gpt_eval_score", form="custom"),
+        Metric("capability/{capability}", form="custom"),  # capability string *contains* the name
+        Metric("combination/{combination}", form="custom"),  # capability set equals the combination's
+        UNJUDGED,
+    )
+
+    def prompt(self, doc: dict[str, Any]) -> str:
+        return PRE_PROMPT + doc["question"]
+
+    def judge_prompt(self, doc: dict[str, Any], prediction: str) -> str:
+        return judge_prompt(doc["question"], doc["answer"], prediction)
+
+    def grade(self, client: JudgeClient, prompt: str) -> dict[str, Any]:
+        return grade(client, prompt)
+
+    def grading_card(self) -> dict[str, Any]:
+        return {"temperature": JUDGE_TEMPERATURE, "max_tokens": JUDGE_MAX_TOKENS, "prompt_file": JUDGE_PROMPT_FILE.name,
+                "prompt_sha256": _sha256(JUDGE_PROMPT_FILE.read_bytes())}  # fmt: skip
+
+    def judged_metrics(self, scored: list[dict[str, Any]]) -> dict[str, float]:
+        result = {"gpt_eval_score": 100.0 * _mean([s["score"] for s in scored])}
+        for cap in CAPABILITIES:
+            values = [s["score"] for s in scored if cap in s["capabilities"]]
+            if values:
+                result[f"capability/{cap}"] = 100.0 * _mean(values)
+        for combo in COMBINATIONS:
+            wanted = set(combo.split("_"))
+            values = [s["score"] for s in scored if set(s["capabilities"].split(",")) == wanted]
+            if values:
+                result[f"combination/{combo}"] = 100.0 * _mean(values)
+        result["mmvet_score"] = result["gpt_eval_score"]
+        return result
 
 
 def judge_prompt(question: str, answer: str, prediction: str) -> str:
@@ -152,6 +324,41 @@ def grade(client: JudgeClient, prompt: str) -> dict[str, Any]:
             return outcome(0.0, "out_of_range", reply, model)
 
 
+# -- VLMEvalKit ---------------------------------------------------------------------------------
+class MMVetVLMEvalKit(MMVetJudged, VLMEvalKitProtocol):
+    """VLMEvalKit's ``MMVet`` (PR #541 era): its system prompt, its grading prefix and retries, ``MMVet_acc``."""
+
+    prompt_template = IMAGE_PLACEHOLDER + "\n{question}"
+    system_prompt = vlmevalkit_mmvet.SYSTEM_PROMPT
+    default_judge_model = vlmevalkit_mmvet.DEFAULT_JUDGE_MODEL
+    metrics = (
+        Metric("mmvet_score", form="custom", headline=True),
+        Metric("Overall", form="custom"),
+        *(Metric(cap, form="custom") for cap in vlmevalkit_mmvet.CAPABILITIES),  # single-capability rows twice
+        Metric("fine/{combination}", form="custom"),
+        UNJUDGED,
+    )
+
+    def prompt(self, doc: dict[str, Any]) -> str:
+        return janus_content("\n" + doc["question"], int(doc.get("image") is not None))
+
+    def judge_prompt(self, doc: dict[str, Any], prediction: str) -> str:
+        return vlmevalkit_mmvet.judge_prompt(doc["question"], doc["answer"], prediction)
+
+    def grade(self, client: JudgeClient, prompt: str) -> dict[str, Any]:
+        return vlmevalkit_mmvet.grade(client, prompt)
+
+    def grading_card(self) -> dict[str, Any]:
+        return {"temperatures": list(vlmevalkit_mmvet.TEMPERATURES), "max_tokens": vlmevalkit_mmvet.JUDGE_MAX_TOKENS,
+                "prompt": "VLMEvalKit build_mmvet_gpt4_prompt",
+                "prompt_sha256": vlmevalkit_mmvet.JUDGE_PREFIX_SHA256}  # fmt: skip
+
+    def judged_metrics(self, scored: list[dict[str, Any]]) -> dict[str, float]:
+        result = vlmevalkit_mmvet.mmvet_acc([{"category": s["capabilities"], "score": s["score"]} for s in scored])
+        return {**result, "mmvet_score": result.get("Overall", 0.0)}
+
+
+# -- the task -----------------------------------------------------------------------------------
 @task("mmvet")
 class MMVet(UnderstandingTask):
     headline: ClassVar[str] = "mmvet_score"
@@ -159,147 +366,26 @@ class MMVet(UnderstandingTask):
         repo="MMVet", split="test", fixture="MMVet", columns=("question_id", "question", "answer", "capability", "image"),
         nullable=("image",),  # lmms-eval's mmvet_doc_to_visual asks a row without an image as a text-only question
     )
-    generation: ClassVar[GenerationSettings] = GenerationSettings(max_new_tokens=1024)
-    protocols: ClassVar[tuple[str, ...]] = ("lmms-eval", "vlmevalkit")
-    prompt_template: str = PRE_PROMPT + "{question}"
+    protocols = {"lmms-eval": MMVetLmmsEval, "vlmevalkit": MMVetVLMEvalKit}
+    rules: MMVetJudged
 
-    judge: JudgeClient | None = None
-    judge_concurrency: int = 1
-
-    def __init__(self, protocol: str = "lmms-eval") -> None:
-        super().__init__(protocol)
-        if protocol == "vlmevalkit":
-            self.prompt_template = IMAGE_PLACEHOLDER + "\n{question}"
-            self.system_prompt = vlmevalkit_mmvet.SYSTEM_PROMPT
-
-    def configure_judge(self, url: str | None, model: str | None, key_env: str = DEFAULT_KEY_ENV,
-                        cache_dir: Path | None = None, *, timeout: float = DEFAULT_JUDGE_TIMEOUT_S,
-                        concurrency: int = 1) -> None:  # fmt: skip
-        """Use an OpenAI-compatible judge; with neither ``url`` nor ``model`` given, score nothing.
-
-        A missing URL defaults to OpenAI's API and a missing model to the protocol's default judge
-        (lmms-eval: gpt-4o-2024-11-20; vlmevalkit: gpt-4-turbo).
-        Replies are cached under ``cache_dir`` (the runner passes ``<out>/mmvet/judge_cache``).
-        ``timeout``: seconds per request (a hanging judge fails after about twice that, see
-        ``JudgeClient``); ``concurrency``: samples ``score_samples`` grades at once (records, their
-        order and the cache are the same at any value).
-        """
-        if url is None and model is None:
-            self.judge = None
-            return
-        if cache_dir is None:
-            raise ValueError("configure_judge needs a cache_dir for the judge's replies")
-        if int(concurrency) < 1:
-            raise JanusEvalError(f"judge concurrency must be at least 1, got {concurrency!r}")
-        check_judge_url(url or DEFAULT_JUDGE_URL)
-        default = vlmevalkit_mmvet.DEFAULT_JUDGE_MODEL if self.protocol == "vlmevalkit" else DEFAULT_JUDGE_MODEL
-        self.judge = JudgeClient(url or DEFAULT_JUDGE_URL, model or default, cache_dir, key_env, timeout_s=float(timeout))
-        self.judge_concurrency = int(concurrency)
-
-    # -- data ---------------------------------------------------------------------------------
     def doc_id(self, doc: dict[str, Any]) -> str:
         return str(doc["question_id"])
 
-    # -- prompt -------------------------------------------------------------------------------
-    def prompt(self, doc: dict[str, Any]) -> str:
-        if self.protocol == "vlmevalkit":
-            return janus_content("\n" + doc["question"], int(doc.get("image") is not None))
-        return PRE_PROMPT + doc["question"]
-
-    # -- score --------------------------------------------------------------------------------
-    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
-        base = {"question_id": str(doc["question_id"]), "capabilities": str(doc["capability"]),
-                "pred_answer": prediction}  # fmt: skip
-        if self.judge is None:
-            return {"score": 0.0, "judged": False, **base}
-        prompt = self._judge_prompt(doc, prediction)
-        if self.protocol == "vlmevalkit":
-            graded = vlmevalkit_mmvet.grade(self.judge, prompt)
-        else:
-            graded = grade(self.judge, prompt)
-        return {**graded, **judged_flags(graded), **base}
-
-    def score_samples(self, docs: list[dict[str, Any]], predictions: list[str]) -> list[dict[str, Any]]:
-        """``score_sample`` over many samples, up to ``judge_concurrency`` judged at once.
-
-        Samples with the same judge prompt are graded once (as a sequential run would: the second
-        one replays the first one's cached replies), so the cache's keys and contents and the
-        records, in input order, do not depend on the concurrency.
-        """
-        if self.judge is None or self.judge_concurrency <= 1 or len(docs) <= 1:
-            return super().score_samples(docs, predictions)
-        from concurrent.futures import ThreadPoolExecutor
-
-        first: dict[str, int] = {}
-        for i, (doc, prediction) in enumerate(zip(docs, predictions)):
-            first.setdefault(self._judge_prompt(doc, prediction), i)
-        unique = sorted(first.values())
-        with ThreadPoolExecutor(max_workers=self.judge_concurrency, thread_name_prefix="mmvet-judge") as pool:
-            graded = dict(zip(unique, pool.map(lambda i: self.score_sample(docs[i], predictions[i]), unique)))
-        out = []
-        for doc, prediction in zip(docs, predictions):
-            result = graded[first[self._judge_prompt(doc, prediction)]]
-            out.append({**result, "question_id": str(doc["question_id"]), "capabilities": str(doc["capability"]),
-                        "pred_answer": prediction})  # fmt: skip
-        return out
-
-    def _judge_prompt(self, doc: dict[str, Any], prediction: str) -> str:
-        if self.protocol == "vlmevalkit":
-            return vlmevalkit_mmvet.judge_prompt(doc["question"], doc["answer"], prediction)
-        return judge_prompt(doc["question"], doc["answer"], prediction)
-
-    def scoring_identity(self) -> dict[str, Any]:
+    def scoring_identity(self, ctx: RunContext) -> dict[str, Any]:
         """Verdicts depend on the judge: another endpoint or model re-judges every stored prediction."""
-        return {"judge": None if self.judge is None else {"endpoint": self.judge.url, "model": self.judge.model}}
+        return {"judge": self.rules.judge_identity(ctx)}
 
-    def needs_rescore(self, record: dict[str, Any]) -> bool:
-        """Predictions recorded without a judge get judged once a judge is configured."""
-        return self.judge is not None and not record_scores(record).get("judged", False)
+    def needs_rescore(self, record: dict[str, Any], ctx: RunContext) -> bool:
+        """Predictions recorded without a judge (or that it failed on) get judged once a judge is configured."""
+        return ctx.judge is not None and not record_scores(record).get("judged", False)
 
-    # -- aggregate ----------------------------------------------------------------------------
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        every = [record_scores(r) for r in records]
-        scored = [s for s in every if s.get("judged", False)]
-        unjudged = {"mmvet_unjudged": float(len(every) - len(scored))}
-        if not scored or any(_never_asked(s) for s in every):
-            return unjudged  # no fake score: without a judge, or with no sample judged, only the count
-        return {**self._judged_metrics(scored), **unjudged}
+    def card(self, ctx: RunContext | None = None) -> dict[str, Any]:
+        return {**super().card(ctx), "judge": self.rules.judge_card(ctx)}
 
-    def _judged_metrics(self, scored: list[dict[str, Any]]) -> dict[str, float]:
-        """The protocol's metrics over the judged samples (each scored exactly as the reference does)."""
-        if self.protocol == "vlmevalkit":
-            rows = [{"category": s["capabilities"], "score": s["score"]} for s in scored]
-            result = vlmevalkit_mmvet.mmvet_acc(rows) if rows else {}
-            return {**result, self.headline: result.get("Overall", 0.0)}
-        result = {"gpt_eval_score": 100.0 * _mean([s["score"] for s in scored])}
-        for cap in CAPABILITIES:
-            values = [s["score"] for s in scored if cap in s["capabilities"]]
-            if values:
-                result[f"capability/{cap}"] = 100.0 * _mean(values)
-        for combo in COMBINATIONS:
-            wanted = set(combo.split("_"))
-            values = [s["score"] for s in scored if set(s["capabilities"].split(",")) == wanted]
-            if values:
-                result[f"combination/{combo}"] = 100.0 * _mean(values)
-        result[self.headline] = result["gpt_eval_score"]
-        return result
 
-    def card(self) -> dict[str, Any]:
-        judge = self.judge
-        if self.protocol == "vlmevalkit":
-            return {**super().card(), "judge": None if judge is None else {
-                "model": judge.model, "endpoint": judge.url, "temperatures": list(vlmevalkit_mmvet.TEMPERATURES),
-                "max_tokens": vlmevalkit_mmvet.JUDGE_MAX_TOKENS, "prompt": "VLMEvalKit build_mmvet_gpt4_prompt",
-                "prompt_sha256": vlmevalkit_mmvet.JUDGE_PREFIX_SHA256,
-            }}  # fmt: skip
-        return {
-            **super().card(),
-            "judge": None if judge is None else {
-                "model": judge.model, "endpoint": judge.url, "temperature": JUDGE_TEMPERATURE,
-                "max_tokens": JUDGE_MAX_TOKENS, "prompt_file": JUDGE_PROMPT_FILE.name,
-                "prompt_sha256": _sha256(JUDGE_PROMPT_FILE.read_bytes()),
-            },
-        }  # fmt: skip
+def _sample_fields(doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+    return {"question_id": str(doc["question_id"]), "capabilities": str(doc["capability"]), "pred_answer": prediction}
 
 
 def judged_flags(graded: dict[str, Any]) -> dict[str, Any]:

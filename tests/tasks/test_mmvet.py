@@ -11,9 +11,9 @@ from typing import Any, Callable
 import pytest
 from fake_chat_server import serve
 
-from janus_eval.metrics.judge import JudgeClient
+from janus_eval.metrics.judge import JudgeClient, JudgeSettings
 from janus_eval.registry import get_task
-from janus_eval.task import JanusEvalError, split_scores
+from janus_eval.task import JanusEvalError, RunContext, split_scores
 from janus_eval.tasks.mmvet import JUDGE_PROMPT_FILE, MMVet, judge_prompt, read_score, write_submission
 
 PROMPT_SHA256 = "4d9b806e960fcd3f25997104017744653443fb17f907aa0712b5efecea78438c"
@@ -33,13 +33,27 @@ def sequence(*contents: str | None) -> Callable[[dict[str, Any], int], tuple[int
     return lambda body, n: (200, contents[min(n, len(contents) - 1)])
 
 
-def judged_task(url: str, cache: Path) -> MMVet:
-    task = get_task("mmvet")
+def judge_ctx(url: str, task_dir: Path, model: str | None = "judge-model", key_env: str = "JANUS_TEST_JUDGE_KEY",
+              **settings: Any) -> RunContext:  # fmt: skip
+    """A run whose judge is at ``url``; replies are cached under ``task_dir / "judge_cache"``."""
+    return RunContext(task_dir=task_dir, judge=JudgeSettings(url, model, key_env, **settings))
+
+
+def judged_task(url: str, task_dir: Path, protocol: str = "lmms-eval", **settings: Any) -> tuple[MMVet, RunContext]:
+    task = get_task("mmvet", protocol=protocol)
     assert isinstance(task, MMVet)
-    task.configure_judge(url, "judge-model", "JANUS_TEST_JUDGE_KEY", cache)
-    assert task.judge is not None
-    task.judge.sleep = lambda s: None  # no real backoff waits in tests
-    return task
+    ctx = judge_ctx(url, task_dir, **settings)
+    judge = task.rules.judge_client(ctx)
+    assert judge is not None
+    judge.sleep = lambda s: None  # no real backoff waits in tests
+    return task, ctx
+
+
+def judge_one(url: str, task_dir: Path, doc: dict[str, Any], prediction: str,
+              protocol: str = "lmms-eval") -> dict[str, Any]:  # fmt: skip
+    """One sample graded through ``score_samples`` with the run's judge (``score_sample`` has none)."""
+    task, ctx = judged_task(url, task_dir, protocol)
+    return task.score_samples([doc], [prediction], ctx)[0]
 
 
 DOC = {"question_id": "v1_9", "question": "What is x?", "answer": "-1<AND>-5", "capability": "math,ocr", "image": None}
@@ -75,12 +89,13 @@ def test_read_score_splits_on_the_first_space_only(reply, value):
 # -- judged scoring -----------------------------------------------------------------------------
 def test_score_then_cache_hit_on_rerun(tmp_path: Path):
     with fake_judge(always("0.5 The prediction finds one of two.")) as (url, seen):
-        scored = judged_task(url, tmp_path).score_sample(DOC, "x = -1")
+        scored = judge_one(url, tmp_path, DOC, "x = -1")
         assert len(seen) == 1 and seen[0]["temperature"] == 0.0 and seen[0]["max_tokens"] == 128
         assert seen[0]["messages"][0]["content"].endswith("\nWhat is x? | -1 <AND> -5 | x = -1 |")
-        rerun = judged_task(url, tmp_path)
-        assert rerun.score_sample(DOC, "x = -1") == scored
-        assert len(seen) == 1 and rerun.judge is not None and rerun.judge.requests_sent == 0
+        rerun, ctx = judged_task(url, tmp_path)
+        assert rerun.score_samples([DOC], ["x = -1"], ctx)[0] == scored
+        judge = rerun.rules.judge_client(ctx)
+        assert len(seen) == 1 and judge is not None and judge.requests_sent == 0
     assert scored["score"] == 0.5 and scored["judged"] is True and scored["judge_outcome"] == "scored"
     assert scored["judge_model"] == "judge-x" and scored["judge_calls"] == [0.0]
 
@@ -88,13 +103,13 @@ def test_score_then_cache_hit_on_rerun(tmp_path: Path):
 def test_retries_after_500_and_429(tmp_path: Path):
     statuses = [500, 429, 200]
     with fake_judge(lambda body, n: (statuses[min(n, 2)], "1.0")) as (url, seen):
-        scored = judged_task(url, tmp_path).score_sample(DOC, "x = -1 or x = -5")
+        scored = judge_one(url, tmp_path, DOC, "x = -1 or x = -5")
     assert scored["score"] == 1.0 and len(seen) == 3
 
 
 def test_unparseable_replies_escalate_temperature_then_zero(tmp_path: Path):
     with fake_judge(always("**0.5**")) as (url, seen):
-        scored = judged_task(url, tmp_path).score_sample(DOC, "x = 3")
+        scored = judge_one(url, tmp_path, DOC, "x = 3")
     # each failed parse: +0.5, one extra (discarded) reply, ask again; at 2.0 the score is 0.0 (8 calls)
     assert [b["temperature"] for b in seen] == [0.0, 0.5, 0.5, 1.0, 1.0, 1.5, 1.5, 2.0]
     assert scored["score"] == 0.0 and scored["judge_outcome"] == "unparseable" and len(scored["judge_calls"]) == 8
@@ -102,41 +117,43 @@ def test_unparseable_replies_escalate_temperature_then_zero(tmp_path: Path):
 
 def test_the_reply_after_an_escalation_is_discarded(tmp_path: Path):
     with fake_judge(sequence("Score: 0.9", "0.8", "0.6")) as (url, seen):
-        scored = judged_task(url, tmp_path).score_sample(DOC, "x = -5")
+        scored = judge_one(url, tmp_path, DOC, "x = -5")
     # "0.8" (the extra call at 0.5) is never read; the next call at 0.5 gives 0.6
     assert [b["temperature"] for b in seen] == [0.0, 0.5, 0.5] and scored["score"] == 0.6
 
 
 def test_empty_replies_three_attempts_then_zero(tmp_path: Path):
     with fake_judge(always("   ")) as (url, seen):
-        scored = judged_task(url, tmp_path).score_sample(DOC, "x = 3")
+        scored = judge_one(url, tmp_path, DOC, "x = 3")
     assert len(seen) == 3 and scored["score"] == 0.0 and scored["judge_outcome"] == "empty"
     assert scored["judge_model"] == ""  # lmms-eval's eval_model is "" then
 
 
 def test_an_empty_reply_is_asked_again(tmp_path: Path):
     with fake_judge(sequence(None, "0.3")) as (url, seen):
-        scored = judged_task(url, tmp_path).score_sample(DOC, "x = -5")
+        scored = judge_one(url, tmp_path, DOC, "x = -5")
     assert len(seen) == 2 and scored["score"] == 0.3 and [b["temperature"] for b in seen] == [0.0, 0.0]
 
 
 def test_out_of_range_is_asked_again_but_capped(tmp_path: Path):
     with fake_judge(always("1.5")) as (url, seen):
-        scored = judged_task(url, tmp_path).score_sample(DOC, "x = -5")
+        scored = judge_one(url, tmp_path, DOC, "x = -5")
     assert len(seen) == 5 and scored["score"] == 0.0 and scored["judge_outcome"] == "out_of_range"
     with fake_judge(sequence("nan", "0.7")) as (url, seen):
-        assert judged_task(url, tmp_path / "b").score_sample(DOC, "x = -5")["score"] == 0.7
+        assert judge_one(url, tmp_path / "b", DOC, "x = -5")["score"] == 0.7
     assert [b["temperature"] for b in seen] == [0.0, 0.0]  # same temperature, fresh reply
 
 
 # -- no judge ------------------------------------------------------------------------------------
 def test_without_a_judge_there_is_no_score():
     task = get_task("mmvet")
-    task.configure_judge(None, None, "OPENAI_API_KEY", None)  # type: ignore[attr-defined]
-    scored = task.score_sample(DOC, "x = -1")
+    ctx = RunContext(judge=JudgeSettings.from_flags(None, None, "OPENAI_API_KEY"))  # no --judge-url/--judge-model
+    scored = task.score_samples([DOC], ["x = -1"], ctx)[0]
+    assert scored == task.score_sample(DOC, "x = -1")  # score_sample never judges
     assert scored["score"] == 0.0 and scored["judged"] is False
-    assert task.aggregate([scored, scored]) == {"mmvet_unjudged": 2.0}
-    assert task.card()["judge"] is None
+    assert task.aggregate([scored, scored], ctx) == {"mmvet_unjudged": 2.0}
+    assert task.card(ctx)["judge"] is None and task.card()["judge"] is None
+    assert task.scoring_identity(ctx) == {"judge": None} and not task.needs_rescore({"score_info": {}}, ctx)
 
 
 # -- aggregate -----------------------------------------------------------------------------------
@@ -160,7 +177,7 @@ def test_aggregate_capabilities_and_combinations():
 
 def test_aggregate_accepts_samples_jsonl_records(tmp_path: Path):
     with fake_judge(always("0.4")) as (url, _):
-        scored = judged_task(url, tmp_path).score_sample(DOC, "x = -1")
+        scored = judge_one(url, tmp_path, DOC, "x = -1")
     numeric, info = split_scores(scored)
     assert numeric == {"score": 0.4} and info["judged"] is True
     stored = {"id": "v1_9", "prediction": "x = -1", "scores": numeric, "score_info": info}
@@ -168,8 +185,8 @@ def test_aggregate_accepts_samples_jsonl_records(tmp_path: Path):
 
 
 def test_card_records_the_judge(tmp_path: Path):
-    task = judged_task("http://127.0.0.1:1/v1", tmp_path)
-    judge = task.card()["judge"]
+    task, ctx = judged_task("http://127.0.0.1:1/v1", tmp_path)
+    judge = task.card(ctx)["judge"]
     assert judge["model"] == "judge-model" and judge["temperature"] == 0.0 and judge["max_tokens"] == 128
     assert judge["prompt_sha256"] == PROMPT_SHA256
 
@@ -190,12 +207,19 @@ def test_fixture_has_an_image_less_row():
     assert sum(not ims for ims in images) == 1 and all(len(ims) <= 1 for ims in images)
 
 
-def test_configure_judge_defaults(tmp_path: Path):
+def test_judge_defaults(tmp_path: Path):
     task = get_task("mmvet")
-    task.configure_judge(None, "my-model", "MY_KEY", tmp_path)  # type: ignore[attr-defined]
-    judge = task.judge  # type: ignore[attr-defined]
+    ctx = RunContext(task_dir=tmp_path, judge=JudgeSettings.from_flags(None, "my-model", "MY_KEY"))
+    judge = task.rules.judge_client(ctx)  # type: ignore[attr-defined]
     assert isinstance(judge, JudgeClient) and judge.url == "https://api.openai.com/v1/chat/completions"
     assert judge.key_env == "MY_KEY" and judge.model == "my-model"
+    assert judge.cache_dir == tmp_path / "judge_cache" and task.rules.judge_client(ctx) is judge  # built once
+    assert task.scoring_identity(ctx) == {"judge": {"endpoint": judge.url, "model": "my-model"}}
+    default = RunContext(task_dir=tmp_path, judge=JudgeSettings.from_flags("http://127.0.0.1:1/v1", None))
+    assert task.rules.judge_client(default).model == "gpt-4o-2024-11-20"  # type: ignore[attr-defined]
+    assert get_task("mmvet", "vlmevalkit").card(default)["judge"]["model"] == "gpt-4-turbo"
+    with pytest.raises(JanusEvalError, match="task folder"):
+        task.score_samples([DOC], ["x"], RunContext(judge=ctx.judge))  # nowhere to cache replies
 
 
 def test_run_without_judge_then_with_one_judges_the_stored_predictions(tmp_path: Path, tiny_adapter):
@@ -218,19 +242,16 @@ def test_run_without_judge_then_with_one_judges_the_stored_predictions(tmp_path:
     with fake_judge(always("0.5")) as (url, requests):
         result = run(NoModel(), judge_url=url, judge_model="fake-judge")["mmvet"]
     assert result["mmvet_unjudged"] == 0.0 and result["mmvet_score"] == pytest.approx(50.0) and len(requests) == 3
+    assert len(list((tmp_path / "r" / "mmvet" / "judge_cache").rglob("*.json"))) == 3  # <out>/mmvet/judge_cache
 
 
 # -- --protocol vlmevalkit ------------------------------------------------------------------------
 from janus_eval.metrics import vlmevalkit_mmvet  # noqa: E402
 
 
-def vlm_task(url: str | None = None, cache: Path | None = None) -> MMVet:
+def vlm_task() -> MMVet:
     task = get_task("mmvet", protocol="vlmevalkit")
     assert isinstance(task, MMVet)
-    if url is not None:
-        task.configure_judge(url, "judge-model", "JANUS_TEST_JUDGE_KEY", cache)
-        assert task.judge is not None
-        task.judge.sleep = lambda s: None
     return task
 
 
@@ -259,11 +280,11 @@ def test_vlmevalkit_reads_the_whole_reply(reply, score):
 
 def test_vlmevalkit_retries_at_rising_temperatures(tmp_path: Path):
     with fake_judge(sequence("0.7 because", "**1.0**", "0.8")) as (url, seen):
-        scored = vlm_task(url, tmp_path).score_sample(DOC, "x = -5")
+        scored = judge_one(url, tmp_path, DOC, "x = -5", protocol="vlmevalkit")
     assert [b["temperature"] for b in seen] == [0.0, 0.5, 1.0] and all(b["max_tokens"] == 3 for b in seen)
     assert scored["score"] == 0.8 and scored["judged"] is True
     with fake_judge(always("no idea")) as (url, seen):
-        scored = vlm_task(url, tmp_path / "b").score_sample(DOC, "x = 3")
+        scored = judge_one(url, tmp_path / "b", DOC, "x = 3", protocol="vlmevalkit")
     assert [b["temperature"] for b in seen] == [0.0, 0.5, 1.0, 1.5, 2.0] and scored["score"] == 0.0
 
 
@@ -285,7 +306,7 @@ def test_vlmevalkit_without_judge_reports_no_score():
 # -- a judge that never gives a number: unjudged, not 0 ------------------------------------------
 def test_a_judge_without_a_number_leaves_the_sample_unjudged(tmp_path: Path):
     with fake_judge(always("I cannot grade this")) as (url, _):
-        scored = judged_task(url, tmp_path).score_sample(DOC, "x = 3")
+        scored = judge_one(url, tmp_path, DOC, "x = 3")
     assert scored["judged"] is False and scored["judge_outcome"] == "unparseable"
     assert "no usable score" in scored["unjudged_reason"] and scored["score"] == 0.0  # lmms-eval's value, kept
     assert get_task("mmvet").aggregate([scored, scored]) == {"mmvet_unjudged": 2.0}  # every sample: no score
@@ -299,13 +320,13 @@ def test_unjudged_samples_are_left_out_of_the_score_not_zero(tmp_path: Path):
         return 200, "0.9" if text.endswith("q0 | -1 <AND> -5 | x |") else ("" if "q1 |" in text else "1.0")
 
     with fake_judge(reply) as (url, _):
-        task = judged_task(url, tmp_path)
-        scored = task.score_samples(docs, ["x", "x", "x"])
+        task, ctx = judged_task(url, tmp_path)
+        scored = task.score_samples(docs, ["x", "x", "x"], ctx)
     assert [s["judged"] for s in scored] == [True, False, True] and scored[1]["judge_outcome"] == "empty"
     result = task.aggregate(scored)
     assert result["mmvet_unjudged"] == 1.0 and result["mmvet_score"] == pytest.approx(95.0)  # (0.9 + 1.0) / 2
     # a record the judge failed on is asked again on a rerun (from the cache, no request)
-    assert task.needs_rescore({"id": "v1_1", "scores": {"score": 0.0}, "score_info": split_scores(scored[1])[1]})
+    assert task.needs_rescore({"id": "v1_1", "scores": {"score": 0.0}, "score_info": split_scores(scored[1])[1]}, ctx)
 
 
 def test_report_says_how_many_are_unjudged(tmp_path: Path):
@@ -321,16 +342,21 @@ def test_report_says_how_many_are_unjudged(tmp_path: Path):
 
 
 # -- judge timeout and concurrency ---------------------------------------------------------------
-def test_configure_judge_timeout_and_concurrency_keep_the_old_call_working(tmp_path: Path):
+def test_judge_settings_timeout_and_concurrency(tmp_path: Path):
     task = get_task("mmvet")
-    task.configure_judge("http://127.0.0.1:1/v1", "m", "K", tmp_path)  # positional, as before
-    assert task.judge.timeout_s == 60.0 and task.judge_concurrency == 1
-    task.configure_judge("http://127.0.0.1:1/v1", "m", "K", tmp_path, timeout=5, concurrency=4)
-    assert task.judge.timeout_s == 5.0 and task.judge_concurrency == 4
+    ctx = RunContext(task_dir=tmp_path, judge=JudgeSettings("http://127.0.0.1:1/v1", "m", "K"))  # positional
+    assert task.rules.judge_client(ctx).timeout_s == 60.0 and ctx.judge.concurrency == 1
+    settings = JudgeSettings("http://127.0.0.1:1/v1", "m", "K", timeout_s=5, concurrency=4)
+    ctx = RunContext(task_dir=tmp_path, judge=settings)
+    assert task.rules.judge_client(ctx).timeout_s == 5.0 and ctx.judge.concurrency == 4
     with pytest.raises(JanusEvalError, match="concurrency"):
-        task.configure_judge("http://127.0.0.1:1/v1", "m", "K", tmp_path, concurrency=0)
+        JudgeSettings("http://127.0.0.1:1/v1", "m", "K", concurrency=0)
+    with pytest.raises(JanusEvalError, match="concurrency"):
+        JudgeSettings.from_flags("http://127.0.0.1:1/v1", "m", "K", concurrency=0)
     with pytest.raises(JanusEvalError, match="judge URL 'notaurl'"):
-        task.configure_judge("notaurl", "m", "K", tmp_path)
+        JudgeSettings("notaurl", "m", "K")
+    with pytest.raises(JanusEvalError, match="judge URL 'notaurl'"):
+        JudgeSettings.from_flags("notaurl", None)
 
 
 def test_a_hanging_judge_fails_after_the_timeout(tmp_path: Path):
@@ -338,10 +364,10 @@ def test_a_hanging_judge_fails_after_the_timeout(tmp_path: Path):
 
     with fake_judge(always("hang")) as (url, _):
         task = get_task("mmvet")
-        task.configure_judge(url, "judge-model", "K", tmp_path, timeout=0.3, concurrency=2)
+        ctx = judge_ctx(url, tmp_path, key_env="K", timeout_s=0.3, concurrency=2)
         start = time.monotonic()
         with pytest.raises(JanusEvalError) as info:
-            task.score_samples([DOC, {**DOC, "question_id": "v1_10", "question": "Other?"}], ["x", "y"])
+            task.score_samples([DOC, {**DOC, "question_id": "v1_10", "question": "Other?"}], ["x", "y"], ctx)
     assert time.monotonic() - start < 5
     assert "\n" not in str(info.value) and url in str(info.value) and "0.3 s timeout" in str(info.value)
 
@@ -349,7 +375,7 @@ def test_a_hanging_judge_fails_after_the_timeout(tmp_path: Path):
 def test_non_utf8_judge_reply_is_a_one_line_error(tmp_path: Path):
     with fake_judge(always(b"\xff\xfe not utf-8")) as (url, _):  # type: ignore[arg-type]
         with pytest.raises(JanusEvalError, match="not UTF-8") as info:
-            judged_task(url, tmp_path).score_sample(DOC, "x")
+            judge_one(url, tmp_path, DOC, "x")
     assert "\n" not in str(info.value)
 
 
@@ -365,22 +391,20 @@ def test_concurrency_changes_neither_records_nor_cache(tmp_path: Path, protocol:
 
     results = {}
     for concurrency in (1, 4):
-        cache = tmp_path / f"c{concurrency}"
+        cache = tmp_path / f"c{concurrency}" / "judge_cache"
         with fake_judge(reply) as (url, seen):
-            task = get_task("mmvet", protocol=protocol)
-            task.configure_judge(url, "judge-model", "K", cache, concurrency=concurrency)
-            task.judge.sleep = lambda s: None
-            records = task.score_samples(docs, predictions)
+            task, ctx = judged_task(url, tmp_path / f"c{concurrency}", protocol, key_env="K", concurrency=concurrency)
+            records = task.score_samples(docs, predictions, ctx)
         files = {p.relative_to(cache): p.read_text() for p in sorted(cache.rglob("*.json"))}
         results[concurrency] = (records, files, len(seen))
     assert results[1][0] == results[4][0] and [r["question_id"] for r in results[4][0]] == [d["question_id"] for d in docs]
     assert results[1][1] == results[4][1] and results[1][2] == results[4][2]
-    assert results[1][0] == [get_task("mmvet", protocol=protocol).__class__.score_sample(
-        _configured(protocol, tmp_path / "c1"), d, p) for d, p in zip(docs, predictions)]  # fmt: skip
+    replay, ctx = _configured(protocol, tmp_path / "c1")
+    assert results[1][0] == [replay.score_samples([d], [p], ctx)[0] for d, p in zip(docs, predictions)]
 
 
-def _configured(protocol: str, cache: Path) -> MMVet:
+def _configured(protocol: str, task_dir: Path) -> tuple[MMVet, RunContext]:
     """A judge that can only replay the cache (an unreachable URL): the sequential records, from cache."""
     task = get_task("mmvet", protocol=protocol)
-    task.configure_judge("http://127.0.0.1:9/v1", "judge-model", "K", cache)
-    return task
+    assert isinstance(task, MMVet)
+    return task, judge_ctx("http://127.0.0.1:9/v1", task_dir, key_env="K")
