@@ -176,15 +176,17 @@ class PngWriter:
         self._slots = threading.BoundedSemaphore(limit)
         self._pending: list[Future[None]] = []
 
-    def submit(self, path: Path, pixels: Any) -> None:
+    def submit(self, path: Path, pixels: Any) -> Future[None] | None:
+        """Queue the write; its future, or None when written in-line (no threads)."""
         if self._pool is None:
             save_png_atomic(path, pixels)
-            return
+            return None
         self._slots.acquire()
         future = self._pool.submit(save_png_atomic, path, pixels)
         future.add_done_callback(lambda _: self._slots.release())
         self._pending.append(future)
         self._raise_failed()
+        return future
 
     def _raise_failed(self) -> None:
         """A failed write stops generation at the next submit, not only at the end."""

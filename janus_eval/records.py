@@ -48,7 +48,7 @@ def read_task_records(task_dir: Path) -> list[dict[str, Any]]:
 
 
 def merge_task_records(task_dir: Path, ids: list[str]) -> list[dict[str, Any]]:
-    """The records for ``ids`` in dataset order, folded into one ``samples.jsonl``.
+    """The records for ``ids`` in dataset order, folded into one ``samples.jsonl`` in that order.
 
     Per-rank files are merged into ``samples.jsonl`` (atomically, records of ids outside this run
     kept after ours) and only then removed, so a kill at any point loses nothing.
@@ -61,9 +61,11 @@ def merge_task_records(task_dir: Path, ids: list[str]) -> list[dict[str, Any]]:
     if missing:
         raise JanusEvalError(f"{task_dir} lacks {len(missing)} of {len(ids)} samples (first: {missing[0]!r}); rerun to finish")
     rank_files = sorted(task_dir.glob("samples.rank*.jsonl"))
-    if rank_files or len(records) != len(by_id):
-        wanted = set(ids)
-        ordered = [by_id[i] for i in ids] + [r for i, r in by_id.items() if i not in wanted]
+    wanted = set(ids)
+    ordered = [by_id[i] for i in ids] + [r for i, r in by_id.items() if i not in wanted]
+    # Rewritten unless already one record per id in dataset order: records scored as they became
+    # ready (GenEval beside generation, several ranks) end up in the same file whatever the timing.
+    if rank_files or [r["id"] for r in records] != [r["id"] for r in ordered]:
         write_atomic(task_dir / "samples.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ordered))
         for path in rank_files:
             path.unlink()

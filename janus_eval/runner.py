@@ -19,6 +19,7 @@ from janus_eval.distributed import World
 from janus_eval.identity import TaskIdentity
 from janus_eval.io import append_jsonl, read_jsonl, sha256_file, weights_sha256, write_json
 from janus_eval.lock import RunLock
+from janus_eval.overlap import PromptScorer
 from janus_eval.pipeline import PngWriter, default_workers, loaded_windows
 from janus_eval.provenance import environment, now, read_json, tiny_model_hash
 from janus_eval.records import merge_task_records, read_task_records, valid_png
@@ -571,19 +572,36 @@ class Runner:
         mine = [r for r in task_run.requests if self._owns(r)]
         missing = [r for r in mine if not valid_png(task_dir / r.path)]
         if missing:
-            self._make_images(task, task_dir, missing, len(mine))
+            self._make_images(task_run, docs, missing, len(mine))
         self._score_images(task_run, docs)
 
-    def _make_images(self, task: GenerationTask, task_dir: Path, missing: list[ImageRequest], total: int) -> None:
-        """Generate longest prompts first; PNGs are encoded and written on threads while the next batch runs."""
+    def _make_images(self, task_run: TaskRun, docs: list[dict[str, Any]], missing: list[ImageRequest], total: int) -> None:
+        """Generate longest prompts first; PNGs are encoded and written on threads while the next batch runs,
+        and a task scoring each image (GenEval) scores every prompt whose images are all written meanwhile."""
+        task, task_dir = task_run.task, self.out / task_run.dir_name
+        assert isinstance(task, GenerationTask)
+        parallel = self.config.resolved_workers > 0
+        todo, current = self._unscored_groups(task_run) if parallel and _scores_each_image(task) else ([], set())
+        scorer = PromptScorer(todo, {r.id for r in missing}, lambda group: self._score_group(task_run, docs, group, current))
         with _progress(f"{task.name} images", total, total - len(missing), self.config.show_progress) as advance, \
-                PngWriter(PNG_THREADS if self.config.resolved_workers else 0) as writer:  # fmt: skip
+                PngWriter(PNG_THREADS if parallel else 0) as writer, scorer:  # fmt: skip
             order = sorted(missing, key=lambda r: -len(r.prompt))
             for members in _batches(order, lambda r: self._batch_size(task.name, "generate", r.prompt)):
                 images = self._generate_with_backoff(task, members)
                 for request, pixels in zip(members, images):
-                    writer.submit(task_dir / request.path, pixels)
+                    scorer.written(request, writer.submit(task_dir / request.path, pixels))
                 advance(len(members))
+
+    def _unscored_groups(self, task_run: TaskRun) -> tuple[list[list[ImageRequest]], set[str]]:
+        """This rank's prompts with an image not yet recorded by this scorer, and the ids that are."""
+        self._done_ids(task_run)  # repairs a torn last line before anything is appended
+        key = self._scorer_key(task_run)
+        current = {r["id"] for r in self._latest_records(task_run) if r.get("scorer") == key}
+        groups: dict[int, list[ImageRequest]] = {}
+        for request in task_run.requests:
+            if self._owns(request):
+                groups.setdefault(request.doc_index, []).append(request)
+        return [g for g in groups.values() if any(r.id not in current for r in g)], current
 
     def _score_images(self, task_run: TaskRun, docs: list[dict[str, Any]]) -> None:
         """Score, a prompt's images at a time, every image of this rank not yet recorded with this scorer.
@@ -591,25 +609,24 @@ class Runner:
         A prompt with some images already scored is scored whole again (only the missing records are
         written): a batched scorer then always sees the same batch, whatever the interruptions.
         """
-        task = task_run.task
-        assert isinstance(task, GenerationTask)
-        task_dir, path = self.out / task.name, self._records_path(task_run)
-        self._done_ids(task_run)  # repairs a torn last line before anything is appended
-        key = self._scorer_key(task_run)
-        current = {r["id"] for r in self._latest_records(task_run) if r.get("scorer") == key}
-        mine = [r for r in task_run.requests if self._owns(r)]
-        groups: dict[int, list[ImageRequest]] = {}
-        for request in mine:
-            groups.setdefault(request.doc_index, []).append(request)
-        todo = [g for g in groups.values() if any(r.id not in current for r in g)]
+        todo, current = self._unscored_groups(task_run)
+        total = sum(self._owns(r) for r in task_run.requests)
         left = sum(r.id not in current for g in todo for r in g)
-        with _progress(f"{task.name} scoring", len(mine), len(mine) - left, self.config.show_progress and bool(todo)) as advance:
+        name = f"{task_run.task.name} scoring"
+        with _progress(name, total, total - left, self.config.show_progress and bool(todo)) as advance:
             for group in todo:
-                scored = task.score_images([docs[r.doc_index] for r in group], [task_dir / r.path for r in group],
-                                           task_run.ctx)  # fmt: skip
-                records = [self._image_record(r, result, key) for r, result in zip(group, scored) if r.id not in current]
-                append_jsonl(path, records)
-                advance(len(records))
+                advance(self._score_group(task_run, docs, group, current))
+
+    def _score_group(self, task_run: TaskRun, docs: list[dict[str, Any]], group: list[ImageRequest],
+                     current: set[str]) -> int:  # fmt: skip
+        """One prompt's images through the task's scorers; appends the records not yet there, returns how many."""
+        task, task_dir = task_run.task, self.out / task_run.dir_name
+        assert isinstance(task, GenerationTask)
+        scored = task.score_images([docs[r.doc_index] for r in group], [task_dir / r.path for r in group], task_run.ctx)
+        key = self._scorer_key(task_run)
+        records = [self._image_record(r, result, key) for r, result in zip(group, scored) if r.id not in current]
+        append_jsonl(self._records_path(task_run), records)
+        return len(records)
 
     def _owns(self, request: ImageRequest) -> bool:
         """Ranks own whole prompts: a prompt's images are always scored as one batch, whatever the rank count."""
@@ -688,6 +705,11 @@ class Runner:
         if self.config.ckpt is None:
             return {"path": None, "name": "embedded tiny Janus (random weights)", "sha256": sha.removeprefix("embedded-tiny:")}
         return {"path": str(Path(self.config.ckpt).resolve()), "sha256": sha}
+
+
+def _scores_each_image(task: GenerationTask) -> bool:
+    """GenEval scores images one prompt at a time; FID only scores the whole set at the end."""
+    return type(task).score_images is not GenerationTask.score_images
 
 
 class _progress:

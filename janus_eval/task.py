@@ -1,8 +1,9 @@
 """The contract every benchmark fulfils.
 
-A benchmark module reads top to bottom: where its data lives (``DatasetSpec``), how a doc becomes a
-prompt, how one prediction is scored, how scores aggregate. The runner owns batching, records and
-resume; the model adapter never sees a task.
+A benchmark module reads top to bottom: where its data lives (``DatasetSpec``), then per protocol
+(``janus_eval.protocol``) how a doc becomes a prompt, how one prediction is scored, how scores
+aggregate and which metrics that reports. The runner owns batching, records and resume and hands a
+task one ``RunContext``; the model adapter never sees a task.
 """
 
 from __future__ import annotations

@@ -105,3 +105,27 @@ def test_declared_metrics_cover_the_aggregate_and_closed_forms_match_it(name: st
         assert math.isclose(value, expected, rel_tol=1e-9, abs_tol=1e-9), (name, protocol, key, value, expected)
         checked += 1
     assert checked >= 1 or all(m.form == "custom" for m in metrics)
+
+
+def test_run_json_records_each_task_s_declared_metrics(tmp_path, tiny_adapter):
+    """results/ reads forms and directions from here instead of importing the tasks."""
+    import json
+
+    from janus_eval.runner import RunConfig, Runner
+
+    config = RunConfig(tasks=["pope"], out=tmp_path, limit=2, batch_size=2, show_progress=False)
+    Runner(config, model_factory=lambda: tiny_adapter).run()
+    card = json.loads((tmp_path / "run.json").read_text())["tasks"]["pope"]
+    declared = {m["name"]: m for m in card["metrics"]}
+    assert declared["pope_f1"] == {"name": "pope_f1", "form": "custom", "higher_is_better": True, "headline": True,
+                                   "key": "score", "scale": 1.0, "group": None, "group_value": None}
+    assert declared["pope_accuracy/{category}"]["group"] == "category"
+    assert sum(m["headline"] for m in card["metrics"]) == 1
+
+
+def test_generation_tasks_declare_their_headline_and_direction():
+    for name, headline, higher in (("geneval", "geneval_overall", True), ("coco30k", "fid", False),
+                                   ("mjhq30k", "fid", False)):  # fmt: skip
+        task = get_task(name)
+        assert [m.name for m in task.metrics if m.headline] == [headline] == [task.headline]
+        assert task.higher_is_better is higher
