@@ -103,6 +103,15 @@ def _check_scores(form: ClosedForm, metric: str, runs: list[Records]) -> None:
             raise JanusEvalError(f"{metric} is declared as a mean of scores[{form.key!r}], but {missing} of {len(records)} records lack it")
 
 
+def needed_reference(
+    references: ReferenceFactory | None, spec: MetricSpec | None, task: str, metric: str, protocol: str
+) -> Reference | None:
+    """The task's aggregate for ``metric``, asked for only where no declared closed form makes it unnecessary."""
+    if references is None or (spec is not None and spec.form != "custom"):
+        return None
+    return references(task, metric, protocol)
+
+
 def resolve_form(
     metric: str, spec: MetricSpec | None, runs: list[tuple[Records, float | None, Reference | None]], seed: int = 0
 ) -> ClosedForm | None:

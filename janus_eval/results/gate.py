@@ -23,7 +23,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from janus_eval.io import write_atomic
-from janus_eval.results.bootstrap import Reference, ReferenceFactory, paired_bootstrap
+from janus_eval.results.bootstrap import ReferenceFactory, needed_reference, paired_bootstrap
 from janus_eval.results.declared import MetricSpec
 from janus_eval.results.rundir import RunDir, is_fid_metric, legacy_higher_is_better
 from janus_eval.task import JanusEvalError
@@ -143,13 +143,6 @@ def _declaration(base: RunDir, cand: RunDir, task: str, metric: str) -> MetricSp
     return b_spec or c_spec
 
 
-def _reference(references: ReferenceFactory | None, spec: MetricSpec | None, run: RunDir, task: str, metric: str) -> Reference | None:
-    """The task's aggregate, asked for only where no declared closed form makes it unnecessary."""
-    if references is None or (spec is not None and spec.form != "custom"):
-        return None
-    return references(task, metric, run.protocol(task))
-
-
 def compare_metric(
     base: RunDir, cand: RunDir, task: str, metric: str, tolerance: float | None,
     n_boot: int, seed: int, alpha: float, references: ReferenceFactory | None = None,
@@ -171,7 +164,9 @@ def compare_metric(
     tol = 0.0 if tolerance is None else tolerance
     br, cr = _aligned_records(base, cand, task)
     result = paired_bootstrap(
-        br, cr, metric, _reference(references, spec, base, task, metric), _reference(references, spec, cand, task, metric),
+        br, cr, metric,
+        needed_reference(references, spec, task, metric, base.protocol(task)),
+        needed_reference(references, spec, task, metric, cand.protocol(task)),
         b_val, c_val, n_boot=n_boot, seed=seed, alpha=alpha, spec=spec,
     )  # fmt: skip
     low, high = (result.low, result.high) if hib else (-result.high, -result.low)

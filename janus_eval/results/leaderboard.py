@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from janus_eval.io import write_atomic
-from janus_eval.results.bootstrap import ReferenceFactory, percentile_ci
+from janus_eval.results.bootstrap import ReferenceFactory, needed_reference, percentile_ci
 from janus_eval.results.layout import in_table_order
 from janus_eval.results.rundir import RunDir, is_fid_metric, unique_labels
 from janus_eval.results.tables import janus_reference
@@ -70,14 +70,14 @@ def _rank(values: list[tuple[int, float]], higher: bool) -> dict[int, int]:
 def _cell_ci(
     run: RunDir, task: str, metric: str, value: float, references: ReferenceFactory | None, n_boot: int, seed: int, alpha: float
 ) -> tuple[float, float] | None:
-    """The run's CI for one metric; set-level FID has none, custom metrics only through their task's aggregate."""
+    """The run's CI for one metric: none for set-level FID, none for custom metrics (not a mean of per-sample scores)."""
     records = run.records(task)
     if not records or n_boot <= 0 or is_fid_metric(metric):
         return None
     spec = run.metric_spec(task, metric)
     if spec is not None and spec.form == "custom":
-        return None  # a percentile CI is drawn for means of per-sample scores only
-    reference = references(task, metric, run.protocol(task)) if references is not None and spec is None else None
+        return None
+    reference = needed_reference(references, spec, task, metric, run.protocol(task))
     return percentile_ci(records, metric, reference, value, n_boot=n_boot, seed=seed, alpha=alpha, spec=spec)
 
 
