@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from janus_eval.io import write_atomic
+from janus_eval.results.layout import TABLES
 from janus_eval.results.rundir import RunDir
-from janus_eval.results.tables import TABLES, janus_reference
+from janus_eval.results.tables import janus_reference
 
 MAX_IMAGES = 24
 MAX_FAILURES = 12
