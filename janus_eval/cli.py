@@ -183,12 +183,14 @@ def gate_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the resampling.")] = 0,
 ) -> None:
     """Exit 1 if the candidate is significantly worse than the baseline beyond tolerance, 2 if not comparable."""
+    from janus_eval.references import task_reference
     from janus_eval.results.gate import CannotCompare, parse_max_drop, run_gate, verdict_table, write_outputs
     from janus_eval.results.rundir import RunDir
 
     drops = parse_max_drop(max_drop or [])
     try:
-        report = run_gate(RunDir.load(baseline), RunDir.load(candidate), drops, alpha=alpha, n_boot=bootstrap, seed=seed)
+        report = run_gate(RunDir.load(baseline), RunDir.load(candidate), drops, alpha=alpha, n_boot=bootstrap, seed=seed,
+                          references=task_reference)  # fmt: skip
     except CannotCompare as err:
         write_outputs(None, json_out, junit, reason=f"cannot compare: {err}")
         raise JanusEvalError(f"cannot compare: {err}") from err
@@ -206,10 +208,11 @@ def leaderboard_command(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Checkpoints ranked per headline metric and by mean rank, with bootstrap CIs and the paper's row."""
+    from janus_eval.references import task_reference
     from janus_eval.results.leaderboard import write_leaderboard
     from janus_eval.results.rundir import load_runs
 
-    board = write_leaderboard(load_runs(runs or []), out, n_boot=bootstrap, seed=seed)
+    board = write_leaderboard(load_runs(runs or []), out, n_boot=bootstrap, seed=seed, references=task_reference)
     out_console.print(f"{len(board.entries)} runs ranked over {len(board.columns)} metrics -> {out}")
 
 

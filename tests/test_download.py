@@ -15,7 +15,7 @@ import pytest
 
 from janus_eval import cli, download
 from janus_eval.download import CATALOGUE, Extract, HttpFile, HubRepo, build_plan, fetch_http, fetch_hub, plan_rows
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, not all one byte, so a wrong offset changes the digest
 

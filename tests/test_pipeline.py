@@ -9,7 +9,7 @@ from janus_eval import runner as runner_module
 from janus_eval.io import read_jsonl
 from janus_eval.pipeline import PngWriter
 from janus_eval.runner import RunConfig, Runner
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 from test_runner import _corrupt_dataset
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from janus_eval.io import read_jsonl
 from janus_eval.runner import RunConfig, Runner
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 
 class CrashAfter:

@@ -1,12 +1,15 @@
 """Bootstrap confidence intervals over samples, recomputed from per-sample records.
 
-Most headline metrics are a (scaled) mean of the per-sample ``score``, or a mean of per-group means
+Most headline metrics are a (scaled) mean of a per-sample score, or a mean of per-group means
 (GenEval's overall is the mean of its six tag accuracies); for those a resample is a vector of
 draw counts and every statistic is a matrix product, so 1,000 resamples of 200K samples take
-seconds. Which closed form a metric follows is not assumed: it is detected by checking the form
-against the task's own ``aggregate`` (or the recorded value) on the full data and on a few
-resamples. Metrics that fit no form (POPE F1, MME sums) are recomputed through ``aggregate`` on
-every resample.
+seconds. Which closed form a metric follows comes from its declaration in ``run.json``
+(``MetricSpec``: form ``mean`` or ``grouped``). Custom metrics (POPE F1, MME sums) are recomputed
+on every resample by a ``reference``: the task's own ``aggregate``, which the caller passes in,
+since ``results`` never imports the task code.
+
+Run directories from before the declarations take the legacy path: ``detect_form`` probes closed
+forms against the reference (or the recorded value) on the full data and on a few resamples.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ from typing import Any, Callable
 
 import numpy as np
 
+from janus_eval.results.declared import MetricSpec
 from janus_eval.errors import JanusEvalError
 
 Records = list[dict[str, Any]]
 Reference = Callable[[Records], float]
+ReferenceFactory = Callable[[str, str, str], Reference | None]
+"""(task, metric, protocol) -> the metric recomputed by the task's own aggregate, or None if unavailable."""
 PROBES = 3
 """Resamples on which a closed form must agree with ``aggregate`` before it is trusted."""
 MAX_CELLS = 4_000_000
@@ -78,6 +84,46 @@ def _score(record: dict[str, Any], key: str) -> float:
     return float("nan") if value is None else float(value)
 
 
+def declared_form(spec: MetricSpec) -> ClosedForm | None:
+    """The closed form a declaration states; None for a custom metric (only its task's aggregate knows it)."""
+    if spec.form == "grouped":
+        return ClosedForm(spec.key, spec.scale, spec.group)
+    if spec.form == "mean" and spec.group_value is not None:  # one group's mean (a resolved template, too)
+        return ClosedForm(spec.key, spec.scale, spec.group, spec.group_value)
+    if spec.form == "mean":
+        return ClosedForm(spec.key, spec.scale)
+    return None
+
+
+def _check_scores(form: ClosedForm, metric: str, runs: list[Records]) -> None:
+    """A declared form needs its key in every record: a missing score would make every resample NaN."""
+    for records in runs:
+        missing = sum((r.get("scores") or {}).get(form.key) is None for r in records)
+        if missing:
+            raise JanusEvalError(f"{metric} is declared as a mean of scores[{form.key!r}], but {missing} of {len(records)} records lack it")
+
+
+def needed_reference(
+    references: ReferenceFactory | None, spec: MetricSpec | None, task: str, metric: str, protocol: str
+) -> Reference | None:
+    """The task's aggregate for ``metric``, asked for only where no declared closed form makes it unnecessary."""
+    if references is None or (spec is not None and spec.form != "custom"):
+        return None
+    return references(task, metric, protocol)
+
+
+def resolve_form(
+    metric: str, spec: MetricSpec | None, runs: list[tuple[Records, float | None, Reference | None]], seed: int = 0
+) -> ClosedForm | None:
+    """The closed form of ``metric``: declared when ``spec`` is given, else detected (legacy run directories)."""
+    if spec is None:
+        return detect_form(metric, runs, seed)
+    form = declared_form(spec)
+    if form is not None:
+        _check_scores(form, metric, [records for records, _, _ in runs])
+    return form
+
+
 def _candidates(metric: str, records: Records) -> list[ClosedForm]:
     """Closed forms worth probing for ``metric``, from the keys the records carry."""
     keys = ["score"] + ([metric] if metric != "score" and all(metric in (r.get("scores") or {}) for r in records) else [])
@@ -112,7 +158,7 @@ def _counts_from_indices(indices: np.ndarray, n: int) -> np.ndarray:
 def detect_form(
     metric: str, runs: list[tuple[Records, float | None, Reference | None]], seed: int = 0
 ) -> ClosedForm | None:
-    """The closed form ``metric`` follows on every run, or None.
+    """The closed form ``metric`` follows on every run, or None: the legacy path, for undeclared metrics.
 
     Each run is (records, recorded value, aggregate-based reference or None). A form must give the
     reference's value on the full records and on ``PROBES`` resamples (or, with no reference, the
@@ -196,11 +242,15 @@ def paired_bootstrap(
     n_boot: int = 1000,
     seed: int = 0,
     alpha: float = 0.05,
+    spec: MetricSpec | None = None,
 ) -> PairedResult:
-    """CI of ``metric(cand) - metric(base)`` resampling sample ids jointly (records aligned by position)."""
+    """CI of ``metric(cand) - metric(base)`` resampling sample ids jointly (records aligned by position).
+
+    ``spec`` is the metric's declaration; None (a run from before declarations) detects the form.
+    """
     if len(base) != len(cand) or not base:
         raise JanusEvalError("paired bootstrap needs the same, non-empty list of sample ids in both runs")
-    form = detect_form(metric, [(base, base_recorded, base_ref), (cand, cand_recorded, cand_ref)], seed)
+    form = resolve_form(metric, spec, [(base, base_recorded, base_ref), (cand, cand_recorded, cand_ref)], seed)
     n = len(base)
     rng = np.random.default_rng(seed)
     if form is not None:
@@ -273,10 +323,13 @@ def _percentiles(values: np.ndarray, alpha: float) -> tuple[float, float]:
 
 def percentile_ci(
     records: Records, metric: str, reference: Reference | None, recorded: float | None,
-    n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
+    n_boot: int = 1000, seed: int = 0, alpha: float = 0.05, spec: MetricSpec | None = None,
 ) -> tuple[float, float] | None:  # fmt: skip
-    """Percentile CI of a per-sample-score metric over one run's samples; None if it has no closed form."""
-    form = detect_form(metric, [(records, recorded, reference)], seed)
+    """Percentile CI of a per-sample-score metric over one run's samples; None if it has no closed form.
+
+    ``spec`` is the metric's declaration; None (a run from before declarations) detects the form.
+    """
+    form = resolve_form(metric, spec, [(records, recorded, reference)], seed)
     if form is None:
         return None
     prepared = form.prepare(records, _group_labels([(records, None, None)]).get(form.group_key or "", []))
@@ -284,20 +337,3 @@ def percentile_ci(
     stats = np.concatenate([form.statistic(prepared, c) for c in _count_chunks(rng, len(records), n_boot)])
     return _percentiles(stats, alpha)
 
-
-def task_reference(task: str, metric: str, protocol: str) -> Reference | None:
-    """``metric`` recomputed by the task's own ``aggregate``, or None when the task is not available."""
-    try:
-        from janus_eval.registry import get_task
-
-        task_obj = get_task(task, protocol)
-    except JanusEvalError:
-        return None
-
-    def reference(records: Records) -> float:
-        value = task_obj.aggregate(records).get(metric)
-        if value is None:
-            raise JanusEvalError(f"{task}'s aggregate gives no {metric!r}")
-        return float(value)
-
-    return reference

@@ -23,8 +23,9 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from janus_eval.io import write_atomic
-from janus_eval.results.bootstrap import paired_bootstrap, task_reference
-from janus_eval.results.rundir import RunDir, higher_is_better, is_fid_metric
+from janus_eval.results.bootstrap import ReferenceFactory, needed_reference, paired_bootstrap
+from janus_eval.results.declared import MetricSpec
+from janus_eval.results.rundir import RunDir, is_fid_metric, legacy_higher_is_better
 from janus_eval.errors import JanusEvalError
 
 FID_TOLERANCE = 0.5
@@ -134,11 +135,21 @@ def _judge(gain_low: float, gain_high: float, tolerance: float) -> str:
     return PASS
 
 
+def _declaration(base: RunDir, cand: RunDir, task: str, metric: str) -> MetricSpec | None:
+    """The metric's declaration, shared by both runs (a run from before declarations defers to the other)."""
+    b_spec, c_spec = base.metric_spec(task, metric), cand.metric_spec(task, metric)
+    if b_spec is not None and c_spec is not None and b_spec != c_spec:
+        raise CannotCompare(f"{task}: the runs declare {metric!r} differently (baseline {b_spec}, candidate {c_spec})")
+    return b_spec or c_spec
+
+
 def compare_metric(
     base: RunDir, cand: RunDir, task: str, metric: str, tolerance: float | None,
-    n_boot: int, seed: int, alpha: float,
+    n_boot: int, seed: int, alpha: float, references: ReferenceFactory | None = None,
 ) -> Verdict:  # fmt: skip
-    hib = higher_is_better(task, metric)
+    """One metric's verdict; ``references`` recomputes custom (and undeclared) metrics by the task's aggregate."""
+    spec = _declaration(base, cand, task, metric)
+    hib = legacy_higher_is_better(metric) if spec is None else spec.higher_is_better
     b_val, c_val = base.value(task, metric), cand.value(task, metric)
     if b_val is None or c_val is None:
         raise CannotCompare(f"{task}: metric {metric!r} is missing from the {'baseline' if b_val is None else 'candidate'}'s results")
@@ -154,8 +165,9 @@ def compare_metric(
     br, cr = _aligned_records(base, cand, task)
     result = paired_bootstrap(
         br, cr, metric,
-        task_reference(task, metric, base.protocol(task)), task_reference(task, metric, cand.protocol(task)),
-        b_val, c_val, n_boot=n_boot, seed=seed, alpha=alpha,
+        needed_reference(references, spec, task, metric, base.protocol(task)),
+        needed_reference(references, spec, task, metric, cand.protocol(task)),
+        b_val, c_val, n_boot=n_boot, seed=seed, alpha=alpha, spec=spec,
     )  # fmt: skip
     low, high = (result.low, result.high) if hib else (-result.high, -result.low)
     verdict = PASS if math.isnan(low) else _judge(low, high, tol)
@@ -165,9 +177,12 @@ def compare_metric(
 
 def run_gate(
     baseline: RunDir, candidate: RunDir, max_drop: dict[tuple[str, str], float] | None = None,
-    alpha: float = 0.05, n_boot: int = 1000, seed: int = 0,
+    alpha: float = 0.05, n_boot: int = 1000, seed: int = 0, references: ReferenceFactory | None = None,
 ) -> GateReport:  # fmt: skip
-    """Compare every task's headline metric, plus the metrics named in ``max_drop``."""
+    """Compare every task's headline metric, plus the metrics named in ``max_drop``.
+
+    ``references`` gives the tasks' aggregates for metrics without a closed form (see ``compare_metric``).
+    """
     if not 0 < alpha < 1:
         raise JanusEvalError(f"--alpha must be between 0 and 1, got {alpha}")
     if n_boot < 1:
@@ -184,7 +199,9 @@ def run_gate(
                 metrics.append(key)
     report = GateReport(str(baseline.path), str(candidate.path), alpha, n_boot, seed)
     for task, metric in metrics:
-        report.verdicts.append(compare_metric(baseline, candidate, task, metric, max_drop.get((task, metric)), n_boot, seed, alpha))
+        report.verdicts.append(
+            compare_metric(baseline, candidate, task, metric, max_drop.get((task, metric)), n_boot, seed, alpha, references)
+        )
     return report
 
 

@@ -13,11 +13,12 @@ import json
 import math
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from janus_eval.io import write_atomic
-from janus_eval.results.rundir import RunDir, higher_is_better, is_fid_metric
-from janus_eval.results.tables import TABLES, janus_reference
+from janus_eval.results.layout import TABLES
+from janus_eval.results.rundir import RunDir
+from janus_eval.results.tables import janus_reference
 
 MAX_IMAGES = 24
 MAX_FAILURES = 12
@@ -54,10 +55,24 @@ def _num(value: float | None) -> str:
 
 
 # -- charts -----------------------------------------------------------------------------------------
-def _full_scale(metric: str, value: float, ref: float | None) -> float:
-    """The bar's 100%: the metric's natural maximum where the paper's number tells its scale."""
+class Bar(NamedTuple):
+    """One row of the headline chart: this run's value beside the paper's, on the metric's own scale."""
+
+    label: str
+    metric: str
+    value: float
+    ref: float | None
+    higher_is_better: bool = True
+
+
+def _full_scale(bar: Bar) -> float:
+    """The bar's 100%: the metric's natural maximum where the paper's number tells its scale.
+
+    A lower-is-better metric (FID) has no natural maximum: its bars span 1.2x the larger value.
+    """
+    value, ref = bar.value, bar.ref
     top = max(abs(value), abs(ref or 0.0))
-    if is_fid_metric(metric):
+    if not bar.higher_is_better:
         return top * 1.2 or 1.0
     probe = ref if ref is not None else value
     for limit in (1.0, 100.0, 2000.0):
@@ -66,12 +81,8 @@ def _full_scale(metric: str, value: float, ref: float | None) -> float:
     return top * 1.2 or 1.0
 
 
-def bar_chart(rows: list[tuple[str, str, float, float | None]], title: str) -> str:
-    """Inline SVG: per row a run bar and the paper's Janus bar, each row on its own metric's scale.
-
-    Args:
-        rows: (label, metric name, run value, paper value or None).
-    """
+def bar_chart(rows: list[Bar], title: str) -> str:
+    """Inline SVG: per row a run bar and the paper's Janus bar, each row on its own metric's scale."""
     label_w, bar_w, row_h = 190, 640, 44
     height = 40 + row_h * len(rows) + 20
     parts = [
@@ -82,10 +93,11 @@ def bar_chart(rows: list[tuple[str, str, float, float | None]], title: str) -> s
         f'<rect x="{label_w + 90}" y="24" width="10" height="10" fill="#afb8c1"/>'
         f'<text x="{label_w + 104}" y="33">Janus-1.3B (paper)</text>',
     ]
-    for i, (label, metric, value, ref) in enumerate(rows):
+    for i, bar in enumerate(rows):
+        label, metric, value, ref = bar.label, bar.metric, bar.value, bar.ref
         y = 44 + i * row_h
-        scale = _full_scale(metric, value, ref)
-        arrow = " ↓" if is_fid_metric(metric) else ""
+        scale = _full_scale(bar)
+        arrow = "" if bar.higher_is_better else " ↓"
         parts.append(f'<text x="0" y="{y + 16}">{_esc(label)}{arrow}</text>')
         parts.append(f'<text x="0" y="{y + 30}" fill="#59636e" font-size="10">{_esc(metric)} (of {scale:g})</text>')
         width = max(0.0, min(1.0, value / scale)) * bar_w if scale else 0.0
@@ -99,7 +111,7 @@ def bar_chart(rows: list[tuple[str, str, float, float | None]], title: str) -> s
     return "".join(parts)
 
 
-def _headline_rows(run: RunDir) -> list[tuple[str, str, float, float | None]]:
+def _headline_rows(run: RunDir) -> list[Bar]:
     rows = []
     seen = set()
     for spec in TABLES.values():
@@ -110,11 +122,13 @@ def _headline_rows(run: RunDir) -> list[tuple[str, str, float, float | None]]:
             value = run.value(column.task, metric)
             if value is None:
                 continue
-            rows.append((f"{column.task}: {column.header}", metric, value, janus_reference(column.task, column.metric)))
+            ref = janus_reference(column.task, column.metric)
+            rows.append(Bar(f"{column.task}: {column.header}", metric, value, ref, run.higher_is_better(column.task, metric)))
             seen.add(column.task)
     for task in run.tasks:  # tasks outside the paper's tables still get their headline bar
         if task not in seen and run.value(task) is not None:
-            rows.append((task, run.headline(task), run.value(task) or 0.0, None))
+            metric = run.headline(task)
+            rows.append(Bar(task, metric, run.value(task) or 0.0, None, run.higher_is_better(task, metric)))
     return rows
 
 
@@ -163,7 +177,7 @@ def metrics_section(run: RunDir, task: str) -> str:
     flat = [(k, v) for k, v in metrics.items() if "/" not in k]
     rows = "".join(
         f"<tr><th>{'<b>' if k == headline else ''}{_esc(k)}{' (headline)</b>' if k == headline else ''}"
-        f"{'' if higher_is_better(task, k) else ' ↓'}</th><td class=\"num\">{_num(float(v))}</td></tr>"
+        f"{'' if run.higher_is_better(task, k) else ' ↓'}</th><td class=\"num\">{_num(float(v))}</td></tr>"
         for k, v in flat
     )
     out = [f"<h3>Metrics</h3><table>{rows}</table>"]
@@ -259,10 +273,10 @@ def failures_section(run: RunDir, task: str) -> str:
 
 
 def _is_generation(run: RunDir, task: str) -> bool:
-    from janus_eval.registry import SUITE
-
-    if task in SUITE:
-        return SUITE[task].kind == "generation"
+    """The task card's ``kind`` where ``run.json`` records one, else whether its predictions are PNG paths."""
+    kind = run.task_card(task).get("kind")
+    if kind:
+        return kind == "generation"
     return any(str(r.get("prediction", "")).endswith(".png") for r in run.records(task)[:5])
 
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from janus_eval.io import write_atomic
-from janus_eval.registry import SUITE
-from janus_eval.results.bootstrap import percentile_ci, task_reference
-from janus_eval.results.rundir import RunDir, higher_is_better, is_fid_metric, unique_labels
+from janus_eval.results.bootstrap import ReferenceFactory, needed_reference, percentile_ci
+from janus_eval.results.layout import in_table_order
+from janus_eval.results.rundir import RunDir, is_fid_metric, unique_labels
 from janus_eval.results.tables import janus_reference
 from janus_eval.errors import JanusEvalError
 
@@ -49,6 +49,8 @@ class Leaderboard:
     entries: list[Entry]
     paper: dict[str, float | None]
     alpha: float
+    higher_is_better: dict[str, bool] = field(default_factory=dict)
+    """Per column key, from the declaration of the first run that has the column."""
 
     @staticmethod
     def key(task: str, metric: str) -> str:
@@ -65,15 +67,32 @@ def _rank(values: list[tuple[int, float]], higher: bool) -> dict[int, int]:
     return ranks
 
 
-def build_leaderboard(runs: list[RunDir], n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> Leaderboard:
+def _cell_ci(
+    run: RunDir, task: str, metric: str, value: float, references: ReferenceFactory | None, n_boot: int, seed: int, alpha: float
+) -> tuple[float, float] | None:
+    """The run's CI for one metric: none for set-level FID, none for custom metrics (not a mean of per-sample scores)."""
+    records = run.records(task)
+    if not records or n_boot <= 0 or is_fid_metric(metric):
+        return None
+    spec = run.metric_spec(task, metric)
+    if spec is not None and spec.form == "custom":
+        return None
+    reference = needed_reference(references, spec, task, metric, run.protocol(task))
+    return percentile_ci(records, metric, reference, value, n_boot=n_boot, seed=seed, alpha=alpha, spec=spec)
+
+
+def build_leaderboard(
+    runs: list[RunDir], n_boot: int = 1000, seed: int = 0, alpha: float = 0.05, references: ReferenceFactory | None = None
+) -> Leaderboard:
+    """Rank ``runs``; ``references`` (the tasks' aggregates) lets undeclared metrics be checked for a closed form."""
     if not runs:
         raise JanusEvalError("no run directory given")
-    order = list(SUITE)
-    tasks = sorted({t for r in runs for t in r.results}, key=lambda t: (order.index(t) if t in order else len(order), t))
-    columns = []
-    for task in tasks:
+    columns, higher = [], {}
+    for task in in_table_order(list({t for r in runs for t in r.results})):
         owner = next(r for r in runs if task in r.results)
-        columns.append((task, owner.headline(task)))
+        metric = owner.headline(task)
+        columns.append((task, metric))
+        higher[Leaderboard.key(task, metric)] = owner.higher_is_better(task, metric)
     entries = [Entry(label, run) for run, label in zip(runs, unique_labels(runs))]
     for task, metric in columns:
         present = []
@@ -81,18 +100,14 @@ def build_leaderboard(runs: list[RunDir], n_boot: int = 1000, seed: int = 0, alp
             value = entry.run.value(task, metric)
             if value is None:
                 continue
-            ci = None
-            records = entry.run.records(task)
-            if records and n_boot > 0 and not is_fid_metric(metric):  # FID is a set-level statistic
-                reference = task_reference(task, metric, entry.run.protocol(task))
-                ci = percentile_ci(records, metric, reference, value, n_boot=n_boot, seed=seed, alpha=alpha)
+            ci = _cell_ci(entry.run, task, metric, value, references, n_boot, seed, alpha)
             entry.cells[Leaderboard.key(task, metric)] = Cell(value, ci)
             present.append((i, value))
-        for i, rank in _rank(present, higher_is_better(task, metric)).items():
+        for i, rank in _rank(present, higher[Leaderboard.key(task, metric)]).items():
             entries[i].cells[Leaderboard.key(task, metric)].rank = rank
     entries.sort(key=lambda e: (e.mean_rank, -len(e.cells), e.label))
     paper = {Leaderboard.key(t, m): janus_reference(t) for t, m in columns}
-    return Leaderboard(columns, entries, paper, alpha)
+    return Leaderboard(columns, entries, paper, alpha, higher)
 
 
 # -- rendering --------------------------------------------------------------------------------------
@@ -126,7 +141,7 @@ META = ["checkpoint sha256", "date", "protocol", "samples (* subset)"]
 
 
 def _header(board: Leaderboard) -> list[str]:
-    heads = [f"{t} {m}" + ("" if higher_is_better(t, m) else " ↓") for t, m in board.columns]
+    heads = [f"{t} {m}" + ("" if board.higher_is_better[Leaderboard.key(t, m)] else " ↓") for t, m in board.columns]
     return ["rank", "run", "mean rank", *heads, *META]
 
 
@@ -212,11 +227,13 @@ def render_html(board: Leaderboard) -> str:
 RENDERERS = {".md": render_markdown, ".html": render_html, ".csv": render_csv}
 
 
-def write_leaderboard(runs: list[RunDir], out: Path, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> Leaderboard:
-    """Build and write the leaderboard in the format named by ``out``'s suffix."""
+def write_leaderboard(
+    runs: list[RunDir], out: Path, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05, references: ReferenceFactory | None = None
+) -> Leaderboard:
+    """Build and write the leaderboard in the format named by ``out``'s suffix (``references``: see ``build_leaderboard``)."""
     suffix = out.suffix.lower()
     if suffix not in RENDERERS:
         raise JanusEvalError(f"--out {out}: unknown format {suffix or '(none)'}; use a .md, .html or .csv file name")
-    board = build_leaderboard(runs, n_boot=n_boot, seed=seed, alpha=alpha)
+    board = build_leaderboard(runs, n_boot=n_boot, seed=seed, alpha=alpha, references=references)
     write_atomic(out, RENDERERS[suffix](board))
     return board

@@ -1,7 +1,8 @@
 """Read a run directory once: its card, results and per-sample records, with the facts tables need.
 
 Every reader of runs (tables, gate, leaderboard, HTML report) goes through ``RunDir`` so that the
-headline name, protocol and subset status of a task are decided in one place, from ``run.json``.
+headline name, direction, statistical form, protocol and subset status of a metric are decided in one
+place, from ``run.json``: ``results`` reads run directories and never imports the task code.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from janus_eval.io import read_jsonl
-from janus_eval.registry import SUITE
+from janus_eval.results.declared import MetricSpec, find_spec, parse_metrics
+from janus_eval.results.layout import in_table_order
 from janus_eval.errors import JanusEvalError
 
 FULL_FID_IMAGES = 30_000
@@ -24,19 +26,12 @@ def is_fid_metric(metric: str) -> bool:
     return metric == "fid" or metric.startswith("fid/") or metric.endswith("_fid")
 
 
-def higher_is_better(task: str, metric: str) -> bool:
-    """Direction of a metric: the task class says so for its headline, FID names are always lower."""
-    if is_fid_metric(metric):
-        return False
-    try:
-        from janus_eval.registry import get_task
+def legacy_higher_is_better(metric: str) -> bool:
+    """Direction of a metric no declaration covers (run directories from before ``metrics`` in ``run.json``).
 
-        task_obj = get_task(task)
-        if metric == task_obj.headline:
-            return bool(task_obj.higher_is_better)
-    except JanusEvalError:
-        pass
-    return True
+    The legacy path: FID-like names are lower-is-better, every other metric higher-is-better.
+    """
+    return not is_fid_metric(metric)
 
 
 @dataclass
@@ -47,6 +42,17 @@ class RunDir:
     card: dict[str, Any]
     results: dict[str, dict[str, float]]
     _records: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
+    _declared: dict[str, list[MetricSpec]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        """Declarations are validated on load, so a malformed ``run.json`` fails before any table is drawn."""
+        for task in self.card.get("tasks", {}):
+            card, where = self.task_card(task), f"{self.path / 'run.json'}: task {task!r}"
+            specs = parse_metrics(card.get("metrics"), where)
+            declared, named = next((s.name for s in specs if s.headline), None), card.get("headline")
+            if declared and named and declared != named:
+                raise JanusEvalError(f"{where}: headline {named!r} is not the declared headline metric {declared!r}")
+            self._declared[task] = specs
 
     @classmethod
     def load(cls, path: Path | str) -> RunDir:
@@ -84,20 +90,31 @@ class RunDir:
 
     @property
     def tasks(self) -> list[str]:
-        """Tasks with results, in the suite's table order (unknown names last)."""
-        order = list(SUITE)
-        return sorted(self.results, key=lambda t: (order.index(t) if t in order else len(order), t))
+        """Tasks with results, in the paper's table order (names outside the tables last)."""
+        return in_table_order(list(self.results))
 
     def task_card(self, task: str) -> dict[str, Any]:
         return dict(self.card.get("tasks", {}).get(task, {}))
 
+    # -- declared metrics ---------------------------------------------------------------------
+    def declared(self, task: str) -> list[MetricSpec]:
+        """The task's metric declarations from ``run.json``; ``[]`` for a run from before them."""
+        return list(self._declared.get(task, []))
+
+    def metric_spec(self, task: str, metric: str) -> MetricSpec | None:
+        """The declaration of one concrete metric (templates resolved), or None when undeclared."""
+        return find_spec(self._declared.get(task, []), metric)
+
+    def higher_is_better(self, task: str, metric: str) -> bool:
+        """The declared direction; an undeclared metric takes the legacy name rule (FID lower, others higher)."""
+        spec = self.metric_spec(task, metric)
+        return legacy_higher_is_better(metric) if spec is None else spec.higher_is_better
+
     def headline(self, task: str) -> str:
-        """The metric holding the paper's number: from ``run.json``, else the registry's default."""
-        name = self.task_card(task).get("headline")
+        """The metric holding the paper's number: the task card's ``headline``, else the declared one."""
+        name = self.task_card(task).get("headline") or next((s.name for s in self.declared(task) if s.headline), None)
         if name:
             return str(name)
-        if task in SUITE:
-            return SUITE[task].headline
         raise JanusEvalError(f"{self.path}: task {task!r} names no headline metric in run.json")
 
     def protocol(self, task: str | None = None) -> str:

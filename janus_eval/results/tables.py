@@ -14,49 +14,13 @@ import csv
 import io
 from dataclasses import dataclass, field
 
+from janus_eval.results.layout import TABLES, Column, TableSpec
 from janus_eval.results.paper import load_paper_table
 from janus_eval.results.rundir import RunDir, unique_labels
 from janus_eval.errors import JanusEvalError
 
 SUBSET_MARK = "‡"
 FORMATS = ("md", "latex", "csv")
-
-
-@dataclass(frozen=True)
-class Column:
-    """A paper column and where a run's number for it lives; ``metric=None`` means the task's headline."""
-
-    header: str
-    task: str
-    metric: str | None = None
-    paper_split: str | None = None
-    """The split the paper's number comes from, when a run may score another one (VQAv2: test)."""
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    number: str
-    title: str
-    csv_name: str
-    columns: tuple[Column, ...]
-    digits: int
-
-
-TABLES: dict[str, TableSpec] = {
-    "2": TableSpec("2", "Table 2: multimodal understanding", "table2_understanding.csv", (
-        Column("POPE", "pope"), Column("MME-P", "mme"), Column("MMB", "mmbench"), Column("SEED", "seed"),
-        Column("VQAv2 (test)", "vqav2", paper_split="test"), Column("GQA", "gqa"), Column("MMMU", "mmmu"), Column("MM-Vet", "mmvet"),
-    ), digits=1),  # fmt: skip
-    "3": TableSpec("3", "Table 3: GenEval", "table3_geneval.csv", (
-        Column("Single Obj.", "geneval", "geneval_single_object"), Column("Two Obj.", "geneval", "geneval_two_object"),
-        Column("Counting", "geneval", "geneval_counting"), Column("Colors", "geneval", "geneval_colors"),
-        Column("Position", "geneval", "geneval_position"), Column("Color Attri.", "geneval", "geneval_color_attr"),
-        Column("Overall", "geneval"),
-    ), digits=2),  # fmt: skip
-    "4": TableSpec("4", "Table 4: FID (lower is better)", "table4_fid.csv", (
-        Column("COCO-30K", "coco30k"), Column("MJHQ-30K", "mjhq30k"),
-    ), digits=2),  # fmt: skip
-}
 
 
 @dataclass
@@ -95,16 +59,8 @@ _SHORT_SPLIT = {"validation": "val", "val": "val", "train": "train", "test": "te
 
 
 def run_split(run: RunDir, task: str) -> str:
-    """The dataset split the run scored for ``task``: ``run.json``'s task card, else the task's default."""
-    split = run.task_card(task).get("split")
-    if split:
-        return str(split)
-    from janus_eval.registry import get_task
-
-    try:
-        return get_task(task).dataset.split
-    except Exception:  # an unknown or unimplemented task: nothing to compare
-        return ""
+    """The dataset split the run scored for ``task``, from ``run.json``'s task card ("" when it records none)."""
+    return str(run.task_card(task).get("split") or "")
 
 
 def _split_mark(spec_column: Column, run: RunDir) -> str | None:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from janus_eval.metrics import clip_mapping as cm
 from janus_eval.metrics import geneval_models as gm
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 # A few CLIP-style merges (word-final pieces carry </w>) over the words GenEval's colour texts use.
 MERGES = ("r e", "re d</w>", "b l", "bl u", "blu e</w>", "p h", "ph o", "pho t", "phot o</w>", "o f</w>")

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from janus_eval.metrics import inception
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # clean-fid's file is TorchScript
 

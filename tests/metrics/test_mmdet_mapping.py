@@ -14,7 +14,7 @@ from PIL import Image
 
 from janus_eval.metrics import geneval_models as gm
 from janus_eval.metrics import mmdet_mapping as mm
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 # sha256 of the sorted "key:shape" lines of mmdet 2.28.2's state dict for the official GenEval config
 # (mask2former_swin-s-p4-w7-224_lsj_8x2_50e_coco), measured with real mmdet: 649 tensors, 68,739,547

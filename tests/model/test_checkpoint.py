@@ -8,7 +8,7 @@ import torch
 from janus_eval.model import load
 from janus_eval.model.original_format import load_original, original_key, write_original
 from janus_eval.model.tiny import TOKEN_IDS, build_tokenizer, tiny_config
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 
 @pytest.fixture(scope="module")

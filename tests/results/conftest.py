@@ -77,6 +77,46 @@ def write_png(path: Path, colour: tuple[int, int, int], size: int = 384) -> None
     Image.new("RGB", (size, size), colour).save(path, format="PNG")
 
 
+def _metric(name: str, form: str, headline: bool = False, higher: bool = True, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "form": form, "higher_is_better": higher, "headline": headline, "key": "score", "scale": 1.0,
+            "group": None, "group_value": None, **extra}  # fmt: skip
+
+
+_POPE_CUSTOM = ("pope_precision", "pope_recall", "pope_f1_score", "pope_yes_ratio")
+DECLARED: dict[str, list[dict[str, Any]]] = {
+    "pope": [
+        _metric("pope_accuracy", "mean"), *(_metric(m, "custom") for m in _POPE_CUSTOM),
+        _metric("pope_accuracy/{category}", "mean", group="category"),
+        *(_metric(m + "/{category}", "custom", group="category") for m in _POPE_CUSTOM),
+        _metric("pope_f1", "custom", headline=True),
+    ],
+    "geneval": [
+        *(_metric(f"geneval_{tag}", "mean", group="tag", group_value=tag) for tag in GENEVAL_TAGS),
+        _metric("geneval_overall", "grouped", headline=True, group="tag"),
+        _metric("geneval_images_correct", "mean"), _metric("geneval_official_detector", "custom"),
+    ],
+    "coco30k": [_metric("fid", "custom", headline=True, higher=False)],
+    "mjhq30k": [_metric("fid", "custom", headline=True, higher=False), _metric("fid/{category}", "custom", higher=False, group="category")],
+    "mme": [_metric("mme_perception", "custom", headline=True), _metric("mme_cognition", "custom")],
+    "vqav2": [_metric("vqav2_accuracy", "mean", headline=True, scale=100.0)],
+}  # fmt: skip
+"""What each task declares under ``run.json`` ``tasks.<name>.metrics``, for run directories built here."""
+
+
+def declare_metrics(run_dir: Path, declared: dict[str, list[dict[str, Any]]] | None = None) -> Path:
+    """Add metric declarations to a run directory's ``run.json`` for every task that has none yet.
+
+    A run written by a janus-eval that already declares its metrics is left as it is, so tests that
+    build run directories with the CLI hold whichever of the two ``run.json`` versions they meet.
+    """
+    card_path = run_dir / "run.json"
+    card = json.loads(card_path.read_text())
+    for name, task_card in card["tasks"].items():
+        task_card.setdefault("metrics", (declared or DECLARED)[name])
+    card_path.write_text(json.dumps(card, indent=2))
+    return run_dir
+
+
 HEADLINES = {"pope": "pope_f1", "geneval": "geneval_overall", "coco30k": "fid", "mjhq30k": "fid", "mme": "mme_perception",
              "vqav2": "vqav2_accuracy"}  # fmt: skip
 SPLITS = {"vqav2": "validation"}
@@ -92,8 +132,12 @@ def make_run(
     limit: int | None = None,
     dataset_sizes: dict[str, int] | None = None,
     images: bool = False,
+    declare: bool = False,
 ) -> Path:
-    """Write a run directory: ``tasks`` maps a task name to (records, results)."""
+    """Write a run directory: ``tasks`` maps a task name to (records, results).
+
+    Without ``declare`` its ``run.json`` has no metric declarations (a run from before them, the legacy path).
+    """
     path.mkdir(parents=True, exist_ok=True)
     cards = {}
     for name, (records, results) in tasks.items():
@@ -120,7 +164,7 @@ def make_run(
     }  # fmt: skip
     (path / "run.json").write_text(json.dumps(card, indent=2))
     (path / "results.json").write_text(json.dumps({n: r for n, (_, r) in tasks.items()}, indent=2))
-    return path
+    return declare_metrics(path) if declare else path
 
 
 @pytest.fixture

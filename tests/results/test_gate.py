@@ -8,10 +8,11 @@ from xml.etree import ElementTree as ET
 import numpy as np
 import pytest
 
-from janus_eval.results.bootstrap import ClosedForm, detect_form, paired_bootstrap, task_reference
+from janus_eval.references import task_reference
+from janus_eval.results.bootstrap import ClosedForm, detect_form, paired_bootstrap
 from janus_eval.results.gate import CannotCompare, parse_max_drop, run_gate
 from janus_eval.results.rundir import RunDir
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 BOOT = ("--bootstrap", "300")
 
@@ -73,7 +74,7 @@ def test_max_drop_tolerates_a_known_drop(pope_pair, synth, cli_invoke):
 def test_improvement_is_reported(pope_pair, synth):
     baseline, candidate = pope_pair
     better = candidate("better", synth.pope_records(400, 0.999))
-    report = run_gate(RunDir.load(baseline), RunDir.load(better), n_boot=300)
+    report = run_gate(RunDir.load(baseline), RunDir.load(better), n_boot=300, references=task_reference)
     assert report.exit_code == 0 and report.verdicts[0].verdict == "improvement"
 
 
@@ -110,7 +111,7 @@ def test_geneval_overall_uses_mean_of_tag_means(run_factory, synth):
             r["scores"]["score"] = 0.0
     b = run_factory("gb", {"geneval": (base, synth.geneval_results(base))})
     c = run_factory("gc", {"geneval": (cand, synth.geneval_results(cand))})
-    report = run_gate(RunDir.load(b), RunDir.load(c), {("geneval", "geneval_position"): 0.0}, n_boot=300)
+    report = run_gate(RunDir.load(b), RunDir.load(c), {("geneval", "geneval_position"): 0.0}, n_boot=300, references=task_reference)
     overall, position = report.verdicts
     assert "averaged over tag" in overall.method and "where tag=position" in position.method
     assert overall.diff == pytest.approx(synth.geneval_results(cand)["geneval_overall"] - synth.geneval_results(base)["geneval_overall"])
@@ -136,9 +137,9 @@ def test_max_drop_parsing_and_unknown_names(pope_pair, synth):
     baseline, _ = pope_pair
     run = RunDir.load(baseline)
     with pytest.raises(CannotCompare, match="neither run has"):
-        run_gate(run, run, {("gqa", "gqa_accuracy"): 1.0}, n_boot=10)
+        run_gate(run, run, {("gqa", "gqa_accuracy"): 1.0}, n_boot=10, references=task_reference)
     with pytest.raises(CannotCompare, match="missing"):
-        run_gate(run, run, {("pope", "pope_nonsense"): 1.0}, n_boot=10)
+        run_gate(run, run, {("pope", "pope_nonsense"): 1.0}, n_boot=10, references=task_reference)
 
 
 def test_closed_form_detection_against_aggregate(synth):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 import shutil
 import subprocess
@@ -90,3 +91,14 @@ def test_headless_screenshot(full_run, tmp_path):
         colours = shot.convert("RGB").resize((120, 200)).getcolors(maxcolors=1 << 16)
     assert colours is not None and len(colours) > 20, "the page rendered as a blank or near-blank image"
     shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
+def test_task_kind_from_the_card_else_from_predictions(run_factory, synth):
+    """The report tells generation from understanding by run.json's ``kind``, or PNG predictions, never the registry."""
+    gen = synth.geneval_records(0.5, prompts_per_tag=1, images=1)
+    path = run_factory("kinds", {"geneval": (gen, synth.geneval_results(gen)), "mme": ([], {"mme_perception": 1200.0})})
+    card = json.loads((path / "run.json").read_text())
+    card["tasks"]["mme"]["kind"] = "generation"
+    (path / "run.json").write_text(json.dumps(card))
+    text = write_html_report(path).read_text()
+    assert text.count("No generated images found") == 2 and "No sample scored 0" not in text

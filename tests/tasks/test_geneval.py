@@ -8,7 +8,7 @@ import pytest
 from janus_eval.io import read_jsonl
 from janus_eval.registry import get_task
 from janus_eval.runner import RunConfig, Runner
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 TASK = get_task("geneval")
 

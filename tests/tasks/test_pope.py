@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from janus_eval.registry import get_task
-from janus_eval.task import JanusEvalError
+from janus_eval.errors import JanusEvalError
 
 TASK = get_task("pope")
 
