@@ -43,21 +43,18 @@ def _parse_task_options(items: list[str]) -> dict[str, dict[str, str]]:
 @app.command("list")
 def list_command(data_root: DataRoot = None) -> None:
     """Every benchmark: kind, headline metric, data source, and whether its data is found."""
-    from janus_eval.registry import SUITE, get_task, is_implemented
+    from janus_eval.registry import SUITE, get_task
 
-    table = Table("task", "kind", "headline", "source", "status", "data")
+    table = Table("task", "kind", "headline", "source", "data")
     missing = []
-    for name, info in SUITE.items():
-        if not is_implemented(name):
-            table.add_row(name, info.kind, info.headline, info.source, "not implemented yet", "-")
-            continue
+    for name in SUITE:
         task = get_task(name)
         try:
             where = task.locate_data(data_root) if data_root else "bundled fixture"
         except JanusEvalError:
             where = "missing"
             missing.append(name)
-        table.add_row(name, info.kind, task.headline, info.source, "ready", where)
+        table.add_row(name, task.kind, task.headline, task.source, where)
     out_console.print(table)
     if missing:
         out_console.print(f"To see what to fetch: janus-eval download --tasks {','.join(missing)} --data-root {data_root} --dry-run")

@@ -580,17 +580,22 @@ class Runner:
         and a task scoring each image (GenEval) scores every prompt whose images are all written meanwhile."""
         task, task_dir = task_run.task, self.out / task_run.dir_name
         assert isinstance(task, GenerationTask)
-        parallel = self.config.resolved_workers > 0
-        todo, current = self._unscored_groups(task_run) if parallel and _scores_each_image(task) else ([], set())
+        todo, current = self._unscored_groups(task_run) if self._overlap_scoring(task) else ([], set())
         scorer = PromptScorer(todo, {r.id for r in missing}, lambda group: self._score_group(task_run, docs, group, current))
+        writer = PngWriter(PNG_THREADS if self.config.resolved_workers else 0)
         with _progress(f"{task.name} images", total, total - len(missing), self.config.show_progress) as advance, \
-                PngWriter(PNG_THREADS if parallel else 0) as writer, scorer:  # fmt: skip
+                writer, scorer:  # fmt: skip
             order = sorted(missing, key=lambda r: -len(r.prompt))
             for members in _batches(order, lambda r: self._batch_size(task.name, "generate", r.prompt)):
                 images = self._generate_with_backoff(task, members)
                 for request, pixels in zip(members, images):
                     scorer.written(request, writer.submit(task_dir / request.path, pixels))
                 advance(len(members))
+
+    def _overlap_scoring(self, task: GenerationTask) -> bool:
+        """Score beside generation only on a GPU: on CPU both would share the cores, and a CPU matmul's
+        rounding depends on how many threads are free, so images would depend on the scorer's timing."""
+        return _scores_each_image(task) and self.config.resolved_workers > 0 and self.device.startswith("cuda")
 
     def _unscored_groups(self, task_run: TaskRun) -> tuple[list[list[ImageRequest]], set[str]]:
         """This rank's prompts with an image not yet recorded by this scorer, and the ids that are."""

@@ -9,7 +9,7 @@ task one ``RunContext``; the model adapter never sees a task.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal
 
@@ -179,6 +179,11 @@ class Task(ABC):
     @abstractmethod
     def metrics(self) -> tuple[Metric, ...]:
         """The metrics this task reports under its protocol; ``run.json`` records them."""
+
+    @property
+    def source(self) -> str:
+        """Where the rows come from, for ``janus-eval list``."""
+        return self.dataset.dataset_id
 
     @property
     def higher_is_better(self) -> bool:

@@ -1,6 +1,6 @@
 import pytest
 
-from janus_eval.registry import get_task, is_implemented, list_tasks
+from janus_eval.registry import PRESETS, get_task, list_tasks, task_class
 from janus_eval.task import JanusEvalError, TaskNotImplemented
 
 SUITE = "vqav2 gqa pope mme seed mmbench mmvet mmmu geneval coco30k mjhq30k".split()
@@ -20,11 +20,20 @@ def test_unknown_task_suggests_closest_name():
         get_task("popee")
 
 
-def test_unimplemented_task_says_so():
-    missing = [name for name in SUITE if not is_implemented(name)]
-    for name in missing:
-        with pytest.raises(TaskNotImplemented, match="not implemented yet"):
-            get_task(name)
+def test_every_benchmark_is_built_under_each_protocol_it_declares():
+    built = [(name, protocol) for name in SUITE for protocol in task_class(name).protocols]
+    assert len(built) == 19  # eight understanding tasks x 2 protocols (VQAv2 scores as lmms-eval under both); 3 x 1
+    for name, protocol in built:
+        task = get_task(name, protocol)
+        assert task.name == name and task.protocol == protocol and task.headline in {m.name for m in task.metrics}
+    with pytest.raises(TaskNotImplemented, match="no 'vlmevalkit' protocol"):
+        get_task("geneval", protocol="vlmevalkit")
+
+
+def test_presets_are_the_paper_tables():
+    assert PRESETS["table2"] == tuple(n for n in SUITE if task_class(n).kind == "understanding")
+    assert PRESETS["table3"] + PRESETS["table4"] == tuple(n for n in SUITE if task_class(n).kind == "generation")
+    assert PRESETS["paper"] == tuple(SUITE)
 
 
 def test_unknown_protocol_is_rejected():

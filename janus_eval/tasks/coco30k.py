@@ -65,6 +65,7 @@ def sample_pairs(captions: dict[str, Any], n: int = N_PAIRS, seed: int = SAMPLE_
 @task("coco30k")
 class Coco30k(FidTask):
     headline: ClassVar[str] = "fid"
+    source: ClassVar[str] = "MS-COCO 2014 val"  # type: ignore[misc]
     reference_version: ClassVar[str] = (
         "GigaGAN evaluation.py (mingukkang/GigaGAN@b2d3716) -> clean-fid 0.1.35 compute_fid, mode 'clean'")
     dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="coco2014", split="val2014", fixture="coco2014")

@@ -72,6 +72,7 @@ def _default_clip(weights: Path) -> Path:
 class GenEval(GenerationTask):
     headline: ClassVar[str] = "geneval_overall"
     reference_version: ClassVar[str] = "GenEval djghosh13/geneval@af4902f (evaluate_images.py, summary_scores.py)"
+    source: ClassVar[str] = "GenEval evaluation_metadata.jsonl"  # type: ignore[misc]
     dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="geneval", split="evaluation_metadata", fixture="geneval")
     metrics: ClassVar[tuple[Metric, ...]] = (
         Metric("geneval_overall", form="grouped", group="tag", headline=True),
