@@ -129,3 +129,13 @@ def test_generation_tasks_declare_their_headline_and_direction():
         task = get_task(name)
         assert [m.name for m in task.metrics if m.headline] == [headline] == [task.headline]
         assert task.higher_is_better is higher
+
+
+@pytest.mark.parametrize(("name", "protocol"), [(n, p) for n in list_tasks() for p in task_class(n).protocols])
+def test_every_declaration_is_one_results_can_read(name: str, protocol: str):
+    """What a task declares, results/ accepts as run.json's ``metrics`` (templates, groups, one headline)."""
+    from janus_eval.results.declared import parse_metrics
+
+    task = get_task(name, protocol)
+    specs = parse_metrics([m.card() for m in task.metrics], f"{name}/{protocol}")
+    assert [s.name for s in specs if s.headline] == [task.headline]

@@ -238,8 +238,8 @@ class MMVetLmmsEval(MMVetJudged, LmmsEvalProtocol):
     metrics = (
         Metric("mmvet_score", form="custom", headline=True),
         Metric("gpt_eval_score", form="custom"),
-        Metric("capability/{capability}", form="custom"),  # capability string *contains* the name
-        Metric("combination/{combination}", form="custom"),  # capability set equals the combination's
+        Metric("capability/{capability}", form="custom", group="capability"),  # capability string *contains* the name
+        Metric("combination/{combination}", form="custom", group="combination"),  # capability set equals the combination's
         UNJUDGED,
     )
 
@@ -335,7 +335,7 @@ class MMVetVLMEvalKit(MMVetJudged, VLMEvalKitProtocol):
         Metric("mmvet_score", form="custom", headline=True),
         Metric("Overall", form="custom"),
         *(Metric(cap, form="custom") for cap in vlmevalkit_mmvet.CAPABILITIES),  # single-capability rows twice
-        Metric("fine/{combination}", form="custom"),
+        Metric("fine/{combination}", form="custom", group="combination"),
         UNJUDGED,
     )
 
