@@ -23,7 +23,7 @@ from transformers import DynamicCache, JanusForConditionalGeneration, PreTrained
 from janus_eval.model import loops, memory
 from janus_eval.model.chat import BEGIN_OF_IMAGE, END_OF_IMAGE, IMAGE_PLACEHOLDER, ChatFormat
 from janus_eval.model.lm_compat import cache_keyword
-from janus_eval.model.preprocess import pixel_values
+from janus_eval.model.preprocess import level_values, normalise, pixel_levels
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,8 @@ class SpecialIds:
         )
 
 
-ImageArg = Image.Image | Sequence[Image.Image] | None
+ImageArg = Image.Image | Sequence[Image.Image] | np.ndarray | torch.Tensor | None
+"""One row's images: one, several, none, or already prepared (``JanusAdapter._row_levels``)."""
 
 
 PROMPT_BUCKET = 16
@@ -127,6 +128,8 @@ class JanusAdapter:
         self._fullgraph = True
         """Compile the decode step without graph breaks; cleared if that fails (see ``_fallback_step``)."""
         self._gen_cache: tuple[tuple[int, int], StaticCache] | None = None
+        self._level_table = level_values().to(self.device, dtype)
+        """Encoder input per 8-bit level, in the model's dtype on its device (``preprocess.normalise``)."""
         self._cache_kw = cache_keyword(model.model.language_model)
         """``cache`` or ``past_key_values``: this transformers' name (read once, outside compiled code)."""
 
@@ -166,13 +169,21 @@ class JanusAdapter:
         """Tokens of the full understanding prompt, image tokens included."""
         return len(self.understanding_ids(question, n_images, system_prompt))
 
-    @staticmethod
-    def _as_list(images: ImageArg) -> list[Image.Image]:
+    def _row_levels(self, images: ImageArg) -> torch.Tensor:
+        """One row's images as uint8 [n, S, S, 3] encoder input (``preprocess.pixel_levels``), on the CPU.
+
+        Loader workers hand rows over already prepared (an array, or a tensor pinned for the GPU copy);
+        PIL images are prepared here. The values are the same either way.
+        """
+        if isinstance(images, (np.ndarray, torch.Tensor)):
+            levels = torch.as_tensor(images)
+            if levels.dtype != torch.uint8 or levels.shape[1:] != (self.image_size, self.image_size, 3):
+                raise ValueError(f"prepared pixels must be uint8 [n, {self.image_size}, {self.image_size}, 3], "
+                                 f"got {levels.dtype} {list(levels.shape)}")  # fmt: skip
+            return levels
         if images is None:
-            return []
-        if isinstance(images, Image.Image):
-            return [images]
-        return list(images)
+            images = []
+        return torch.from_numpy(pixel_levels([images] if isinstance(images, Image.Image) else list(images), self.image_size))
 
     @torch.inference_mode()
     def understand(
@@ -182,19 +193,26 @@ class JanusAdapter:
         max_new_tokens: int,
         system_prompt: str | None = None,
     ) -> list[str]:
-        """Greedy answers, one per question; ``images[i]`` is an image, a list of images, or None."""
+        """Greedy answers, one per question; ``images[i]``: an image, a list of images, None, or prepared pixels.
+
+        Each row's pixels go to the device on their own: a pinned row's copy is then asynchronous
+        (a ``torch.cat`` on the host first would land in pageable memory).
+        """
         if len(images) != len(questions):
             raise ValueError(f"{len(images)} image entries for {len(questions)} questions")
-        per_row = [self._as_list(im) for im in images]
-        rows = [self.understanding_ids(q, len(ims), system_prompt) for q, ims in zip(questions, per_row)]
-        tokens = self.greedy(rows, [im for ims in per_row for im in ims], max_new_tokens)
+        per_row = [self._row_levels(im) for im in images]
+        rows = [self.understanding_ids(q, len(levels), system_prompt) for q, levels in zip(questions, per_row)]
+        levels = torch.cat([row.to(self.device, non_blocking=True) for row in per_row])
+        tokens = self.greedy(rows, levels, max_new_tokens)
         return [self.tokenizer.decode(t, skip_special_tokens=True) for t in tokens]
 
-    def _encoder_input(self, images: list[Image.Image]) -> torch.Tensor:
-        """[N, 3, S, S] in the model's dtype on its device."""
-        return pixel_values(images, self.image_size).to(self.device, self.dtype)
+    def _encoder_input(self, images: Sequence[Image.Image] | torch.Tensor) -> torch.Tensor:
+        """[N, 3, S, S] in the model's dtype on its device, from PIL images or ``_row_levels``' levels."""
+        levels = images if isinstance(images, torch.Tensor) else self._row_levels(images)
+        return normalise(levels.to(self.device, non_blocking=True), self._level_table)
 
-    def greedy(self, rows: list[list[int]], images: list[Image.Image], max_new_tokens: int) -> list[list[int]]:
+    def greedy(self, rows: list[list[int]], images: Sequence[Image.Image] | torch.Tensor,
+               max_new_tokens: int) -> list[list[int]]:  # fmt: skip
         """Token ids generated after each prompt row, EOS excluded; ``images``: every row's, in order.
 
         The loop never waits for the device inside a step: tokens go to a device buffer, the EOS and
