@@ -1,9 +1,11 @@
 """Keep the CPU off the GPU's critical path: sample loading in worker processes, PNG writes in threads.
 
-Understanding: reading a doc's image bytes from parquet and decoding them (JPEG/PNG -> RGB) is the
-CPU-heavy part of a batch. ``loaded_windows`` does it in forked DataLoader workers, in dataset order
-and ahead of the model, so the runner's batching, sorting and bad-sample policy see exactly what they
-would have seen in-process: records do not depend on the worker count. Workers never touch CUDA.
+Understanding: reading a doc's image bytes from parquet, decoding them (JPEG/PNG -> RGB) and preparing
+them for the encoder (resize, pad, 8-bit pixels) is the CPU-heavy part of a batch. ``loaded_windows`` does
+it in forked DataLoader workers, in dataset order and ahead of the model, so the runner's batching,
+sorting and bad-sample policy see exactly what they would have seen in-process: records do not depend
+on the worker count. Workers never touch CUDA; for a CUDA model the DataLoader's pin thread copies the
+prepared pixels into page-locked memory, so the adapter's ``.to(device, non_blocking=True)`` is asynchronous.
 
 Generation: ``PngWriter`` encodes and writes images on threads (PIL's zlib releases the GIL) while the
 next batch generates; writes stay atomic, so a kill loses queued images, never leaves a torn one.
@@ -15,14 +17,17 @@ import multiprocessing
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
+
+import numpy as np
 
 from janus_eval.records import save_png_atomic
 from janus_eval.task import JanusEvalError, UnderstandingTask
 
 if TYPE_CHECKING:
+    import torch
     from PIL import Image
 
     from janus_eval.hfdata import DocSet
@@ -42,17 +47,29 @@ class Loaded:
 
     index: int
     doc: dict[str, Any] | None
-    images: list[Image.Image] | JanusEvalError
+    images: list[Image.Image] | np.ndarray | torch.Tensor | JanusEvalError
+    """PIL images, or prepared for the encoder (uint8 [n, S, S, 3], ``preprocess.pixel_levels``): an array,
+    a pinned tensor once the DataLoader's pin thread has seen it."""
     doc_error: JanusEvalError | None = None
     """Reading the doc itself failed: fatal whatever ``--on-bad-image`` says, as when read in-process."""
+
+    def pin_memory(self) -> Loaded:
+        """Prepared pixels in page-locked memory; the DataLoader's pin thread calls this (``pin_memory=True``)."""
+        if not isinstance(self.images, np.ndarray):
+            return self
+        import torch
+
+        return replace(self, images=torch.from_numpy(self.images).pin_memory())
 
 
 def load_sample(task: UnderstandingTask, docset: DocSet, index: int, image_size: int | None = None) -> Loaded:
     """The doc with its image bytes, decoded; errors are kept as values so the runner applies its policy.
 
-    ``image_size``: also resize and pad each image as the Janus encoder's preprocessing does, so that
-    work leaves the main process too; the adapter's own pass over a ready square image is then a copy
-    (PIL returns a copy for a same-size resize), so its pixels are exactly what they would have been.
+    ``image_size``: also prepare the images as the Janus adapter's preprocessing does (resize, pad,
+    8-bit pixels: ``preprocess.pixel_levels``), so that work leaves the main process too; the adapter
+    takes them as they are, so its input is exactly what its own pass would have made. An array, not a
+    tensor: it travels to the main process by value like the PIL images did, not as one shared-memory
+    file descriptor per sample (a window's worth of those can exhaust the open-files limit).
     """
     try:
         doc = docset.full_doc(index)
@@ -63,9 +80,9 @@ def load_sample(task: UnderstandingTask, docset: DocSet, index: int, image_size:
     except JanusEvalError as err:
         return Loaded(index=index, doc=doc, images=err)
     if image_size is not None:
-        from janus_eval.model.preprocess import resize_and_pad
+        from janus_eval.model.preprocess import pixel_levels
 
-        images = [resize_and_pad(image, image_size) for image in images]
+        return Loaded(index=index, doc=doc, images=pixel_levels(images, image_size))
     return Loaded(index=index, doc=doc, images=images)
 
 
@@ -124,7 +141,22 @@ def _as_is(chunk: list[Loaded]) -> list[Loaded]:
     return chunk
 
 
-def _loaded_stream(chunks: _Chunks, workers: int, ahead: int) -> Iterator[Loaded]:
+def loader_kwargs(workers: int, ahead: int, device: str | torch.device) -> dict[str, Any]:
+    """DataLoader settings for ``workers`` (> 0) forked loaders keeping about ``ahead`` samples ready.
+
+    ``pin_memory`` only for a CUDA model: page-locked memory is what lets a host-to-device copy run
+    asynchronously; for any other device pinning would only cost a copy.
+    """
+    import torch
+
+    return {
+        "batch_size": None, "shuffle": False, "num_workers": workers, "collate_fn": _as_is,
+        "multiprocessing_context": multiprocessing.get_context("fork"), "worker_init_fn": _init_worker,
+        "prefetch_factor": max(2, -(-ahead // (CHUNK * workers))), "pin_memory": torch.device(device).type == "cuda",
+    }  # fmt: skip
+
+
+def _loaded_stream(chunks: _Chunks, workers: int, ahead: int, device: str | torch.device) -> Iterator[Loaded]:
     """Every sample of ``chunks`` in order; with workers, about ``ahead`` samples loaded before they are asked for."""
     if workers == 0 or "fork" not in multiprocessing.get_all_start_methods():
         for k in range(len(chunks)):
@@ -133,12 +165,8 @@ def _loaded_stream(chunks: _Chunks, workers: int, ahead: int) -> Iterator[Loaded
     import torch.utils.data
 
     workers = min(workers, len(chunks))
-    loader = torch.utils.data.DataLoader(
-        chunks, batch_size=None, shuffle=False, num_workers=workers, collate_fn=_as_is,
-        multiprocessing_context=multiprocessing.get_context("fork"), worker_init_fn=_init_worker,
-        prefetch_factor=max(2, -(-ahead // (CHUNK * workers))),
-    )  # fmt: skip
-    iterator = iter(loader)
+    loader = torch.utils.data.DataLoader(chunks, **loader_kwargs(workers, ahead, device))
+    iterator = _start(loader, device)
     try:
         for chunk in iterator:
             yield from chunk
@@ -146,14 +174,27 @@ def _loaded_stream(chunks: _Chunks, workers: int, ahead: int) -> Iterator[Loaded
         del iterator  # stops the workers now, also when the runner stops early
 
 
+def _start(loader: Any, device: str | torch.device) -> Iterator[list[Loaded]]:
+    """``iter(loader)``; a pinning loader is started with the model's GPU current, since its pin thread works on
+    the device current at this moment (otherwise GPU 0: one more CUDA context there for every torchrun rank)."""
+    if not loader.pin_memory:
+        return iter(loader)
+    import torch
+
+    with torch.cuda.device(torch.device(device)):
+        return iter(loader)
+
+
 def loaded_windows(task: UnderstandingTask, docset: DocSet, indices: list[int], window: int, workers: int,
-                   image_size: int | None = None, release: tuple[Path, ...] = ()) -> Iterator[list[Loaded]]:  # fmt: skip
+                   image_size: int | None = None, release: tuple[Path, ...] = (),
+                   device: str | torch.device = "cpu") -> Iterator[list[Loaded]]:  # fmt: skip
     """``indices`` loaded (see ``load_sample``), in windows of ``window`` samples; workers keep about a window ahead.
 
     A doc that cannot be read stops the run when its window comes up, as the in-process read did.
-    ``release``: files (the run's lock) that workers must not keep open.
+    ``release``: files (the run's lock) that workers must not keep open. ``device``: the model's; on CUDA
+    the prepared pixels arrive pinned (with workers; in-process they stay pageable, there is nothing to overlap).
     """
-    stream = _loaded_stream(_Chunks(task, docset, indices, image_size, release), workers, ahead=window)
+    stream = _loaded_stream(_Chunks(task, docset, indices, image_size, release), workers, window, device)
     try:
         for start in range(0, len(indices), window):
             loaded = [next(stream) for _ in indices[start : start + window]]

@@ -374,7 +374,8 @@ class Runner:
             return
         window = SORT_WINDOW * (self.config.batch_size or AUTO_WINDOW_BATCH)
         stream = loaded_windows(task, task_run.docset, [i for i, _ in pending], window, self.config.resolved_workers,
-                                self._encoder_size(), release=(self._lock_path,) if self._lock_path else ())  # fmt: skip
+                                self._encoder_size(), release=(self._lock_path,) if self._lock_path else (),
+                                device=self.device)  # fmt: skip
         with _progress(task.name, len(done) + len(pending), len(done), self.config.show_progress) as advance, closing(stream):
             for chunk, loaded in zip(_windows(list(range(len(pending))), window), stream):
                 items = [pending[k] for k in chunk]

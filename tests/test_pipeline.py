@@ -163,3 +163,73 @@ def test_records_images_and_results_identical_for_0_and_4_workers(tmp_path, tiny
         assert _lines(w0 / task / "samples.jsonl") == _lines(w4 / task / "samples.jsonl")
     pngs = sorted((w0 / "geneval" / "images").rglob("*.png"))
     assert len(pngs) == 8 and all(p.read_bytes() == (w4 / p.relative_to(w0)).read_bytes() for p in pngs)
+
+
+@pytest.mark.parametrize(("device", "pinned"), [("cuda", True), ("cuda:1", True), ("cpu", False), ("meta", False)])
+def test_loader_pins_memory_only_for_a_cuda_model(device, pinned):
+    import torch
+
+    from janus_eval.pipeline import loader_kwargs
+
+    assert loader_kwargs(2, 64, device)["pin_memory"] is pinned
+    assert loader_kwargs(2, 64, torch.device(device))["pin_memory"] is pinned
+
+
+def test_loader_workers_prepare_the_adapters_pixels(tiny_adapter):
+    """What the workers hand over is ``preprocess.pixel_levels`` of the task's images, as the adapter makes them."""
+    from janus_eval.model.preprocess import pixel_levels
+    from janus_eval.pipeline import load_sample
+    from janus_eval.registry import get_task
+
+    task = get_task("mmmu")
+    docset = task.load(None)
+    for index in range(4):
+        loaded = load_sample(task, docset, index, tiny_adapter.image_size)
+        expected = pixel_levels(task.images(docset.full_doc(index)), tiny_adapter.image_size)
+        assert loaded.images.dtype == np.uint8 and np.array_equal(loaded.images, expected)
+
+
+def test_the_pin_thread_pins_prepared_pixels_and_leaves_the_rest(monkeypatch):
+    """torch's pin step (what ``pin_memory=True`` runs on each chunk) reaches ``Loaded.pin_memory``."""
+    import torch
+    from PIL import Image
+    from torch.utils.data._utils.pin_memory import pin_memory
+
+    from janus_eval.pipeline import Loaded
+
+    pinned = []
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self, *a: pinned.append(self) or self)  # no CUDA here
+    levels = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
+    error = JanusEvalError("corrupt")
+    chunk = [Loaded(0, {}, levels), Loaded(1, {}, [Image.new("RGB", (4, 4))]), Loaded(2, {}, error), Loaded(3, None, error, error)]
+    out = pin_memory(chunk)
+    assert isinstance(out[0].images, torch.Tensor) and np.array_equal(out[0].images.numpy(), levels) and len(pinned) == 1
+    assert out[1:] == chunk[1:] and out[0].index == 0 and out[0].doc == {}
+
+
+def test_a_pinning_loader_starts_with_the_models_gpu_current(monkeypatch):
+    """The pin thread works on the device current when the iterator starts: the model's, not GPU 0."""
+    import contextlib
+
+    import torch
+
+    from janus_eval import pipeline
+
+    entered = []
+
+    @contextlib.contextmanager
+    def fake_device(device):
+        entered.append(device)
+        yield
+
+    class Loader:
+        def __init__(self, pin_memory: bool) -> None:
+            self.pin_memory = pin_memory
+
+        def __iter__(self):
+            return iter([entered[:]])
+
+    monkeypatch.setattr(torch.cuda, "device", fake_device)
+    assert next(pipeline._start(Loader(True), "cuda:3")) == [torch.device("cuda:3")]
+    entered.clear()
+    assert next(pipeline._start(Loader(False), "cpu")) == [] and entered == []

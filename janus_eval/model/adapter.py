@@ -4,6 +4,9 @@
 positions counted from each row's first real token, KV cache, greedy, per-row stop at EOS.
 ``generate_images``: a conditional and an unconditional row per image in one forward, CFG on the
 generation head's logits, per-image counter-based noise, VQ decode, uint8 like the release.
+
+The loops' steps (prefill, one decode step, greedy pick or CFG sample) are pure functions in
+``loops``; this class batches the inputs, owns the caches and the compiled step, and drives the loops.
 """
 
 from __future__ import annotations
@@ -17,18 +20,10 @@ import torch
 from PIL import Image
 from transformers import DynamicCache, JanusForConditionalGeneration, PreTrainedTokenizerBase, StaticCache
 
-from janus_eval.model import memory, sampling
+from janus_eval.model import loops, memory
 from janus_eval.model.chat import BEGIN_OF_IMAGE, END_OF_IMAGE, IMAGE_PLACEHOLDER, ChatFormat
 from janus_eval.model.lm_compat import cache_keyword
-from janus_eval.model.preprocess import pixel_values
-
-
-class NonFiniteLogits(RuntimeError):
-    """NaN or inf in the logits of some rows; ``rows`` are indices into the call's inputs."""
-
-    def __init__(self, rows: list[int]) -> None:
-        super().__init__(f"NaN or inf logits in rows {rows}")
-        self.rows = rows
+from janus_eval.model.preprocess import level_values, normalise, pixel_levels
 
 
 @dataclass(frozen=True)
@@ -54,7 +49,8 @@ class SpecialIds:
         )
 
 
-ImageArg = Image.Image | Sequence[Image.Image] | None
+ImageArg = Image.Image | Sequence[Image.Image] | np.ndarray | torch.Tensor | None
+"""One row's images: one, several, none, or already prepared (``JanusAdapter._row_levels``)."""
 
 
 PROMPT_BUCKET = 16
@@ -64,9 +60,13 @@ CACHE_BUCKET = 128
 different buckets then share one cache, one mask shape and one captured CUDA graph."""
 
 
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
 def _left_pad(rows: list[list[int]], pad: int, multiple: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """[B, L] ids and mask, padded on the left so every row's last token is aligned."""
-    length = -(-max(len(r) for r in rows) // multiple) * multiple
+    length = _round_up(max(len(r) for r in rows), multiple)
     ids = torch.full((len(rows), length), pad, dtype=torch.long)
     mask = torch.zeros((len(rows), length), dtype=torch.long)
     for i, row in enumerate(rows):
@@ -80,30 +80,15 @@ def _positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.cumsum(-1) - 1).clamp(min=0)
 
 
+def _full_length_mask(mask: torch.Tensor, steps: int, cache_len: int) -> torch.Tensor:
+    """The mask of every generation step at once: the prompt's, ``steps`` image tokens, then the static cache's
+    never-written tail masked out; one shape for the whole loop, as a captured CUDA graph needs."""
+    rows, tail = mask.shape[0], cache_len - mask.shape[1] - steps
+    return torch.cat([mask, mask.new_ones(rows, steps), mask.new_zeros(rows, tail)], dim=1)
+
+
 SYNC_EVERY = 8
 """Understanding decode asks the device whether every row has reached EOS once per this many steps."""
-
-
-def _no_bad_steps(rows: int, limit: int, device: torch.device) -> torch.Tensor:
-    """Per row, the first decode step with NaN/inf logits; ``limit`` means none (yet)."""
-    return torch.full((rows,), limit, dtype=torch.long, device=device)
-
-
-def _nonfinite(logits: torch.Tensor) -> torch.Tensor:
-    """[rows] bool: the rows with a NaN or inf logit."""
-    return ~torch.isfinite(logits).all(-1)
-
-
-def _note_bad_rows(first_bad: torch.Tensor, bad: torch.Tensor, step: int) -> torch.Tensor:
-    """``first_bad`` with ``step`` for the ``bad`` rows not already bad (tensor ops, no host sync)."""
-    return first_bad.masked_fill(bad, step).minimum(first_bad)
-
-
-def _raise_if_bad(first_bad: torch.Tensor, limit: int) -> None:
-    """``NonFiniteLogits`` naming the rows of the earliest bad step: the rows a per-step check would have named."""
-    earliest = int(first_bad.min()) if first_bad.numel() else limit
-    if earliest < limit:
-        raise NonFiniteLogits((first_bad == earliest).nonzero().flatten().tolist())
 
 
 def _until(tokens: list[int], stop: int) -> list[int]:
@@ -143,6 +128,8 @@ class JanusAdapter:
         self._fullgraph = True
         """Compile the decode step without graph breaks; cleared if that fails (see ``_fallback_step``)."""
         self._gen_cache: tuple[tuple[int, int], StaticCache] | None = None
+        self._level_table = level_values().to(self.device, dtype)
+        """Encoder input per 8-bit level, in the model's dtype on its device (``preprocess.normalise``)."""
         self._cache_kw = cache_keyword(model.model.language_model)
         """``cache`` or ``past_key_values``: this transformers' name (read once, outside compiled code)."""
 
@@ -152,7 +139,7 @@ class JanusAdapter:
         if self.device.type != "cuda":
             return memory.CPU_BATCH_SIZE
         if kind == "generate":
-            seq_len = -(-len(self.generation_ids(prompt)) // PROMPT_BUCKET) * PROMPT_BUCKET + self.num_gen_tokens
+            seq_len = _round_up(len(self.generation_ids(prompt)), PROMPT_BUCKET) + self.num_gen_tokens
         else:
             seq_len = len(self.understanding_ids(prompt, n_images, system_prompt)) + new_tokens
         free = memory.free_cuda_bytes(self.device)
@@ -182,13 +169,21 @@ class JanusAdapter:
         """Tokens of the full understanding prompt, image tokens included."""
         return len(self.understanding_ids(question, n_images, system_prompt))
 
-    @staticmethod
-    def _as_list(images: ImageArg) -> list[Image.Image]:
+    def _row_levels(self, images: ImageArg) -> torch.Tensor:
+        """One row's images as uint8 [n, S, S, 3] encoder input (``preprocess.pixel_levels``), on the CPU.
+
+        Loader workers hand rows over already prepared (an array, or a tensor pinned for the GPU copy);
+        PIL images are prepared here. The values are the same either way.
+        """
+        if isinstance(images, (np.ndarray, torch.Tensor)):
+            levels = torch.as_tensor(images)
+            if levels.dtype != torch.uint8 or levels.shape[1:] != (self.image_size, self.image_size, 3):
+                raise ValueError(f"prepared pixels must be uint8 [n, {self.image_size}, {self.image_size}, 3], "
+                                 f"got {levels.dtype} {list(levels.shape)}")  # fmt: skip
+            return levels
         if images is None:
-            return []
-        if isinstance(images, Image.Image):
-            return [images]
-        return list(images)
+            images = []
+        return torch.from_numpy(pixel_levels([images] if isinstance(images, Image.Image) else list(images), self.image_size))
 
     @torch.inference_mode()
     def understand(
@@ -198,86 +193,64 @@ class JanusAdapter:
         max_new_tokens: int,
         system_prompt: str | None = None,
     ) -> list[str]:
-        """Greedy answers, one per question; ``images[i]`` is an image, a list of images, or None."""
+        """Greedy answers, one per question; ``images[i]``: an image, a list of images, None, or prepared pixels.
+
+        Each row's pixels go to the device on their own: a pinned row's copy is then asynchronous
+        (a ``torch.cat`` on the host first would land in pageable memory).
+        """
         if len(images) != len(questions):
             raise ValueError(f"{len(images)} image entries for {len(questions)} questions")
-        per_row = [self._as_list(im) for im in images]
-        rows = [self.understanding_ids(q, len(ims), system_prompt) for q, ims in zip(questions, per_row)]
-        tokens = self.greedy(rows, [im for ims in per_row for im in ims], max_new_tokens)
+        per_row = [self._row_levels(im) for im in images]
+        rows = [self.understanding_ids(q, len(levels), system_prompt) for q, levels in zip(questions, per_row)]
+        levels = torch.cat([row.to(self.device, non_blocking=True) for row in per_row])
+        tokens = self.greedy(rows, levels, max_new_tokens)
         return [self.tokenizer.decode(t, skip_special_tokens=True) for t in tokens]
 
-    def _embed(self, ids: torch.Tensor, images: list[Image.Image]) -> torch.Tensor:
-        embeds = self.model.get_input_embeddings()(ids)
-        if images:
-            pv = pixel_values(images, self.image_size).to(self.device, self.dtype)
-            features = self.model.model.get_image_features(pv).pooler_output  # [n_img, N, D]
-            slots = (ids == self.ids.image).unsqueeze(-1)
-            embeds = embeds.masked_scatter(slots, features.reshape(-1, embeds.shape[-1]).to(embeds.dtype))
-        return embeds
+    def _encoder_input(self, images: Sequence[Image.Image] | torch.Tensor) -> torch.Tensor:
+        """[N, 3, S, S] in the model's dtype on its device, from PIL images or ``_row_levels``' levels."""
+        levels = images if isinstance(images, torch.Tensor) else self._row_levels(images)
+        return normalise(levels.to(self.device, non_blocking=True), self._level_table)
 
-    def greedy(self, rows: list[list[int]], images: list[Image.Image], max_new_tokens: int) -> list[list[int]]:
-        """Token ids generated after each prompt row, EOS excluded.
+    def greedy(self, rows: list[list[int]], images: Sequence[Image.Image] | torch.Tensor,
+               max_new_tokens: int) -> list[list[int]]:  # fmt: skip
+        """Token ids generated after each prompt row, EOS excluded; ``images``: every row's, in order.
 
         The loop never waits for the device inside a step: tokens go to a device buffer, the EOS and
         NaN/inf bookkeeping are tensor ops, and "all rows done?" is asked only every ``SYNC_EVERY``
         steps (steps run after every row has finished are cut off at each row's EOS, so they change nothing).
         """
-        ids, mask = _left_pad(rows, self.ids.pad)
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        embeds = self._embed(ids, images)
-        cache = DynamicCache(config=self.model.config.text_config)
-        positions = _positions(mask)
-        lm = self.model.model.language_model
+        ids, mask = (t.to(self.device) for t in _left_pad(rows, self.ids.pad))
+        positions, cache = _positions(mask), DynamicCache(config=self.model.config.text_config)
+        logits = loops.text_prefill(self.model, ids, mask, positions, self._encoder_input(images), self.ids.image, cache,
+                                    self._cache_kw)  # fmt: skip
         tokens = torch.full((len(rows), max_new_tokens), self.ids.pad, dtype=torch.long, device=self.device)
         done = torch.zeros(len(rows), dtype=torch.bool, device=self.device)
-        first_bad = _no_bad_steps(len(rows), max_new_tokens, self.device)
-        steps = 0
+        first_bad = loops.no_bad_steps(len(rows), max_new_tokens, self.device)
+        positions, steps = positions[:, -1:], 0
         for step in range(max_new_tokens):
-            hidden = lm(
-                inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True, **{self._cache_kw: cache}
-            ).last_hidden_state[:, -1]
-            logits = self.model.lm_head(hidden).float()
-            first_bad = _note_bad_rows(first_bad, _nonfinite(logits) & ~done, step)
-            next_ids = logits.argmax(-1)
+            first_bad = loops.note_bad_rows(first_bad, loops.nonfinite(logits) & ~done, step)
+            next_ids, done = loops.greedy_pick(logits, done, self.ids.eos)
             tokens[:, step] = next_ids
-            done = done | (next_ids == self.ids.eos)
             steps = step + 1
             if steps == max_new_tokens or (steps % SYNC_EVERY == 0 and bool(done.all())):
                 break
-            next_ids = torch.where(done, torch.full_like(next_ids, self.ids.pad), next_ids)
-            embeds = self.model.get_input_embeddings()(next_ids)[:, None]
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-            positions = positions[:, -1:] + 1
-        _raise_if_bad(first_bad, max_new_tokens)
+            mask, positions = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1), positions + 1
+            logits = loops.text_step(self.model, next_ids.masked_fill(done, self.ids.pad), mask, positions, cache,
+                                     self._cache_kw)  # fmt: skip
+        loops.raise_if_bad(first_bad, max_new_tokens)
         return [_until(row, self.ids.eos) for row in tokens[:, :steps].tolist()]
 
     # -- generation ---------------------------------------------------------------------------
     def generation_ids(self, caption: str) -> list[int]:
         return [self.ids.bos, *self._encode_text(self.chat.generation(caption)), self.ids.begin_of_image]
 
-    def _sample_codes(self, hidden: torch.Tensor, seeds: torch.Tensor, step: torch.Tensor, cfg_scale: float,
-                      temperature: float) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-        """Generation head, CFG and counter-based sampling on [2B, D] hidden states: ([B] codes, [B] bad).
-
-        ``bad`` marks images whose conditional or unconditional logits hold a NaN or inf; it stays on
-        the device, so the decode loop never waits for it.
-        """
-        logits = self.model.model.generation_head(hidden).float()  # [2B, V]
-        batch = logits.shape[0] // 2
-        bad = _nonfinite(logits)
-        mixed = sampling.cfg_logits(logits[:batch], logits[batch:], cfg_scale)
-        return sampling.sample(mixed, seeds, step, temperature), bad[:batch] | bad[batch:]
-
-    def _decode_step(self, codes: torch.Tensor, mask: torch.Tensor, position: torch.Tensor, cache_position: torch.Tensor,
-                     cache: StaticCache, seeds: torch.Tensor, step: torch.Tensor, cfg_scale: float,
-                     temperature: float) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-        """One image token: embed the previous codes (cond and uncond rows), the LM, then ``_sample_codes``.
-
-        Everything a step does is in here, so on CUDA one compiled graph covers it (no eager kernels between replays).
-        """
-        embeds = self.model.prepare_embeddings_for_image_generation(codes.repeat(2))[:, None]
-        hidden = self._lm_step(embeds, mask, position, cache_position, cache)
-        return self._sample_codes(hidden, seeds, step, cfg_scale, temperature)
+    def _cfg_rows(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """[2B, L] ids and mask on the device: the conditional rows, then the unconditional ones (BOS, pads, BOI),
+        left-padded to a multiple of ``PROMPT_BUCKET``."""
+        cond = [self.generation_ids(p) for p in prompts]
+        uncond = [[r[0]] + [self.ids.pad] * (len(r) - 2) + [r[-1]] for r in cond]
+        ids, mask = _left_pad(cond + uncond, self.ids.pad, multiple=PROMPT_BUCKET)
+        return ids.to(self.device), mask.to(self.device)
 
     @torch.inference_mode()
     def generate_tokens(
@@ -293,36 +266,29 @@ class JanusAdapter:
         """
         if len(prompts) != len(seeds):
             raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
-        cond = [self.generation_ids(p) for p in prompts]
-        uncond = [[r[0]] + [self.ids.pad] * (len(r) - 2) + [r[-1]] for r in cond]
-        ids, mask = _left_pad(cond + uncond, self.ids.pad, multiple=PROMPT_BUCKET)
-        ids, mask = ids.to(self.device), mask.to(self.device)
+        ids, mask = self._cfg_rows(prompts)
         batch, prompt_len, steps = len(prompts), ids.shape[1], self.num_gen_tokens
         seed_t = torch.tensor(list(seeds), dtype=torch.int64, device=self.device)
         step_t = torch.arange(steps, dtype=torch.int64, device=self.device)
-        cache_len = -(-(prompt_len + steps) // CACHE_BUCKET) * CACHE_BUCKET
-        cache = self._static_cache(2 * batch, cache_len)
-        tail = cache_len - prompt_len - steps  # slots never written: masked out
-        full_mask = torch.cat([mask, torch.ones(2 * batch, steps, dtype=mask.dtype, device=self.device),
-                               torch.zeros(2 * batch, tail, dtype=mask.dtype, device=self.device)], dim=1)  # fmt: skip
+        cache_len = _round_up(prompt_len + steps, CACHE_BUCKET)
+        cache, full_mask = self._static_cache(2 * batch, cache_len), _full_length_mask(mask, steps, cache_len)
         positions = _positions(mask)
-        hidden = self._lm_step(self.model.get_input_embeddings()(ids), full_mask, positions,
-                               torch.arange(prompt_len, device=self.device), cache)  # fmt: skip
-        position = positions[:, -1:]
+        next_codes, bad = loops.image_prefill(self.model, ids, full_mask, positions, cache, self._cache_kw, seed_t,
+                                              step_t[0], cfg_scale, temperature)  # fmt: skip
         codes = torch.empty((steps, batch), dtype=torch.long, device=self.device)
-        first_bad = _no_bad_steps(batch, steps, self.device)
-        next_codes, bad = self._sample_codes(hidden, seed_t, step_t[0], cfg_scale, temperature)
-        step_fn = self._compiled_step() if self.compile_decode else self._decode_step
+        first_bad = loops.no_bad_steps(batch, steps, self.device)
+        position, step_fn = positions[:, -1:], self._compiled_step() if self.compile_decode else loops.image_step
         for step in range(steps):
-            if step:
-                position = position + 1
-                cache_position = torch.full((1,), prompt_len + step - 1, dtype=torch.long, device=self.device)
-                args = (codes[step - 1], full_mask, position, cache_position, cache, seed_t, step_t[step], cfg_scale,
-                        temperature)  # fmt: skip
-                (next_codes, bad), step_fn = self._step_with_fallback(step_fn, args)
             codes[step] = next_codes  # copied out before the next replay overwrites a CUDA graph's outputs
-            first_bad = _note_bad_rows(first_bad, bad, step)
-        _raise_if_bad(first_bad, steps)
+            first_bad = loops.note_bad_rows(first_bad, bad, step)
+            if step + 1 == steps:
+                break
+            position = position + 1
+            cache_position = torch.full((1,), prompt_len + step, dtype=torch.long, device=self.device)
+            args = (self.model, codes[step], full_mask, position, cache_position, cache, self._cache_kw, seed_t,
+                    step_t[step + 1], cfg_scale, temperature)  # fmt: skip
+            (next_codes, bad), step_fn = self._step_with_fallback(step_fn, args)
+        loops.raise_if_bad(first_bad, steps)
         return codes.T.contiguous()
 
     def _step_with_fallback(self, step_fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, Callable[..., Any]]:
@@ -330,7 +296,7 @@ class JanusAdapter:
         try:
             return step_fn(*args), step_fn
         except Exception as err:  # noqa: BLE001 - any compiler failure; the eager step's own errors propagate
-            if step_fn is self._decode_step:
+            if step_fn is loops.image_step:
                 raise
             return self._step_with_fallback(self._fallback_step(err), args)
 
@@ -343,7 +309,7 @@ class JanusAdapter:
             return self._compiled_step()
         warnings.warn(f"compiled decode step failed ({reason}); continuing eagerly", stacklevel=2)
         self.compile_decode = False
-        return self._decode_step
+        return loops.image_step
 
     def _static_cache(self, rows: int, length: int) -> StaticCache:
         """The previous call's cache, zeroed, when the shape matches, else a new one (the old one freed first).
@@ -359,19 +325,10 @@ class JanusAdapter:
         self._gen_cache = ((rows, length), cache)
         return cache
 
-    def _lm_step(self, embeds: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor,
-                 cache_position: torch.Tensor, cache: StaticCache) -> torch.Tensor:  # fmt: skip
-        """Last hidden state of each row after feeding ``embeds`` at ``cache_position``."""
-        out = self.model.model.language_model(
-            inputs_embeds=embeds, attention_mask=mask, position_ids=positions, **{self._cache_kw: cache},
-            cache_position=cache_position, use_cache=True,
-        )  # fmt: skip
-        return out.last_hidden_state[:, -1]
-
     def _compiled_step(self) -> Any:
-        """``_decode_step`` compiled for CUDA graphs (built on first use; ``_fullgraph`` says with or without breaks)."""
+        """``loops.image_step`` compiled for CUDA graphs (built on first use; ``_fullgraph`` says with or without breaks)."""
         if self._compiled is None:
-            self._compiled = torch.compile(self._decode_step, mode="reduce-overhead", fullgraph=self._fullgraph,
+            self._compiled = torch.compile(loops.image_step, mode="reduce-overhead", fullgraph=self._fullgraph,
                                            dynamic=False)  # fmt: skip
         return self._compiled
 
