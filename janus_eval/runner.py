@@ -405,8 +405,9 @@ class Runner:
                     advance(len(records))
 
     def _encoder_size(self) -> int | None:
-        """The Janus adapter's square input size, for resizing in the loaders; a stand-in adapter may ask for
-        it with ``loader_image_size`` (the pipeline bench's null model), else None."""
+        """The Janus adapter's square input size: the loaders resize, pad and quantise images to it so the
+        model only copies them to its device; a stand-in adapter may ask for it with ``loader_image_size``
+        (the pipeline bench's null model), else None (the loaders hand over decoded images)."""
         from janus_eval.model import JanusAdapter
 
         if isinstance(self.model, JanusAdapter):

@@ -115,7 +115,8 @@ def test_geneval_records_do_not_depend_on_where_scoring_stopped(tmp_path, tiny_a
 
 @pytest.mark.parametrize("size", [(80, 80), (97, 41), (23, 300), (640, 480)])
 def test_the_adapter_preprocessing_of_a_loader_resized_image_is_exact(size):
-    """What ``load_sample`` relies on: resize-and-pad, then the adapter's own pass, equals the adapter's pass alone."""
+    """Resize-and-pad first (what the loaders did before they prepared pixels fully), then the adapter's own
+    pass, equals the adapter's pass alone: a pre-resized image is never resized twice."""
     import torch
     from PIL import Image
 
