@@ -118,6 +118,7 @@ class RunContext:
     inception_weights: Path | None = None
     """``--inception-weights``: FID's feature network (a ``-T`` option of the task overrides it)."""
     fid_backend: str | None = None
+    """``--fid-backend``: clean-fid (the protocol, when None) or torch-fidelity (a ``-T`` option overrides it)."""
 
     @classmethod
     def of(cls, value: RunContext | Path | str | None) -> RunContext:
