@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 open_clip = pytest.importorskip("open_clip")
 
+from checkpoint_writers import save_openai_state_dict
 from PIL import Image, ImageDraw
 
 from janus_eval.metrics import clip_mapping as cm
@@ -82,7 +83,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     torch.manual_seed(0)
     source, _, preprocess = open_clip.create_model_and_transforms(ARCH, force_quick_gelu=True)
     archive = folder / "ViT-L-14.pt"
-    cm.save_openai_state_dict(source.state_dict(), archive, torchscript=True, half=True, metadata=(224, 77, 49408))
+    save_openai_state_dict(source.state_dict(), archive, torchscript=True, half=True, metadata=(224, 77, 49408))
     reference = open_clip.load_openai_model(str(archive), precision="fp32", device="cpu").eval()
     ours = gm.load_color_classifier(archive)
     return {"source": source.eval(), "preprocess": preprocess, "reference": reference, "ours": ours, "archive": archive}
