@@ -17,7 +17,9 @@ def test_bench_runs_both_modes_on_cpu():
 
 def test_agreement_is_exact_in_fp32():
     """The CPU parity guarantee, measured the way the GPU agreement rate is: every answer identical."""
-    for row in run_agreement("tiny", "cpu", None, batch_size=3, n=5):
+    rows = run_agreement("tiny", "cpu", None, batch_size=3, n=5)
+    assert [row.workload for row in rows] == ["pope", "vqa"]
+    for row in rows:
         assert row.exact_match == 1.0 and row.first_token_match == 1.0 and row.samples == 5
 
 

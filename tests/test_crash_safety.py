@@ -56,5 +56,7 @@ def test_kill_and_resume_gives_identical_results(tmp_path):
         ids = [r["id"] for r in read_jsonl(out / task / "samples.jsonl")]
         reference_ids = [r["id"] for r in read_jsonl(reference / task / "samples.jsonl")]
         assert len(ids) == len(set(ids)) and set(ids) == set(reference_ids)
-    for png in (reference / "geneval" / "images").rglob("*.png"):
-        assert png.read_bytes() == (out / png.relative_to(reference)).read_bytes()
+    pngs = sorted(p.relative_to(reference) for p in (reference / "geneval" / "images").rglob("*.png"))
+    assert pngs and pngs == sorted(p.relative_to(out) for p in (out / "geneval" / "images").rglob("*.png"))
+    for png in pngs:
+        assert (reference / png).read_bytes() == (out / png).read_bytes()

@@ -33,8 +33,11 @@ def test_results_identical_for_1_2_3_processes(tmp_path):
         assert all([f.name for f in fs] == ["samples.jsonl"] for fs in files)  # rank files merged away
         records = [{r["id"]: r for r in read_jsonl(fs[0])} for fs in files]
         assert records[0] == records[1] == records[2]
-    for png in (tmp_path / "n1" / "geneval" / "images").rglob("*.png"):
-        assert png.read_bytes() == (tmp_path / "n3" / png.relative_to(tmp_path / "n1")).read_bytes()
+    pngs = {n: sorted(p.relative_to(tmp_path / f"n{n}") for p in (tmp_path / f"n{n}" / "geneval" / "images").rglob("*.png"))
+            for n in (1, 3)}  # fmt: skip
+    assert pngs[1] and pngs[1] == pngs[3]
+    for png in pngs[1]:
+        assert (tmp_path / "n1" / png).read_bytes() == (tmp_path / "n3" / png).read_bytes()
 
 
 def test_sharding_is_stable_and_balanced():

@@ -322,9 +322,9 @@ def test_catalogue_matches_the_tasks_datasets():
                            if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "MMDET_CHECKPOINT"]  # fmt: skip
 
     assert set(CATALOGUE) == set(SUITE)
-    for name in SUITE:
-        if name in ("geneval", "coco30k", "mjhq30k"):
-            continue
+    hub_parquet = [name for name in SUITE if name not in ("geneval", "coco30k", "mjhq30k")]
+    assert hub_parquet == ["vqav2", "gqa", "pope", "mme", "seed", "mmbench", "mmvet", "mmmu"]
+    for name in hub_parquet:
         spec = get_task(name).dataset
         items = [i for i in build_plan(name) if isinstance(i, HubRepo)]
         assert items and items[0].repo_id == spec.dataset_id and items[0].dest == spec.repo, name

@@ -216,62 +216,12 @@ def to_openai_state_dict(model: Any) -> dict[str, torch.Tensor]:
     }
 
 
-def _scripted_holder(state: dict[str, torch.Tensor]) -> Any:
-    """A TorchScript module whose ``state_dict`` carries exactly ``state``'s names (like OpenAI's archives)."""
-    root = _Holder()
-    for key, tensor in state.items():
-        *path, leaf = key.split(".")
-        module = root
-        for part in path:
-            if not hasattr(module, part):
-                module.add_module(part, torch.nn.Module())
-            module = getattr(module, part)
-        if tensor.is_floating_point():
-            module.register_parameter(leaf, torch.nn.Parameter(tensor, requires_grad=False))
-        else:
-            module.register_buffer(leaf, tensor)
-    with _quiet_jit():
-        return torch.jit.script(root)
-
-
 @contextmanager
 def _quiet_jit() -> Iterator[None]:
     """TorchScript is deprecated (a DeprecationWarning in torch 2.13, FutureWarning later), but OpenAI's files are TorchScript."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*torch\.jit\.\w+` is deprecated")
         yield
-
-
-class _Holder(torch.nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
-
-def write_openai_clip_checkpoint(model: Any, path: Path, torchscript: bool = False, half: bool = False) -> None:
-    """Save a transformers ``CLIPModel`` in OpenAI's layout (see ``save_openai_state_dict``). Used by tests."""
-    config = model.config
-    metadata = (
-        config.vision_config.image_size,
-        config.text_config.max_position_embeddings,
-        config.text_config.vocab_size,
-    )
-    save_openai_state_dict(to_openai_state_dict(model), path, torchscript, half, metadata)
-
-
-def save_openai_state_dict(state: dict[str, torch.Tensor], path: Path, torchscript: bool = False, half: bool = False,
-                           metadata: tuple[int, int, int] | None = None) -> None:  # fmt: skip
-    """OpenAI-layout tensors as a plain ``torch.save`` file, or (``torchscript``) an archive like ``ViT-L-14.pt``
-    carrying ``metadata`` = (input_resolution, context_length, vocab_size); ``half`` stores fp16 as OpenAI's files do."""
-    state = {
-        k: v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu() for k, v in state.items()
-    }
-    if not torchscript:
-        torch.save(state, path)
-        return
-    if metadata is not None:
-        state.update({k: torch.tensor(v) for k, v in zip(OPENAI_METADATA, metadata)})
-    with _quiet_jit():
-        _scripted_holder(state).save(str(path))
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -395,9 +345,7 @@ __all__: list[str] = [
     "load_openai_clip",
     "openai_clip_tokenizer",
     "read_openai_state_dict",
-    "save_openai_state_dict",
     "to_openai_state_dict",
     "tokenizer_from_bpe",
     "tokenizer_from_hf_files",
-    "write_openai_clip_checkpoint",
 ]

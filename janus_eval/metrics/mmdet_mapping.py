@@ -256,12 +256,6 @@ def to_mmdet_state_dict(model: Any) -> dict[str, torch.Tensor]:
     return result
 
 
-def write_mmdet_checkpoint(model: Any, path: Path) -> None:
-    """Save ``model`` as an mmdet checkpoint (``{"state_dict": ..., "meta": ...}``); used by tests."""
-    meta = {"mmdet_version": "2.28.2", "CLASSES": None, "written_by": "janus_eval.metrics.mmdet_mapping"}
-    torch.save({"meta": meta, "state_dict": to_mmdet_state_dict(model)}, path)
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -323,5 +317,4 @@ __all__: list[str] = [
     "mmdet_links",
     "read_mmdet_state_dict",
     "to_mmdet_state_dict",
-    "write_mmdet_checkpoint",
 ]

@@ -8,8 +8,8 @@ DeepSeek-LLM language model with its own (untied) ``lm_head``.
 
 Loading is strict: every checkpoint tensor must be consumed (only the unused SigLIP attention-pool
 head and the VQ ``codebook_used`` statistics are known leftovers), every model tensor filled, every
-shape equal; otherwise the error lists what did not line up. ``write_original`` is the inverse,
-used to make tiny checkpoints in the original layout for tests.
+shape equal; otherwise the error lists what did not line up. The inverse (``write_original``, which
+makes tiny checkpoints in the original layout) is test-only: ``tests/checkpoint_writers.py``.
 """
 
 from __future__ import annotations
@@ -140,55 +140,3 @@ def load_original(path: Path, image_token_id: int) -> JanusForConditionalGenerat
         raise JanusEvalError(f"checkpoint {path}: {len(wrong)} tensors have the wrong shape, e.g. {wrong[:3]}")
     model.load_state_dict(converted, strict=True, assign=True)
     return model.eval()
-
-
-def write_original(model: JanusForConditionalGeneration, path: Path, weights: str = "safetensors") -> None:
-    """Save ``model`` in the original release layout (config.json + model.safetensors or pytorch_model.bin)."""
-    if model.config.tie_word_embeddings:
-        raise ValueError("the original format has an untied lm_head: build the model with tie_word_embeddings=False")
-    path.mkdir(parents=True, exist_ok=True)
-    grouped: dict[str, dict[str, torch.Tensor]] = {}
-    for hf_key, tensor in model.state_dict().items():
-        grouped.setdefault(original_key(hf_key), {})[hf_key] = tensor.detach().clone().contiguous()
-    state = {}
-    for orig, parts in grouped.items():
-        if len(parts) == 3:
-            by_name = {_QKV.search(k).group(1): v for k, v in parts.items()}  # type: ignore[union-attr]
-            state[orig] = torch.cat([by_name["q"], by_name["k"], by_name["v"]], dim=0)
-        else:
-            (tensor,) = parts.values()
-            state[orig] = tensor.unsqueeze(0) if orig.endswith("pos_embed") else tensor
-    if weights == "safetensors":
-        from safetensors.torch import save_file
-
-        save_file(state, str(path / "model.safetensors"))
-    else:
-        torch.save(state, path / "pytorch_model.bin")
-    (path / "config.json").write_text(json.dumps(original_config(model.config), indent=2))
-
-
-def original_config(config: JanusConfig) -> dict[str, Any]:
-    """The ``multi_modality`` config.json for ``config``; non-release shapes go under ``architecture``."""
-    text, vision, vq = config.text_config, config.vision_config, config.vq_config
-    language = {k: getattr(text, k) for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
-                                               "num_attention_heads", "num_key_value_heads", "max_position_embeddings",
-                                               "rms_norm_eps", "bos_token_id", "eos_token_id", "pad_token_id")}  # fmt: skip
-    language["_attn_implementation"] = "flash_attention_2"  # as released; the loader must override it
-    return {
-        "model_type": "multi_modality",
-        "language_config": language,
-        "vision_config": {"cls": "CLIPVisionTower", "params": {
-            "image_size": vision.image_size, "model_name": "siglip_large_patch16_384", "select_layer": -1,
-            "architecture": {k: getattr(vision, k) for k in ("hidden_size", "num_hidden_layers", "num_attention_heads",
-                                                              "patch_size", "mlp_ratio")}}},  # fmt: skip
-        "aligner_config": {"cls": "MlpProjector", "params": {"depth": vision.depth, "n_embed": vision.projection_dim,
-                                                             "projector_type": "mlp_gelu"}},  # fmt: skip
-        "gen_vision_config": {"cls": "VQ-16", "params": {
-            "image_token_size": vq.num_embeddings, "n_embed": vq.embed_dim,
-            "architecture": {k: getattr(vq, k) for k in ("base_channels", "channel_multiplier", "latent_channels",
-                                                          "num_res_blocks")}}},  # fmt: skip
-        "gen_aligner_config": {"cls": "MlpProjector", "params": {"depth": vq.num_hidden_layers, "n_embed": vq.projection_dim,
-                                                                 "input_dim": vq.embed_dim, "projector_type": "mlp_gelu"}},  # fmt: skip
-        "gen_head_config": {"cls": "vision_head", "params": {"image_token_embed": vq.image_token_embed_dim,
-                                                             "image_token_size": vq.num_embeddings, "n_embed": vq.projection_dim}},  # fmt: skip
-    }

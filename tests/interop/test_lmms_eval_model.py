@@ -100,10 +100,21 @@ def test_lmms_eval_evaluates_pope_with_janus(tmp_path, monkeypatch, tiny_adapter
     assert "pope_f1_score,none" in result["results"]["pope"]
     samples = sorted(result["samples"]["pope"], key=lambda s: s["doc_id"])
     assert len(samples) == 2
+    task = get_task("pope")
+    ours = []
     for sample in samples:
         doc = pope_docs[sample["doc_id"]]
         expected = tiny_adapter.understand([_visual(doc)], [doc["question"] + POST_PROMPT], 6)[0].split("\n\n")[0]
         assert sample["resps"][0][0] == expected  # lmms-eval's prompt through our adapter, cut at its default until
+        prediction = sample["filtered_resps"]
+        ours.append(task.score_sample(doc, prediction[0] if isinstance(prediction, list) else prediction))
+        assert ours[-1]["score"] == float(sample["pope_accuracy"]["score"]), sample["doc_id"]  # its scoring = ours
+    reported = {key.split(",")[0]: value for key, value in result["results"]["pope"].items()
+                if "," in key and "_stderr" not in key and isinstance(value, (int, float))}  # fmt: skip
+    aggregate = task.aggregate(ours)
+    assert {"pope_accuracy", "pope_precision", "pope_recall", "pope_f1_score", "pope_yes_ratio"} <= set(reported)
+    for metric, value in reported.items():  # every number lmms-eval reports, from janus-eval's scorer on the same rows
+        assert aggregate[metric] == pytest.approx(value, abs=1e-9), metric
     shutil.rmtree(tmp_path / "hf", ignore_errors=True)
 
 

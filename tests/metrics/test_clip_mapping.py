@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from checkpoint_writers import write_openai_clip_checkpoint
 from PIL import Image
 
 from janus_eval.metrics import clip_mapping as cm
@@ -81,7 +82,7 @@ def _assert_same_outputs(a: torch.nn.Module, b: torch.nn.Module) -> None:
 
 def test_round_trip_plain_state_dict_is_bit_identical(tiny: torch.nn.Module, tmp_path: Path) -> None:
     path = tmp_path / "clip.pt"
-    cm.write_openai_clip_checkpoint(tiny, path)
+    write_openai_clip_checkpoint(tiny, path)
     state = torch.load(path, weights_only=True)
     assert "visual.transformer.resblocks.1.attn.in_proj_weight" in state and "visual.proj" in state
     assert tuple(state["visual.proj"].shape) == (64, 24) and tuple(state["text_projection"].shape) == (128, 24)
@@ -100,7 +101,7 @@ def test_round_trip_plain_state_dict_is_bit_identical(tiny: torch.nn.Module, tmp
 def test_round_trip_torchscript_archive_fp16(tiny: torch.nn.Module, tmp_path: Path) -> None:
     """Like OpenAI's ViT-L-14.pt: a TorchScript archive of fp16 tensors plus scalar metadata."""
     path = tmp_path / "ViT-tiny.pt"
-    cm.write_openai_clip_checkpoint(tiny, path, torchscript=True, half=True)
+    write_openai_clip_checkpoint(tiny, path, torchscript=True, half=True)
     assert cm._is_torchscript(path)
     state = cm.read_openai_state_dict(path)
     assert state["visual.conv1.weight"].dtype == torch.float16 and int(state["input_resolution"]) == 32
@@ -230,7 +231,7 @@ def test_padding_does_not_change_text_features(tiny: torch.nn.Module, tmp_path: 
 # -- load_color_classifier -----------------------------------------------------------------------
 def test_load_color_classifier_from_openai_file(tiny: torch.nn.Module, tmp_path: Path) -> None:
     path = tmp_path / "ViT-tiny.pt"
-    cm.write_openai_clip_checkpoint(tiny, path, torchscript=True)
+    write_openai_clip_checkpoint(tiny, path, torchscript=True)
     _bpe_file(tmp_path)
     classifier = gm.load_color_classifier(path)
     assert not classifier.official and classifier.name == "OpenAI CLIP ViT-tiny.pt"
@@ -245,7 +246,7 @@ def test_missing_tokenizer_is_a_one_line_error(
     tiny: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "ViT-tiny.pt"
-    cm.write_openai_clip_checkpoint(tiny, path)
+    write_openai_clip_checkpoint(tiny, path)
     monkeypatch.setattr(cm, "find_bpe_file", lambda checkpoint: None)
     with pytest.raises(JanusEvalError, match=f"no CLIP tokenizer for .*{cm.BPE_FILE}") as info:
         gm.load_color_classifier(path)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from checkpoint_writers import write_mmdet_checkpoint
 from PIL import Image
 
 from janus_eval.metrics import geneval_models as gm
@@ -37,7 +38,7 @@ def _tiny_model(seed: int = 0) -> torch.nn.Module:
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.nn.Module, Path]:
     model = _tiny_model()
     path = tmp_path_factory.mktemp("mmdet") / "tiny.pth"
-    mm.write_mmdet_checkpoint(model, path)
+    write_mmdet_checkpoint(model, path)
     return model, path
 
 

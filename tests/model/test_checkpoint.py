@@ -4,9 +4,10 @@ import json
 
 import pytest
 import torch
+from checkpoint_writers import write_original
 
 from janus_eval.model import load
-from janus_eval.model.original_format import load_original, original_key, write_original
+from janus_eval.model.original_format import load_original, original_key
 from janus_eval.model.tiny import TOKEN_IDS, build_tokenizer, tiny_config
 from janus_eval.errors import JanusEvalError
 

@@ -95,9 +95,21 @@ def test_csv_parses_with_consistent_columns(two_runs):
 def test_bundled_paper_tables_match_repo_copy():
     from importlib import resources
 
-    for name in ("table2_understanding.csv", "table3_geneval.csv", "table4_fid.csv"):
-        bundled = resources.files("janus_eval").joinpath("data", "paper", name).read_text(encoding="utf-8")
+    packaged = resources.files("janus_eval").joinpath("data", "paper")
+    names = sorted(entry.name for entry in packaged.iterdir() if entry.is_file())
+    assert {"table2_understanding.csv", "table3_geneval.csv", "table4_fid.csv", "table5_ablation.csv", "README.md"} <= set(names)
+    assert names == sorted(p.name for p in REPO_COPY.iterdir() if p.is_file())
+    for name in names:
+        bundled = packaged.joinpath(name).read_text(encoding="utf-8")
         assert bundled == (REPO_COPY / name).read_text(encoding="utf-8"), f"janus_eval/data/paper/{name} is stale"
+
+
+def test_repo_paper_tables_are_the_packaged_files():
+    """One copy: the repository's ``results/paper`` is a link to the package data ``janus_eval/data/paper``."""
+    repo = Path(__file__).resolve().parents[2]
+    shown = repo / "results" / "paper"
+    assert shown.is_symlink(), "results/paper must link to janus_eval/data/paper (one copy of the paper tables)"
+    assert shown.resolve() == (repo / "janus_eval" / "data" / "paper").resolve()
 
 
 def test_cli_table(two_runs, cli_invoke):
