@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+import numpy as np
 import torch
 
 pytest.importorskip("lmms_eval")
@@ -39,7 +40,6 @@ from fake_chat_server import serve  # noqa: E402
 from janus_eval.hfdata import FIXTURES, load_docset  # noqa: E402
 from janus_eval.interop.lmms_eval_model import LMMS_TASKS  # noqa: E402
 from janus_eval.model import JanusAdapter  # noqa: E402
-from janus_eval.model.preprocess import pixel_values  # noqa: E402
 from janus_eval.registry import get_task  # noqa: E402
 
 ORG = "lmms-lab-encoder"
@@ -128,9 +128,9 @@ def recording(calls: list[Call]) -> Any:
                    system_prompt: str | None = None) -> list[str]:  # fmt: skip
         replies = original(self, images, questions, max_new_tokens, system_prompt)
         for ims, question, reply in zip(images, questions, replies):
-            ims = self._as_list(ims)
-            ids = self.understanding_ids(question, len(ims), system_prompt)
-            pixels = tuple(_digest(pixel_values([im], self.image_size).numpy().tobytes()) for im in ims)
+            levels = self._row_levels(ims)  # the encoder's uint8 input, from PIL images or loader-prepared pixels
+            ids = self.understanding_ids(question, len(levels), system_prompt)
+            pixels = tuple(_digest(np.ascontiguousarray(np.asarray(level)).tobytes()) for level in levels)
             calls.append(Call(question, _digest(json.dumps(ids).encode()), pixels, max_new_tokens, reply))
         return replies
 
