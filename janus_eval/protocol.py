@@ -143,8 +143,6 @@ class VLMEvalKitProtocol(UnderstandingProtocol):
         return vlmevalkit_cell(prediction)
 
 
-VLMEVALKIT_GENERATION = VLMEvalKitProtocol.generation
-
 _REASONING_TAGS = (("<think>", "</think>"), ("<analysis>", "</analysis>"))
 
 

@@ -18,8 +18,6 @@ from janus_eval.protocol import (
     IMAGE_PLACEHOLDER,
     LmmsEvalProtocol,
     VLMEvalKitProtocol,
-    VLMEVALKIT_GENERATION,
-    VLMEVALKIT_REFERENCE,
     GenerationSettings,
     Metric,
     UnderstandingProtocol,
@@ -33,8 +31,8 @@ if TYPE_CHECKING:
     from janus_eval.hfdata import DocSet
     from janus_eval.metrics.judge import JudgeSettings
 
-__all__ = ["IMAGE_PLACEHOLDER", "LmmsEvalProtocol", "VLMEvalKitProtocol", "UnderstandingProtocol", "JanusEvalError", "TaskNotImplemented", "GenerationSettings", "Metric", "VLMEVALKIT_GENERATION",
-           "VLMEVALKIT_REFERENCE", "strip_reasoning_tags", "vlmevalkit_cell"]  # fmt: skip
+__all__ = ["IMAGE_PLACEHOLDER", "LmmsEvalProtocol", "VLMEvalKitProtocol", "UnderstandingProtocol", "JanusEvalError", "TaskNotImplemented", "GenerationSettings", "Metric",
+           "strip_reasoning_tags", "vlmevalkit_cell"]  # fmt: skip
 
 PROTOCOLS = ("lmms-eval", "vlmevalkit")
 SHORT_ANSWER_PROMPT = "\nAnswer the question using a single word or phrase."

@@ -65,17 +65,13 @@ class VQAv2LmmsEval(LmmsEvalProtocol):
     )
 
     def prompt(self, doc: dict[str, Any]) -> str:
-        return vqa_prompt(doc)
+        return f"{doc['question']}{POST_PROMPT}"
 
     def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
         return vqa_score(doc, prediction)
 
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
         return vqa_aggregate(records)
-
-
-def vqa_prompt(doc: dict[str, Any]) -> str:
-    return f"{doc['question']}{POST_PROMPT}"
 
 
 def vqa_score(doc: dict[str, Any], prediction: str) -> dict[str, Any]:
@@ -114,22 +110,12 @@ def _mean(values: list[float]) -> float:
 
 
 # -- VLMEvalKit ---------------------------------------------------------------------------------
-class VQAv2VLMEvalKit(VLMEvalKitProtocol):
-    """Not in VLMEvalKit: VLMEvalKit's generation and .xlsx round trip, then lmms-eval's prompt and scoring."""
+class VQAv2VLMEvalKit(VLMEvalKitProtocol, VQAv2LmmsEval):
+    """Not in VLMEvalKit: VLMEvalKit's generation, system prompt and .xlsx round trip (first base), then
+    lmms-eval's prompt, scoring and metrics (second base)."""
 
     reference = LMMS_EVAL_REFERENCE  # not in VLMEvalKit: its lmms-eval scoring stays
-    prompt_template = VQAv2LmmsEval.prompt_template
     note: ClassVar[str | None] = VLMEVALKIT_NOTE
-    metrics = VQAv2LmmsEval.metrics
-
-    def prompt(self, doc: dict[str, Any]) -> str:
-        return vqa_prompt(doc)
-
-    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
-        return vqa_score(doc, prediction)
-
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        return vqa_aggregate(records)
 
 
 @task("vqav2")
