@@ -158,14 +158,15 @@ Runs = Annotated[Optional[list[Path]], typer.Argument(help="Run directories writ
 def table_command(
     runs: Runs = None,
     fmt: Annotated[str, typer.Option("--format", help="md | latex | csv.")] = "md",
-    paper: Annotated[bool, typer.Option("--paper/--no-paper", help="Print the paper's reference rows too.")] = True,
+    paper: Annotated[str, typer.Option("--paper", help="Reference rows: janus (the Janus paper's) | janus-pro (the Janus-Pro report's) | all.")] = "janus",
+    no_paper: Annotated[bool, typer.Option("--no-paper", help="Print no reference rows.")] = False,
     table: Annotated[str, typer.Option("--table", help="2 (understanding) | 3 (GenEval) | 4 (FID) | all.")] = "all",
 ) -> None:
     """Runs laid out as the paper's Tables 2-4, one row per run, paper rows beside."""
     from janus_eval.results.rundir import load_runs
     from janus_eval.results.tables import render_tables
 
-    sys.stdout.write(render_tables(load_runs(runs or []), fmt=fmt, which=table, paper=paper))
+    sys.stdout.write(render_tables(load_runs(runs or []), fmt=fmt, which=table, paper=not no_paper, papers=paper))
 
 
 @app.command("gate")

@@ -6,6 +6,12 @@ because such numbers are not comparable with the paper's. ``‡`` is used becaus
 ``†`` already marks models in its rows. A run number from another split than the paper's column
 (VQAv2: the paper reports test-dev, janus-eval scores validation) carries the split's name, e.g.
 ``76.5 (val)``, and a footnote (CSV: the ``split`` column), so it is never read as a test number.
+
+Reference rows come from the Janus paper by default (``--paper janus``); ``--paper janus-pro`` shows the
+Janus-Pro report's rows instead and ``--paper all`` both. A row from another publication than the
+Janus paper carries that publication's name beside the model (the report names no evaluation
+protocol, so the source is the only honest label) and a note citing it. A reference-only column
+(DPG-Bench, which janus-eval does not run) appears only when a reference row on display fills it.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import io
 from dataclasses import dataclass, field
 
 from janus_eval.results.layout import TABLES, Column, TableSpec
-from janus_eval.results.paper import load_paper_table
+from janus_eval.results.paper import DEFAULT_PAPER, PAPERS, check_paper_choice, load_paper_table, paper_number, paper_of
 from janus_eval.results.rundir import RunDir, unique_labels
 from janus_eval.errors import JanusEvalError
 
@@ -32,6 +38,8 @@ class Row:
     is_run: bool = False
     split: dict[int, str] = field(default_factory=dict)
     """Value cells from another split than the paper column's: cell index -> short split name."""
+    source: str = "run"
+    """The CSV ``source`` column: ``run``, ``paper`` (the Janus paper) or another publication's ``--paper`` key."""
 
 
 @dataclass
@@ -42,12 +50,12 @@ class Table:
     run_rows: list[Row]
     footnotes: list[str]
     split_notes: list[str] = field(default_factory=list)
+    reference_notes: list[str] = field(default_factory=list)
+    """Where reference rows from another publication than the Janus paper come from; reference-only columns."""
 
 
 def janus_reference(task: str, metric: str | None = None) -> float | None:
     """The paper's Janus number for a task's column (``metric=None``: its headline), or None."""
-    from janus_eval.results.paper import paper_number
-
     for spec in TABLES.values():
         for column in spec.columns:
             if column.task == task and column.metric == metric:
@@ -82,17 +90,42 @@ def table_numbers(which: str) -> list[str]:
     return [which]
 
 
-def build_table(spec: TableSpec, runs: list[RunDir], paper: bool = True) -> Table:
+def _reference_row(row: dict[str, str], header: list[str]) -> Row:
+    """A reference row's cells; a row from another publication than the Janus paper names it beside the model."""
+    cells = [row.get(h, "-") or "-" for h in header]
+    if paper_of(row) == DEFAULT_PAPER:
+        return Row(cells, source="paper")
+    cells[1] = f"{cells[1]} ({PAPERS[paper_of(row)]})"
+    return Row(cells, source=paper_of(row))
+
+
+def _reference_notes(shown: list[dict[str, str]], reference_only: list[Column]) -> list[str]:
+    notes = []
+    for row in shown:
+        if paper_of(row) != DEFAULT_PAPER:
+            note = (f"{PAPERS[paper_of(row)]}: {row.get('source') or 'no source recorded'}. It names no evaluation "
+                    f"protocol (only that HAI-LLM ran it), so these rows are labelled by their source")  # fmt: skip
+            if note not in notes:
+                notes.append(note)
+    notes += [f"{c.header}: reference numbers only; janus-eval does not run this benchmark" for c in reference_only]
+    return notes
+
+
+def build_table(spec: TableSpec, runs: list[RunDir], paper: bool = True, papers: str = DEFAULT_PAPER) -> Table:
+    """``papers``: whose reference rows appear (``janus``, ``janus-pro`` or ``all``); none when ``paper`` is False."""
     reference = load_paper_table(spec.csv_name)
-    labels_header = reference.header[:3]
-    header = labels_header + [c.header for c in spec.columns]
-    paper_rows = [Row([row.get(h, "-") or "-" for h in header]) for row in reference.rows] if paper else []
+    shown = reference.rows_from(papers) if paper else []
+    columns = [c for c in spec.columns
+               if c.task is not None or any(paper_number(r.get(c.header)) is not None for r in shown)]  # fmt: skip
+    header = reference.label_header + [c.header for c in columns]
+    paper_rows = [_reference_row(row, header) for row in shown]
+    reference_notes = _reference_notes(shown, [c for c in columns if c.task is None])
     run_rows, footnotes, split_notes = [], [], []
     for run, label in zip(runs, unique_labels(runs)):
-        protocols = sorted({run.protocol(c.task) for c in spec.columns if c.task in run.results} or {run.protocol()})
+        protocols = sorted({run.protocol(c.task) for c in columns if c.task in run.results} or {run.protocol()})
         row = Row(["This run", f"{label} ({', '.join(protocols)})", "-"], is_run=True)
-        for column in spec.columns:
-            value = run.value(column.task, column.metric)
+        for column in columns:
+            value = run.value(column.task, column.metric) if column.task else None
             if value is None:
                 row.cells.append("-")
                 continue
@@ -112,7 +145,7 @@ def build_table(spec: TableSpec, runs: list[RunDir], paper: bool = True) -> Tabl
             row.cells.append(f"{value:.{spec.digits}f}")
         run_rows.append(row)
     return Table(spec=spec, header=header, paper_rows=paper_rows, run_rows=run_rows, footnotes=footnotes,
-                 split_notes=split_notes)  # fmt: skip
+                 split_notes=split_notes, reference_notes=reference_notes)  # fmt: skip
 
 
 def _cell(row: Row, i: int, subset_mark: str) -> str:
@@ -127,7 +160,7 @@ def _footnote_lines(table: Table) -> list[str]:
     lines = list(table.split_notes)
     if table.footnotes:
         lines.append(f"{SUBSET_MARK} subset, not comparable with the paper: " + "; ".join(table.footnotes))
-    return lines
+    return lines + table.reference_notes
 
 
 # -- markdown ---------------------------------------------------------------------------------------
@@ -200,7 +233,7 @@ def render_csv(table: Table) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["table", *table.header, "split", "source", "subset"])
     for row in table.paper_rows:
-        writer.writerow([table.spec.number, *row.cells, "", "paper", ""])
+        writer.writerow([table.spec.number, *row.cells, "", row.source, ""])
     for row in table.run_rows:
         split = ";".join(f"{table.header[i]}={_long_split(row.split[i])}" for i in sorted(row.split))
         subset = ";".join(table.header[i] for i in sorted(row.marked))
@@ -215,9 +248,11 @@ def _long_split(short: str) -> str:
 RENDERERS = {"md": render_markdown, "latex": render_latex, "csv": render_csv}
 
 
-def render_tables(runs: list[RunDir], fmt: str = "md", which: str = "all", paper: bool = True) -> str:
+def render_tables(runs: list[RunDir], fmt: str = "md", which: str = "all", paper: bool = True,
+                  papers: str = DEFAULT_PAPER) -> str:  # fmt: skip
     """The requested tables in one text; CSV tables are separated by a blank line (one header each)."""
     if fmt not in RENDERERS:
         raise JanusEvalError(f"unknown --format {fmt!r}; expected one of: {', '.join(FORMATS)}")
-    parts = [RENDERERS[fmt](build_table(TABLES[n], runs, paper)) for n in table_numbers(which)]
+    check_paper_choice(papers)
+    parts = [RENDERERS[fmt](build_table(TABLES[n], runs, paper, papers)) for n in table_numbers(which)]
     return "\n".join(parts)
