@@ -6,6 +6,9 @@ because such numbers are not comparable with the paper's. ``‡`` is used becaus
 ``†`` already marks models in its rows. A run number from another split than the paper's column
 (VQAv2: the paper reports test-dev, janus-eval scores validation) carries the split's name, e.g.
 ``76.5 (val)``, and a footnote (CSV: the ``split`` column), so it is never read as a test number.
+A run number whose protocol computes it otherwise than the paper's column (``lmms-eval`` POPE: F1 over
+all three splits; the paper: the random split's) carries ``§`` and a note saying how
+(``results/footnotes.py``); in CSV the note is in the ``notes`` column instead.
 
 Reference rows come from the Janus paper by default (``--paper janus``); ``--paper janus-pro`` shows the
 Janus-Pro report's rows instead and ``--paper all`` both. A row from another publication than the
@@ -20,12 +23,15 @@ import csv
 import io
 from dataclasses import dataclass, field
 
+from janus_eval.results.footnotes import protocol_note
 from janus_eval.results.layout import TABLES, Column, TableSpec
 from janus_eval.results.paper import DEFAULT_PAPER, PAPERS, check_paper_choice, load_paper_table, paper_number, paper_of
 from janus_eval.results.rundir import RunDir, unique_labels
 from janus_eval.errors import JanusEvalError
 
 SUBSET_MARK = "‡"
+PROTOCOL_MARK = "§"
+NOTES_SEPARATOR = " | "
 FORMATS = ("md", "latex", "csv")
 
 
@@ -38,7 +44,11 @@ class Row:
     is_run: bool = False
     split: dict[int, str] = field(default_factory=dict)
     """Value cells from another split than the paper column's: cell index -> short split name."""
+    protocol_notes: dict[int, str] = field(default_factory=dict)
+    """Value cells whose protocol differs from the paper's column: cell index -> how."""
     source: str = "run"
+    citation: str = ""
+    """A reference row from another publication than the Janus paper: where its numbers come from."""
     """The CSV ``source`` column: ``run``, ``paper`` (the Janus paper) or another publication's ``--paper`` key."""
 
 
@@ -51,6 +61,7 @@ class Table:
     footnotes: list[str]
     split_notes: list[str] = field(default_factory=list)
     reference_notes: list[str] = field(default_factory=list)
+    protocol_notes: list[str] = field(default_factory=list)
     """Where reference rows from another publication than the Janus paper come from; reference-only columns."""
 
 
@@ -96,7 +107,7 @@ def _reference_row(row: dict[str, str], header: list[str]) -> Row:
     if paper_of(row) == DEFAULT_PAPER:
         return Row(cells, source="paper")
     cells[1] = f"{cells[1]} ({PAPERS[paper_of(row)]})"
-    return Row(cells, source=paper_of(row))
+    return Row(cells, source=paper_of(row), citation=row.get("source") or "")
 
 
 def _reference_notes(shown: list[dict[str, str]], reference_only: list[Column]) -> list[str]:
@@ -120,7 +131,7 @@ def build_table(spec: TableSpec, runs: list[RunDir], paper: bool = True, papers:
     header = reference.label_header + [c.header for c in columns]
     paper_rows = [_reference_row(row, header) for row in shown]
     reference_notes = _reference_notes(shown, [c for c in columns if c.task is None])
-    run_rows, footnotes, split_notes = [], [], []
+    run_rows, footnotes, split_notes, protocol_notes = [], [], [], []
     for run, label in zip(runs, unique_labels(runs)):
         protocols = sorted({run.protocol(c.task) for c in columns if c.task in run.results} or {run.protocol()})
         row = Row(["This run", f"{label} ({', '.join(protocols)})", "-"], is_run=True)
@@ -135,6 +146,12 @@ def build_table(spec: TableSpec, runs: list[RunDir], paper: bool = True, papers:
                 note = f"{label}: {column.task} {reason}"
                 if note not in footnotes:
                     footnotes.append(note)
+            difference = protocol_note(run.protocol(column.task), column.task)
+            if difference:
+                row.protocol_notes[len(row.cells)] = difference
+                note = f"{PROTOCOL_MARK} {column.header}, {difference}"
+                if note not in protocol_notes:
+                    protocol_notes.append(note)
             mark = _split_mark(column, run)
             if mark:
                 row.split[len(row.cells)] = mark
@@ -145,19 +162,21 @@ def build_table(spec: TableSpec, runs: list[RunDir], paper: bool = True, papers:
             row.cells.append(f"{value:.{spec.digits}f}")
         run_rows.append(row)
     return Table(spec=spec, header=header, paper_rows=paper_rows, run_rows=run_rows, footnotes=footnotes,
-                 split_notes=split_notes, reference_notes=reference_notes)  # fmt: skip
+                 split_notes=split_notes, reference_notes=reference_notes, protocol_notes=protocol_notes)  # fmt: skip
 
 
 def _cell(row: Row, i: int, subset_mark: str) -> str:
-    """A cell as displayed: the value, then its split name, then the subset mark."""
+    """A cell as displayed: the value, then its split name, the protocol mark and the subset mark."""
     text = row.cells[i]
     if i in row.split:
         text += f" ({row.split[i]})"
+    if i in row.protocol_notes:
+        text += PROTOCOL_MARK
     return text + (subset_mark if i in row.marked else "")
 
 
 def _footnote_lines(table: Table) -> list[str]:
-    lines = list(table.split_notes)
+    lines = table.split_notes + table.protocol_notes
     if table.footnotes:
         lines.append(f"{SUBSET_MARK} subset, not comparable with the paper: " + "; ".join(table.footnotes))
     return lines + table.reference_notes
@@ -184,7 +203,7 @@ def render_markdown(table: Table) -> str:
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
     "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "†": r"$^\dagger$", "‡": r"$^\ddagger$", "α": r"$\alpha$",
-    "<": r"$<$", ">": r"$>$", "|": r"$|$",
+    "<": r"$<$", ">": r"$>$", "|": r"$|$", "§": r"$^\S$",
 }  # fmt: skip
 
 
@@ -224,20 +243,25 @@ def render_latex(table: Table) -> str:
 
 # -- CSV --------------------------------------------------------------------------------------------
 def render_csv(table: Table) -> str:
-    """The table's cells plus ``split``, ``source`` and ``subset`` columns, so a script can filter rows.
+    """The table's cells plus ``split``, ``source``, ``subset`` and ``notes`` columns, so a script can filter rows.
 
     Cells stay plain numbers; ``split`` names each run cell from another split than the paper's
     column (``VQAv2 (test)=validation``), the CSV form of the md/LaTeX ``(val)`` mark and footnote.
+    ``notes`` is the CSV form of the other footnotes, on the row they concern: for a run, each cell
+    whose protocol differs from the paper's column (``POPE: lmms-eval: ...; paper: ...``, entries
+    joined by `` | ``); for a reference row from another publication than the Janus paper, its
+    citation. No comment or trailer lines: each table is one header and rows of the same width.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["table", *table.header, "split", "source", "subset"])
+    writer.writerow(["table", *table.header, "split", "source", "subset", "notes"])
     for row in table.paper_rows:
-        writer.writerow([table.spec.number, *row.cells, "", row.source, ""])
+        writer.writerow([table.spec.number, *row.cells, "", row.source, "", row.citation])
     for row in table.run_rows:
         split = ";".join(f"{table.header[i]}={_long_split(row.split[i])}" for i in sorted(row.split))
         subset = ";".join(table.header[i] for i in sorted(row.marked))
-        writer.writerow([table.spec.number, *row.cells, split, "run", subset])
+        notes = NOTES_SEPARATOR.join(f"{table.header[i]}: {row.protocol_notes[i]}" for i in sorted(row.protocol_notes))
+        writer.writerow([table.spec.number, *row.cells, split, "run", subset, notes])
     return buffer.getvalue()
 
 

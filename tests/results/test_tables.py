@@ -88,8 +88,8 @@ def test_csv_parses_with_consistent_columns(two_runs):
     text = render_tables(two_runs, fmt="csv", which="2")
     rows = list(csv.reader(io.StringIO(text)))
     assert len({len(r) for r in rows}) == 1
-    runs = [r for r in rows if r[-2] == "run"]
-    assert [r[2].split(" ")[0] for r in runs] == ["ckpt_a", "ckpt_b"] and runs[1][-1] == "POPE"
+    runs = [r for r in rows if r[-3] == "run"]
+    assert [r[2].split(" ")[0] for r in runs] == ["ckpt_a", "ckpt_b"] and runs[1][-2] == "POPE"
 
 
 def test_bundled_paper_tables_match_repo_copy():
@@ -226,3 +226,85 @@ def test_reference_rows_cite_their_source():
             assert ("janus_pro_tech_report.pdf" in row["source"]) == (row["paper"] == "janus-pro")
     assert [r["Model"] for r in load_paper_table("table2_understanding.csv").rows_from("janus-pro")] == [
         "Janus-Pro-1B", "Janus-Pro-7B"]  # fmt: skip
+
+
+# -- protocol footnotes (a column computed otherwise than the paper's) -------------------------------
+TABLE2_TASKS = ("pope", "mme", "mmbench", "seed", "vqav2", "gqa", "mmmu", "mmvet")
+
+
+def table2_run(path: Path, protocol: str, per_task: dict[str, str] | None = None) -> RunDir:
+    """A run directory with every Table 2 task scored under ``protocol`` (``per_task`` overrides a task's card)."""
+    import json
+
+    path.mkdir(parents=True)
+    protocols = {t: (per_task or {}).get(t, protocol) for t in TABLE2_TASKS}
+    card = {"identity": {"protocol": protocol}, "config": {"data_root": "/data", "limit": None},
+            "tasks": {t: {"protocol": protocols[t], "headline": "h", "samples": 5, "dataset_size": 5, "split": "test"}
+                      for t in TABLE2_TASKS}}  # fmt: skip
+    (path / "run.json").write_text(json.dumps(card))
+    (path / "results.json").write_text(json.dumps({t: {"h": 50.0 + i} for i, t in enumerate(TABLE2_TASKS)}))
+    return RunDir.load(path)
+
+
+NOTED = {"lmms-eval": ["POPE", "MME-P", "MMB", "SEED", "GQA", "MMMU", "MM-Vet"],
+         "vlmevalkit": ["POPE", "MMB", "MM-Vet"], "paper": []}  # fmt: skip
+
+
+@pytest.mark.parametrize("protocol", ["lmms-eval", "vlmevalkit", "paper"])
+def test_protocol_footnotes_in_markdown(tmp_path, protocol):
+    md = render_tables([table2_run(tmp_path / "r", protocol)], fmt="md", which="2", paper=False)
+    row = next(line for line in md.splitlines() if line.startswith("| This run"))
+    cells = dict(zip(["Type", "Model", "#", "POPE", "MME-P", "MMB", "SEED", "VQAv2 (test)", "GQA", "MMMU", "MM-Vet"],
+                     [c.strip() for c in row.strip("|").split("|")]))  # fmt: skip
+    assert [h for h, c in cells.items() if c.endswith("§")] == NOTED[protocol]
+    notes = [line for line in md.splitlines() if line.startswith("§ ")]
+    assert [n.split(",")[0].removeprefix("§ ") for n in notes] == NOTED[protocol]
+    assert all(f", {protocol}: " in n and "; paper: " in n for n in notes)
+
+
+def test_protocol_footnote_texts_say_how():
+    from janus_eval.results.footnotes import DIFFERENCES, protocol_note
+
+    assert protocol_note("lmms-eval", "pope") == (
+        "lmms-eval: F1 over all three splits (adversarial, popular, random), only a reply that is exactly yes or no "
+        "counts; paper: F1 of the random split with VLMEvalKit's yes/no word extraction (PR #541: 85.5 overall, 87.1 random)")
+    assert "circular=False" in protocol_note("vlmevalkit", "mmbench") and "circular accuracy" in protocol_note("vlmevalkit", "mmbench")
+    assert "gpt-4-turbo" in protocol_note("vlmevalkit", "mmvet") and "mm-vet_evaluator.py" in protocol_note("vlmevalkit", "mmvet")
+    assert "MMMU_DEV_VAL validation split" in protocol_note("lmms-eval", "mmmu")
+    assert protocol_note("paper", "pope") is None and protocol_note("vlmevalkit", "mme") is None
+    assert protocol_note("lmms-eval", "vqav2") is None  # the split note says it, from the run's card
+    for differences in DIFFERENCES.values():
+        assert all("|" not in d.ours + d.paper for d in differences.values())  # the CSV notes separator
+
+
+def test_protocol_comes_from_each_task_card(tmp_path):
+    """A run whose POPE card says ``paper`` (another protocol than the run's) gets no POPE note."""
+    run = table2_run(tmp_path / "r", "vlmevalkit", per_task={"pope": "paper"})
+    md = render_tables([run], fmt="md", which="2", paper=False)
+    assert "§ POPE" not in md and "§ MMB, vlmevalkit" in md and "§ MM-Vet, vlmevalkit" in md
+
+
+def test_protocol_footnotes_in_latex_and_csv(tmp_path):
+    runs = [table2_run(tmp_path / "a", "lmms-eval"), table2_run(tmp_path / "b", "vlmevalkit"), table2_run(tmp_path / "c", "paper")]
+    tex = render_tables(runs, fmt="latex", which="2", paper=False)
+    assert "50.0$^\\S$ &" in tex and "\\footnotesize $^\\S$ MMB, vlmevalkit: circular accuracy" in tex
+    assert tex.count("\\footnotesize $^\\S$") == len(NOTED["lmms-eval"]) + len(NOTED["vlmevalkit"])
+    rows = list(csv.DictReader(io.StringIO(render_tables(runs, fmt="csv", which="2"))))
+    assert all(r["notes"] == "" for r in rows if r["source"] == "paper")
+    notes = {r["Model"].split(" ")[0]: r["notes"] for r in rows if r["source"] == "run"}
+    assert notes["c"] == "" and "§" not in "".join(r["POPE"] for r in rows)
+    for name, protocol in (("a", "lmms-eval"), ("b", "vlmevalkit")):
+        entries = notes[name].split(" | ")
+        assert [e.split(": ", 1)[0] for e in entries] == NOTED[protocol]
+        assert all(e.split(": ", 1)[1].startswith(f"{protocol}: ") for e in entries)
+    pro = [r for r in csv.DictReader(io.StringIO(render_tables(runs, fmt="csv", which="2", papers="janus-pro")))
+           if r["source"] == "janus-pro"]  # fmt: skip
+    assert len(pro) == 2 and all(r["notes"].startswith("Janus-Pro tech report (deepseek-ai/Janus") for r in pro)
+
+
+def test_cli_table_footnotes(tmp_path, cli_invoke):
+    run = table2_run(tmp_path / "r", "vlmevalkit")
+    code, out, _ = cli_invoke("table", str(run.path), "--table", "2", "--format", "md")
+    assert code == 0 and "§ MMB, vlmevalkit: circular accuracy over the main questions (mcq_circular_eval); paper: " in out
+    code, out, _ = cli_invoke("table", str(run.path), "--table", "2", "--format", "csv")
+    assert code == 0 and "MMB: vlmevalkit: circular accuracy" in out
