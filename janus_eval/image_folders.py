@@ -16,7 +16,8 @@ ids a ``janus-eval run`` gives the same images. Layouts:
   fixture), named by that image id: ``42.png``, ``000000000042.png`` (what ``janus-eval run`` writes)
   or ``COCO_val2014_000000000042.jpg`` (the real image's name). Image id: the COCO image id.
 - ``mjhq30k``: MJHQ-30K's own layout, ``DIR/<category>/<id>.png|.jpg|.jpeg`` with ``<id>`` a key of
-  ``meta_data.json`` whose category is the folder's. Image id: the MJHQ id.
+  ``meta_data.json`` whose category is the folder's (hidden folders are ignored, any other folder is
+  an error). Image id: the MJHQ id.
 
 Fewer images than the benchmark is a subset (recorded, and marked in tables); an image of an id the
 benchmark does not have, an id twice, or an image that does not decode is an error naming the file.
@@ -177,7 +178,7 @@ def read_mjhq30k(root: Path, entries: list[dict[str, Any]], categories: tuple[st
         raise JanusEvalError(f"{loose[0]} is not in a category folder; expected {layout}")
     order = {entry["id"]: i for i, entry in enumerate(entries)}
     found: dict[str, Path] = {}
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):  # .ipynb_checkpoints
         if folder.name not in categories:
             raise JanusEvalError(f"{folder}: {folder.name!r} is not an MJHQ-30K category ({', '.join(categories)})")
         for path in _image_files(folder):

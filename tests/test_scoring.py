@@ -296,6 +296,7 @@ def mjhq_layout(root: Path, n: int = 6) -> list[dict]:
 def test_mjhq30k_images_in_the_official_layout(cli_invoke, tmp_path: Path, tiny_weights):
     images, out = tmp_path / "mjhq", tmp_path / "out"
     entries = mjhq_layout(images, n=6)
+    tiny_png(images / ".ipynb_checkpoints" / "x.png", seed=99)  # hidden: ignored
     code, stdout, err = cli_invoke("score", "--task", "mjhq30k", "--images", str(images), "--out", str(out),
                                    "--inception-weights", str(tiny_weights))  # fmt: skip
     assert code == 0, err
