@@ -343,3 +343,35 @@ def test_card_scoring_identity_and_rescoring_say_which_matcher_ran(tmp_path: Pat
         assert task.needs_rescore(record, judged) and not task.needs_rescore(record, offline)
         read = task.score_sample(doc(0, "A", ["red", "blue"]), "A")
         assert not task.needs_rescore({"scores": {"score": 1.0}, "score_info": {"matched_by": read["matched_by"]}}, judged)
+
+
+@pytest.mark.parametrize("protocol", ["lmms-eval", "vlmevalkit"])
+def test_cli_run_then_rerun_with_a_judge_matches_the_stored_predictions(tmp_path: Path, cli_invoke, monkeypatch, protocol):
+    """Through the CLI: offline records say no judge ran; ``--judge-url`` later re-scores them without the model."""
+    import json
+
+    from janus_eval.model import JanusAdapter
+
+    monkeypatch.setattr(JanusAdapter, "understand", lambda self, images, questions, *a, **k: ["crimson"] * len(questions))
+    out = tmp_path / "run"
+    args = ["run", "--tasks", "mmbench", "--protocol", protocol, "--out", str(out), "--limit", "6", "--no-progress"]
+    code, _, err = cli_invoke(*args)
+    assert code == 0, err
+    card = json.loads((out / "run.json").read_text())["tasks"]["mmbench"]
+    assert card["answer_matching"] == "heuristic only (no judge)"
+    records = [json.loads(line) for line in (out / "mmbench" / "samples.jsonl").read_text().splitlines()]
+    assert {r["score_info"]["matched_by"] for r in records} == {"none"}
+
+    def no_model(self, *args, **kwargs):
+        raise AssertionError("re-matching must not generate")
+
+    monkeypatch.setattr(JanusAdapter, "understand", no_model)
+    with serve(lambda request, n: (200, "A")) as (url, seen):
+        code, _, err = cli_invoke(*args, "--judge-url", url, "--judge-model", "fake-judge")
+    assert code == 0, err
+    card = json.loads((out / "run.json").read_text())["tasks"]["mmbench"]
+    assert card["answer_matching"].startswith(f"heuristic + judge fake-judge at {url}/chat/completions")
+    records = [json.loads(line) for line in (out / "mmbench" / "samples.jsonl").read_text().splitlines()]
+    assert {r["score_info"]["matched_by"] for r in records} == {"judge"} and len(seen) == len(records)
+    assert all(r["scores"]["score"] == float(r["score_info"]["answer"] == "A") for r in records)
+    assert {r["score_info"]["judge_letter"] for r in records} == {"A"}

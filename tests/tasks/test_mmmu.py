@@ -1,6 +1,7 @@
 """MMMU val scoring checked against lmms-eval 0.7.3's rules (mmmu_process_results + mmmu_aggregate_results)."""
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -242,3 +243,20 @@ def test_vlmevalkit_multiple_choice_and_report_acc():
     result = VLM.aggregate(records)
     assert result["validation/Overall"] == 0.75 and result["mmmu_accuracy"] == 75.0
     assert result["validation/Math"] == pytest.approx(2 / 3) and result["validation/Science"] == 0.75
+
+
+def test_vlmevalkit_judge_sees_mmmu_preproc_options(tmp_path: Path):
+    """An open question's judge prompt offers A = the gold text and B = "Other Answers", as ``MMMU_preproc`` makes it."""
+    from fake_chat_server import serve
+
+    from janus_eval.metrics.answer_judge import vlmevalkit_prompt
+    from janus_eval.metrics.judge import JudgeSettings
+    from janus_eval.task import RunContext
+
+    with serve(lambda request, n: (200, "A")) as (url, seen):
+        ctx = RunContext(task_dir=tmp_path, judge=JudgeSettings(url, "m"))
+        (record,) = VLM.score_samples([open_q(answer="42")], ["forty-two"], ctx)
+    assert seen[0]["body"]["messages"][0]["content"] == vlmevalkit_prompt("Compute it.", {"A": "42", "B": "Other Answers"}, "forty-two")
+    assert record["hit"] == 1.0 and record["matched_by"] == "judge" and record["judge_letter"] == "A"
+    assert VLM.card(ctx)["answer_matching"].startswith("heuristic + judge m at")
+    assert TASK.card(ctx)["answer_matching"] == "heuristic only (the reference asks no judge)"
