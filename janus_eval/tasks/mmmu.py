@@ -64,7 +64,12 @@ directly."`` with the ``<image k>`` tokens left in the text; open questions
 ``mcq_vanilla_eval``): an open question becomes a 2-option MCQ, ``A`` = the gold text, ``B`` =
 ``"Other Answers"``, and a gold that is not a single capital letter becomes ``A``; then VLMEvalKit's
 ``can_infer`` (``janus_eval.metrics.vlmevalkit_mcq``). So ``15`` for gold ``5`` is right (substring),
-``1,200`` for ``1200`` wrong; an unreadable reply is wrong (deterministic, no random letter).
+``1,200`` for ``1200`` wrong; an unreadable reply is wrong (deterministic, no random letter). With a
+judge (``--judge-url``, ``ctx.judge``) an unreadable reply goes to VLMEvalKit's judge matcher
+(``janus_eval.metrics.answer_judge``) with the ``MMMU_preproc`` options (open: ``A. {gold}``,
+``B. Other Answers``), then VLMEvalKit's random letter over the options plus ``Z`` after 3 unreadable
+replies (drawn per question here); records say ``matched_by``, the card ``answer_matching``.
+lmms-eval's ``mmmu_val`` asks no judge.
 ``report_acc`` fractions per split (``validation``): ``validation/Overall``,
 ``validation/<discipline>``, ``validation/<Subject>``; the paper's number is ``validation/Overall`` x 100
 (``mmmu_accuracy``).

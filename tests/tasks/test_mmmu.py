@@ -260,3 +260,18 @@ def test_vlmevalkit_judge_sees_mmmu_preproc_options(tmp_path: Path):
     assert record["hit"] == 1.0 and record["matched_by"] == "judge" and record["judge_letter"] == "A"
     assert VLM.card(ctx)["answer_matching"].startswith("heuristic + judge m at")
     assert TASK.card(ctx)["answer_matching"] == "heuristic only (the reference asks no judge)"
+
+
+def test_score_command_replays_the_stream_in_dataset_order_whatever_the_file_order(tmp_path: Path):
+    """``janus-eval score``: predictions listed in any order give the letters a run in dataset order gives."""
+    import json
+
+    from janus_eval.scoring import score_predictions
+
+    ids = [TASK.doc_id(d) for d in TASK.load(None).docs]
+    lines = [json.dumps({"id": i, "prediction": "no letter here"}) for i in ids]
+    forward, backward = tmp_path / "f.jsonl", tmp_path / "b.jsonl"
+    forward.write_text("\n".join(lines) + "\n")
+    backward.write_text("\n".join(reversed(lines)) + "\n")
+    first = score_predictions("mmmu", forward, None, "lmms-eval")["metrics"]
+    assert score_predictions("mmmu", backward, None, "lmms-eval")["metrics"] == first
