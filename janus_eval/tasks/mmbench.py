@@ -74,9 +74,8 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Callable
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 

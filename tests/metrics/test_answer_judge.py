@@ -118,9 +118,8 @@ def test_a_rerun_replays_the_cache(tmp_path: Path):
 
 
 def test_a_failing_endpoint_is_an_error_not_a_guess(tmp_path: Path):
-    with serve(lambda request, n: (401, "no")) as (url, _):
-        with pytest.raises(JudgeError, match="HTTP 401"):
-            ask(_client(url, tmp_path), _ask_lmms(), LMMS_EVAL_MATCHER)
+    with serve(lambda request, n: (401, "no")) as (url, _), pytest.raises(JudgeError, match="HTTP 401"):
+        ask(_client(url, tmp_path), _ask_lmms(), LMMS_EVAL_MATCHER)
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])

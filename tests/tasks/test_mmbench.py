@@ -225,7 +225,7 @@ def matcher_reply(asked: dict[str, int]):
             return 200, none_letter
         if prediction == "hush" and asked[prompt] == 1:
             return 200, ""  # an empty reply is asked again within the call
-        letters = dict((text, letter) for letter, text in _re.findall(r"^([A-D])\. (.*)$", row, _re.M))
+        letters = {text: letter for letter, text in _re.findall(r"^([A-D])\. (.*)$", row, _re.MULTILINE)}
         return 200, letters[TARGET[prediction]]
 
     return reply
