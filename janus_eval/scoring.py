@@ -47,6 +47,8 @@ def score_predictions(task_name: str, predictions: Path, data_root: Path | None,
             raise JanusEvalError(f"{predictions}: line {n} has id {doc_id!r}, which is not in {task.dataset.dataset_id}")
     if not entries:
         raise JanusEvalError(f"{predictions} holds no predictions")
+    position = {doc_id: i for i, doc_id in enumerate(docs)}
+    entries.sort(key=lambda entry: position[entry[1]])  # dataset order, as a run scores: MMMU replays a stream in it
     results = task.score_samples([docs[i] for _, i, _ in entries], [task.postprocess(p) for _, _, p in entries])
     records = []
     for (_, doc_id, _), result in zip(entries, results):

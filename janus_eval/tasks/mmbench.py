@@ -21,13 +21,25 @@ heuristic in ``janus_eval.metrics.choice.mmbench_choice``; its quirks are kept:
   missing option counts, so ``"banana"`` matches it (and, with two missing options, is ambiguous);
 - a row read as a wrong letter fails its whole group at once.
 
-Divergence, no LLM judge: rows the heuristic cannot read are sent by lmms-eval to a GPT judge
-(``gpt-4o-2024-11-20`` by default, then a seeded random letter after 3 failed replies). We have no
-judge for MMBench: such rows count as wrong, and their number is reported as ``mmbench_unresolved``
-(rows) and ``mmbench_unresolved_questions`` (main questions whose outcome lmms-eval's judge would
-decide: no row read wrong, at least one unread). Our accuracy is therefore a lower bound of
-lmms-eval's, exact when both counts are 0 (``mmbench_en_dev_static`` would instead run a second,
-regex extractor on those rows; we do not).
+Judge (``--judge-url``/``--judge-model``, ``ctx.judge``): rows the heuristic cannot read go to the run's
+judge with lmms-eval's matcher prompt, model default, retries and reply reading
+(``janus_eval.metrics.answer_judge``: ``LMMS_EVAL_MATCHER``). A row whose 3 judge replies name no
+letter gets lmms-eval's fallback: ``randint`` over ``ABCDE`` from the generator ``eval_result`` seeds
+with 2680, drawn in lmms-eval's matching order (main questions by index, each group's rows by index,
+judged rows only, a group's walk stopping at its first wrong row); ``aggregate`` replays that stream,
+so the record keeps ``matched_by: "random"`` and ``score`` 0.0. Every record says how its letter was
+found: ``matched_by`` ``heuristic``, ``judge`` (with ``judge_letter``, ``judge_replies``,
+``judge_model``), ``random`` or ``none``. We ask the judge for every unread row (lmms-eval skips rows
+of a group already lost); the extra verdicts are cached and never used. The task card's
+``answer_matching`` says which matcher ran.
+
+No judge (today's offline behaviour): rows the heuristic cannot read count as wrong
+(``matched_by: "none"``), and their number is reported as ``mmbench_unresolved`` (rows) and
+``mmbench_unresolved_questions`` (main questions whose outcome lmms-eval's judge would decide: no row
+read wrong, at least one unread). Our accuracy is then a lower bound of lmms-eval's, exact when both
+counts are 0. (lmms-eval without a working API key fails 3 x 5 requests per row, 3 s apart, and then
+draws the seeded random letter; ``mmbench_en_dev_static`` would instead run a second, regex extractor
+on those rows; we do neither.) Records scored offline are matched again once a judge is configured.
 
 Metrics: ``gpt_eval_score`` (lmms-eval's reported value: accuracy x 100), ``overall_acc``,
 ``category_acc/<category>`` and ``l2_category_acc/<L2-category>`` (fractions, as in lmms-eval's
@@ -46,7 +58,13 @@ letter from the given choices directly.``, no system prompt. Each row's letter c
 ``can_infer`` (``janus_eval.metrics.vlmevalkit_mcq``) over its non-missing A-D options (``E`` is never
 a letter; the ``A`` article rule only with ``VERBOSE`` set). Circular evaluation (``mcq_circular_eval``):
 a group (``index % 1e6``) is 0 if any row reads as a wrong letter (a refusal reads ``Z``), 1 if every row
-reads right, and 0 if some row cannot be read ("Failed in Prefetch": no judge offline). ``report_acc``
+reads right, and 0 if some row cannot be read ("Failed in Prefetch": no judge offline). With a judge
+(``ctx.judge``), unread rows are matched by VLMEvalKit's judge prompt and rules
+(``answer_judge.VLMEVALKIT_MATCHER``): a reply read as a letter (``Z``: no option, wrong) decides the
+row; after 3 replies without one, VLMEvalKit's random letter over the options plus ``Z`` (unseeded there,
+drawn per row here: ``vlmevalkit_fallback``). The group is then 1 when every row's letter is right, as
+``eval_circular_group`` decides it. Records say ``matched_by`` (``heuristic``, ``judge``, ``random``,
+``none``). ``report_acc``
 over the main rows, fractions: ``dev/Overall``, ``dev/<L2 abbreviation>`` (CP, FP-S, FP-C, LR, RR, AR),
 ``dev/<category>``; plus ``mmbench_unresolved`` (rows read as nothing). The paper's number is
 ``dev/Overall`` x 100 (``mmbench_accuracy``). Each record's ``score`` is its row's own verdict.
@@ -57,14 +75,23 @@ from __future__ import annotations
 import csv
 import math
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from janus_eval.metrics.answer_judge import (
+    LMMS_EVAL_MATCHER,
+    AnswerMatcher,
+    Ask,
+    JudgeMatchedTask,
+    judge_unread,
+    lmms_eval_fallback_stream,
+    lmms_eval_prompt,
+)
 from janus_eval.metrics.choice import mmbench_choice
 from janus_eval.metrics.vlmevalkit_mcq import (
     MMB_ABBREVIATIONS,
-    can_infer,
+    VLMEvalKitMatching,
     choices_of,
     janus_content,
     mcq_prompt,
@@ -78,6 +105,7 @@ from janus_eval.task import (
     GenerationSettings,
     LmmsEvalProtocol,
     Metric,
+    RunContext,
     UnderstandingTask,
     VLMEvalKitProtocol,
     record_scores,
@@ -118,24 +146,40 @@ class MMBenchLmmsEval(LmmsEvalProtocol):
             query = f"{hint} {query}"
         return f"{query}\n{POST_PROMPT}"
 
+    answer_matcher: ClassVar[AnswerMatcher] = AnswerMatcher(LMMS_EVAL_MATCHER)
+
     def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
-        """The row's heuristic verdict plus every column lmms-eval keeps (the submission row)."""
+        """The row's heuristic verdict plus every column lmms-eval keeps (the submission row); no judge here."""
         row = {column: doc.get(column, "nan") for column in SUBMISSION_COLUMNS if column != "prediction"}
         row["index"] = str(doc["index"])  # a string keeps it out of the numeric scores
         row["prediction"] = prediction.strip()
         extracted = mmbench_choice(row["prediction"], scoring_choices(row))
-        return {"score": float(extracted is not None and extracted == row["answer"]), "extracted": extracted, **row}
+        return {"score": float(extracted is not None and extracted == row["answer"]), "extracted": extracted,
+                "matched_by": "heuristic" if extracted else "none", **row}  # fmt: skip
+
+    def score_samples(self, docs: list[dict[str, Any]], predictions: list[str],
+                      ctx: RunContext | None = None) -> list[dict[str, Any]]:  # fmt: skip
+        """Heuristic first; with ``ctx.judge``, unread rows are matched by lmms-eval's judge prompt and rules."""
+        rows = [self.score_sample(doc, p) for doc, p in zip(docs, predictions, strict=True)]
+        asks = [None if row["extracted"] is not None else judge_ask(row) for row in rows]
+        for row, verdict in zip(rows, judge_unread(self.answer_matcher, ctx, asks)):
+            if verdict is not None:  # no letter after 3 replies: aggregate draws lmms-eval's random one
+                row.update(verdict.fields(), matched_by="judge" if verdict.letter else "random",
+                           score=float(verdict.letter == row["answer"]))  # fmt: skip
+        return rows
 
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
         hits: list[tuple[dict[str, Any], int]] = []
         unresolved_rows = unresolved_questions = 0
+        fallback = lmms_eval_fallback_stream()  # eval_result seeds it once, before the first group
         for row, group in circular_groups(records):
             letters = [mmbench_choice(str(r["prediction"]), scoring_choices(r)) for r in group]
             wrong = any(x is not None and x != r["answer"] for x, r in zip(letters, group, strict=True))
-            unread = sum(x is None for x in letters)
-            unresolved_rows += unread
-            unresolved_questions += int(unread > 0 and not wrong)
-            hits.append((row, int(not wrong and unread == 0)))
+            unread = [r for x, r in zip(letters, group) if x is None]
+            unmatched = sum(r.get("matched_by", "none") == "none" for r in unread)
+            unresolved_rows += unmatched
+            unresolved_questions += int(unmatched > 0 and not wrong)
+            hits.append((row, int(not wrong and _judged_right(unread, fallback))))
         overall = sum(h for _, h in hits) / len(hits) if hits else 0.0
         result = {"gpt_eval_score": 100.0 * overall, "overall_acc": overall}
         for key, column in (("category_acc", "category"), ("l2_category_acc", "L2-category")):
@@ -148,6 +192,34 @@ class MMBenchLmmsEval(LmmsEvalProtocol):
         result["mmbench_unresolved_questions"] = float(unresolved_questions)
         result[HEADLINE] = 100.0 * overall
         return result
+
+
+def _judged_right(unread: list[dict[str, Any]], fallback: Callable[[], str]) -> bool:
+    """``eval_sub_data``'s second pass: each unread row's judged (or random) letter, in order, until one is wrong.
+
+    A random letter is drawn only for rows reached, so the stream advances as lmms-eval's does. A row
+    nobody matched (no judge) is wrong.
+    """
+    for row in unread:
+        how = row.get("matched_by", "none")
+        if how == "none":
+            return False
+        letter = row.get("judge_letter") if how == "judge" else fallback()
+        if letter != row["answer"]:
+            return False
+    return True
+
+
+def judge_ask(row: dict[str, Any]) -> Ask:
+    """lmms-eval's matcher request for a row: options A-D up to the first missing one (``"nan"`` counts)."""
+    options = []
+    for letter in "ABCD":
+        if _missing(row.get(letter)):
+            break
+        options.append(str(row[letter]))
+    choices = scoring_choices(row)
+    return Ask(lmms_eval_prompt(str(row["question"]), options, str(row["prediction"])),
+               lambda reply: mmbench_choice(reply, choices))  # fmt: skip
 
 
 def options_block(doc: dict[str, Any]) -> str:
@@ -166,7 +238,7 @@ def scoring_choices(row: dict[str, Any]) -> dict[str, str]:
 
 
 # -- VLMEvalKit ---------------------------------------------------------------------------------
-class MMBenchVLMEvalKit(VLMEvalKitProtocol):
+class MMBenchVLMEvalKit(VLMEvalKitMatching, VLMEvalKitProtocol):
     """The Janus wrapper's MCQ prompt; ``can_infer`` per row; ``mcq_circular_eval`` then ``report_acc``."""
 
     prompt_template = (
@@ -186,8 +258,14 @@ class MMBenchVLMEvalKit(VLMEvalKitProtocol):
     def prompt(self, doc: dict[str, Any]) -> str:
         return janus_content(mcq_prompt(doc["question"], choices_of(doc, "ABCD"), doc.get("hint")))
 
-    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
-        letter, answer = can_infer(prediction, choices_of(doc, "ABCD")), str(doc["answer"])
+    def mcq_choices(self, doc: dict[str, Any]) -> dict[str, str]:
+        return choices_of(doc, "ABCD")
+
+    def mcq_key(self, doc: dict[str, Any]) -> str:
+        return str(doc["index"])
+
+    def mcq_record(self, doc: dict[str, Any], letter: str | None) -> dict[str, Any]:
+        answer = str(doc["answer"])
         return {"score": float(letter == answer), "index": str(doc["index"]), "extracted": letter,
                 "answer": answer, "split": doc.get("split"), "category": doc.get("category"),
                 "l2-category": doc.get("L2-category", doc.get("l2-category"))}  # fmt: skip
@@ -198,7 +276,7 @@ class MMBenchVLMEvalKit(VLMEvalKitProtocol):
         for row, group in circular_groups(records):
             wrong = any(r["extracted"] is not None and r["extracted"] != r["answer"] for r in group)
             unread = any(r["extracted"] is None for r in group)
-            main_rows.append({**row, "hit": float(not wrong and not unread)})  # unread: no judge offline -> 0
+            main_rows.append({**row, "hit": float(not wrong and not unread)})  # unread: no judge -> 0
         result = report_acc(main_rows) if main_rows else {}
         result["mmbench_unresolved"] = float(sum(r["extracted"] is None for r in map(record_scores, records)))
         result[HEADLINE] = 100.0 * split_overall(result, "dev")
@@ -264,7 +342,7 @@ def write_submission(rows: list[dict[str, Any]], path: Path) -> Path:
 
 
 @task("mmbench")
-class MMBench(UnderstandingTask):
+class MMBench(JudgeMatchedTask, UnderstandingTask):
     headline: ClassVar[str] = HEADLINE
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
         repo="MMBench", split="dev", config="en", fixture="MMBench", columns=("index", "question", "A", "B", "image")

@@ -27,7 +27,11 @@ image rows only (``load`` drops ``data_type != "image"``); the Janus wrapper's M
 given choices directly.``, no system prompt; the letter comes from VLMEvalKit's ``can_infer``
 (``janus_eval.metrics.vlmevalkit_mcq``: ``(B)``, ``B.``, ``The answer is B`` and the option text
 ``dog`` are B; ``b`` is not a letter; a refusal is ``Z``), and an unreadable reply is wrong (no random
-letter offline). ``report_acc`` fractions: ``Overall`` and one key per category (the dimension name of
+letter offline). With a judge (``--judge-url``, ``ctx.judge``) an unreadable reply goes to VLMEvalKit's
+judge matcher (``janus_eval.metrics.answer_judge``: its prompt, ``gpt-3.5-turbo-0125`` by default, 3
+replies read by ``can_infer``, then a random letter over the options plus ``Z``, drawn per question
+here); records say ``matched_by`` and the card's ``answer_matching`` which matcher ran. lmms-eval's
+``seedbench`` asks no judge. ``report_acc`` fractions: ``Overall`` and one key per category (the dimension name of
 ``question_type_id``); the paper's number is ``Overall`` x 100 (``seed_image_accuracy``).
 """
 
@@ -40,7 +44,8 @@ from typing import Any, ClassVar
 from PIL import Image
 
 from janus_eval.hfdata import DocSet, decode_image
-from janus_eval.metrics.vlmevalkit_mcq import can_infer, choices_of, janus_content, mcq_prompt, report_acc
+from janus_eval.metrics.answer_judge import JudgeMatchedTask
+from janus_eval.metrics.vlmevalkit_mcq import VLMEvalKitMatching, choices_of, janus_content, mcq_prompt, report_acc
 from janus_eval.registry import task
 from janus_eval.task import (
     IMAGE_PLACEHOLDER,
@@ -119,7 +124,7 @@ def _numeric_first(value: str) -> tuple[int, int | str]:
 
 
 # -- VLMEvalKit ---------------------------------------------------------------------------------
-class SEEDVLMEvalKit(VLMEvalKitProtocol):
+class SEEDVLMEvalKit(VLMEvalKitMatching, VLMEvalKitProtocol):
     """``SEEDBench_IMG``: image rows, the Janus MCQ prompt, ``can_infer``'s letter, ``report_acc`` fractions."""
 
     data_types: ClassVar[tuple[str, ...] | None] = ("image",)
@@ -137,8 +142,14 @@ class SEEDVLMEvalKit(VLMEvalKitProtocol):
         n_images = max(1, len(doc.get("image") or []))
         return janus_content(mcq_prompt(doc["question"], vlmevalkit_choices(doc)), n_images)
 
-    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
-        letter, answer = can_infer(prediction, vlmevalkit_choices(doc)), str(doc["answer"])
+    def mcq_choices(self, doc: dict[str, Any]) -> dict[str, str]:
+        return vlmevalkit_choices(doc)
+
+    def mcq_key(self, doc: dict[str, Any]) -> str:
+        return str(doc["question_id"])
+
+    def mcq_record(self, doc: dict[str, Any], letter: str | None) -> dict[str, Any]:
+        answer = str(doc["answer"])
         return {"score": float(letter == answer), "hit": float(letter == answer), "prediction": letter or "Z",
                 "answer": answer, "category": DIMENSIONS.get(int(doc["question_type_id"]), "unknown")}  # fmt: skip
 
@@ -157,7 +168,7 @@ def vlmevalkit_choices(doc: dict[str, Any]) -> dict[str, str]:
 
 # -- data ---------------------------------------------------------------------------------------
 @task("seed")
-class SEEDBench(UnderstandingTask):
+class SEEDBench(JudgeMatchedTask, UnderstandingTask):
     headline: ClassVar[str] = "seed_image_accuracy"
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
         repo="SEED-Bench", split="test", fixture="SEED-Bench",
