@@ -61,9 +61,10 @@ row of the prediction file whose ``index`` is in the TSV, with the TSV's own ans
 row on its own (``eval_vanilla``: hit = extracted letter == GT; offline an unreadable reply is ``Z``,
 wrong): no grouping by ``index % 1e6`` and no filtering to the main rows. ``report_acc`` then takes
 the mean hit per ``split`` (all ``dev``), per ``l2-category`` and per ``category``. Rows: the
-lmms-lab ``MMBench`` ``en``/``dev`` data is the legacy ``MMBench_DEV_EN`` TSV row for row (4,329 rows
-for 1,164 questions: each original ``index`` < 1e6 and its circular copies ``index + k * 1e6`` with
-rotated options and answer, each its own row with ``split`` ``dev``), which is exactly what VLMEvalKit
+lmms-lab ``MMBench`` ``en``/``dev`` data is the legacy ``MMBench_DEV_EN`` TSV row for row (4,329 rows,
+about 1.2K questions; the question count is from the notes, not re-counted here): each original
+``index`` < 1e6 and its circular copies ``index + k * 1e6`` with rotated options and answer, each its
+own row with ``split`` ``dev``. That is exactly what VLMEvalKit
 infers on and scores; our bundled fixture has the same layout (12 rows, 5 questions, groups of 4, 2
 and 1). So the paper's number is the per-row mean over originals and rotations together
 (``mmbench_accuracy`` = ``dev/Overall`` x 100): not accuracy over the main questions, not circular
