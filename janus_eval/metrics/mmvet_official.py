@@ -23,6 +23,11 @@ yuweihao/MM-Vet at ``acde843`` (``mm-vet_evaluator.py``: ``arg_parser``, ``runs`
   (``ndarray.std()``) of the run totals, rounded the same way. A second table does the same per
   capability *set* ("capability integration").
 
+Transport: on a ``RateLimitError`` the evaluator sleeps 30 s and sends its current message again; the
+judge client here retries a 429 (and 5xx) with backoff and fails loudly after its retries, never scoring.
+The evaluator grades run by run (every sample, then the next run); here each sample's runs are graded
+together, each run with its own cache entries (``attempt`` = run), which changes no reply.
+
 Divergences, each documented where it happens: ``nan`` is accepted by the evaluator (neither
 ``> 1.0`` nor ``< 0.0``) and would make every sum NaN: here it is a failed read, so the judge is asked
 again with the suffix. The evaluator names a capability set by ``"_".join`` of a Python ``set``,
