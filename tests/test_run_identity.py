@@ -206,3 +206,19 @@ def test_generation_tasks_resume_under_any_protocol_understanding_tasks_do_not_m
     # understanding tasks of one run directory still share one protocol
     assert_one_line_error(cli_invoke("run", "--tasks", "mme", "--protocol", "lmms-eval", "--out", str(out), *FAST),
                           "pope records made with a different protocol", "--overwrite")  # fmt: skip
+
+
+def test_a_generation_folder_from_before_its_own_protocol_still_resumes(tmp_path):
+    """Older runs recorded the run's --protocol for generation tasks too; those records are the same inputs."""
+    from janus_eval import identity
+    from janus_eval.task import GENERATION_PROTOCOL, PROTOCOLS
+
+    task_dir = tmp_path / "geneval"
+    task_dir.mkdir()
+    (task_dir / "samples.jsonl").write_text('{"id": "0"}\n')
+    stored = {"checkpoint_sha256": "x", "dtype": "float32", "seed": 0, "options": {}}
+    identity.record(task_dir, identity.TaskIdentity({**stored, "protocol": "lmms-eval"}, {}))
+    assert identity.conflicts(task_dir, identity.TaskIdentity({**stored, "protocol": GENERATION_PROTOCOL}, {}), PROTOCOLS) == []
+    assert identity.conflicts(task_dir, identity.TaskIdentity({**stored, "protocol": "paper"}, {}), PROTOCOLS) == ["protocol"]
+    assert identity.conflicts(task_dir, identity.TaskIdentity({**stored, "seed": 1, "protocol": GENERATION_PROTOCOL}, {}),
+                              PROTOCOLS) == ["seed"]  # fmt: skip
