@@ -212,3 +212,11 @@ def test_generation_tasks_take_any_protocol_and_record_their_own(protocol: str):
         assert task.protocol == GENERATION_PROTOCOL == task.card()["protocol"]
     with pytest.raises(JanusEvalError, match="unknown protocol"):
         get_task("geneval", protocol="bogus")
+
+
+def test_a_generation_table_runs_under_any_protocol(cli_invoke, tmp_path):
+    """#22.2: `--tasks table3 --protocol vlmevalkit` used to stop with "task 'geneval' has no 'vlmevalkit' protocol yet"."""
+    code, out, err = cli_invoke("run", "--tasks", "table3", "--protocol", "vlmevalkit", "-T", "geneval.images_per_prompt=1",
+                                "--limit", "2", "--out", str(tmp_path / "run"), "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert "Table 3: GenEval" in out and "(official)" in out
