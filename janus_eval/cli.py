@@ -20,7 +20,7 @@ out_console = Console()
 err_console = Console(stderr=True)
 
 DataRoot = Annotated[Optional[Path], typer.Option("--data-root", help="Folder of dataset snapshots; default: bundled fixtures.")]
-Protocol = Annotated[str, typer.Option("--protocol", help="lmms-eval (default) or vlmevalkit.")]
+Protocol = Annotated[str, typer.Option("--protocol", help="Understanding tasks: lmms-eval (default), vlmevalkit or paper (the Janus paper's Table 2). Generation tasks have one protocol.")]
 
 
 def _split_tasks(tasks: str) -> list[str]:

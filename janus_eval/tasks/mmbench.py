@@ -68,6 +68,25 @@ drawn per row here: ``vlmevalkit_fallback``). The group is then 1 when every row
 over the main rows, fractions: ``dev/Overall``, ``dev/<L2 abbreviation>`` (CP, FP-S, FP-C, LR, RR, AR),
 ``dev/<category>``; plus ``mmbench_unresolved`` (rows read as nothing). The paper's number is
 ``dev/Overall`` x 100 (``mmbench_accuracy``). Each record's ``score`` is its row's own verdict.
+
+``--protocol paper``: the vlmevalkit rules **without circular evaluation**, as the Janus authors ran it
+(PR #541's description: "MMBench w/o circular", 69.8 against the paper's 69.4). Checked in VLMEvalKit
+b3a2f81 ``vlmeval/dataset/image_mcq.py``, ``ImageMCQDataset.evaluate``: ``circular`` is set True inside
+the method for any name containing "mmbench" or "ccbench" (no argument turns it off; the authors
+edited that line to ``circular=False``), and then ``mcq_vanilla_eval``
+(``vlmeval/dataset/utils/multiple_choice.py``) runs instead of ``mcq_circular_eval``. It keeps every
+row of the prediction file whose ``index`` is in the TSV, with the TSV's own answer, and scores each
+row on its own (``eval_vanilla``: hit = extracted letter == GT; offline an unreadable reply is ``Z``,
+wrong): no grouping by ``index % 1e6`` and no filtering to the main rows. ``report_acc`` then takes
+the mean hit per ``split`` (all ``dev``), per ``l2-category`` and per ``category``. Rows: the
+lmms-lab ``MMBench`` ``en``/``dev`` data is the legacy ``MMBench_DEV_EN`` TSV row for row (4,329 rows,
+about 1.2K questions; the question count is from the notes, not re-counted here): each original
+``index`` < 1e6 and its circular copies ``index + k * 1e6`` with rotated options and answer, each its
+own row with ``split`` ``dev``. That is exactly what VLMEvalKit
+infers on and scores; our bundled fixture has the same layout (12 rows, 5 questions, groups of 4, 2
+and 1). So the paper's number is the per-row mean over originals and rotations together
+(``mmbench_accuracy`` = ``dev/Overall`` x 100): not accuracy over the main questions, not circular
+accuracy (which stays, as ``mmbench_circular_accuracy``).
 """
 
 from __future__ import annotations
@@ -107,6 +126,7 @@ from janus_eval.task import (
     Metric,
     RunContext,
     UnderstandingTask,
+    PaperProtocol,
     VLMEvalKitProtocol,
     record_scores,
 )
@@ -283,6 +303,28 @@ class MMBenchVLMEvalKit(VLMEvalKitMatching, VLMEvalKitProtocol):
         return result
 
 
+# -- the paper (VLMEvalKit + PR #541's changes) -------------------------------------------------------
+class MMBenchPaper(PaperProtocol, MMBenchVLMEvalKit):
+    """VLMEvalKit's MMBench with ``circular=False``: ``mcq_vanilla_eval`` scores every row, copies included."""
+
+    metrics = (
+        # every fixture and lmms-lab row is split "dev": the per-row mean within it is a closed form
+        Metric(HEADLINE, form="mean", scale=100.0, group="split", group_value="dev", headline=True),
+        Metric("dev/Overall", form="mean", group="split", group_value="dev"),
+        *(m for m in MMBenchVLMEvalKit.metrics if not m.headline and m.name != "dev/Overall"),
+        Metric("mmbench_circular_accuracy", form="custom"),  # the vlmevalkit protocol's headline
+    )
+
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        """``report_acc`` over every row, each row's hit its own verdict; plus the circular accuracy beside it."""
+        rows = [{**scored, "hit": float(scored["score"])} for scored in map(record_scores, records)]
+        result = report_acc(rows) if rows else {}
+        result["mmbench_unresolved"] = float(sum(r["extracted"] is None for r in rows))
+        result["mmbench_circular_accuracy"] = MMBenchVLMEvalKit.aggregate(self, records)[HEADLINE]
+        result[HEADLINE] = 100.0 * split_overall(result, "dev")
+        return result
+
+
 # -- both ---------------------------------------------------------------------------------------
 def circular_groups(records: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """Each main row (``index < CIRCULAR``), by index, with its group: itself and its copies present, by index.
@@ -347,7 +389,7 @@ class MMBench(JudgeMatchedTask, UnderstandingTask):
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
         repo="MMBench", split="dev", config="en", fixture="MMBench", columns=("index", "question", "A", "B", "image")
     )
-    protocols = {"lmms-eval": MMBenchLmmsEval, "vlmevalkit": MMBenchVLMEvalKit}
+    protocols = {"lmms-eval": MMBenchLmmsEval, "vlmevalkit": MMBenchVLMEvalKit, "paper": MMBenchPaper}
 
     def doc_id(self, doc: dict[str, Any]) -> str:
         return str(doc["index"])

@@ -73,6 +73,12 @@ lmms-eval's ``mmmu_val`` asks no judge.
 ``report_acc`` fractions per split (``validation``): ``validation/Overall``,
 ``validation/<discipline>``, ``validation/<Subject>``; the paper's number is ``validation/Overall`` x 100
 (``mmmu_accuracy``).
+
+``--protocol paper``: exactly the vlmevalkit rules: the paper's MMMU is ``MMMU_DEV_VAL``'s
+``validation`` split (a maintainer's reply in PR #541; paper 30.5, VLMEvalKit 31.2), which is already
+the vlmevalkit headline. Checked in VLMEvalKit b3a2f81 ``vlmeval/dataset/utils/multiple_choice.py``:
+``mcq_vanilla_eval`` applies ``MMMU_preproc`` when ``'MMMU' in dataset_name`` and maps every
+non-letter answer to ``A``; ``report_acc`` reports ``Overall`` per ``split``.
 """
 
 from __future__ import annotations
@@ -107,6 +113,7 @@ from janus_eval.task import (
     Metric,
     RunContext,
     UnderstandingTask,
+    PaperProtocol,
     VLMEvalKitProtocol,
     record_scores,
 )
@@ -367,13 +374,17 @@ def vlmevalkit_choices(doc: dict[str, Any]) -> dict[str, str]:
     return choices_of({chr(ord("A") + i): option for i, option in enumerate(options_of(doc))})
 
 
+class MMMUPaper(PaperProtocol, MMMUVLMEvalKit):
+    """The Janus paper's rules for this benchmark: VLMEvalKit's, unchanged (only the protocol's name and reference)."""
+
+
 @task("mmmu")
 class MMMU(JudgeMatchedTask, UnderstandingTask):
     headline: ClassVar[str] = HEADLINE
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
         repo="MMMU", split="validation", fixture="MMMU", columns=("id", "question", "options", "answer", "question_type")
     )
-    protocols = {"lmms-eval": MMMULmmsEval, "vlmevalkit": MMMUVLMEvalKit}
+    protocols = {"lmms-eval": MMMULmmsEval, "vlmevalkit": MMMUVLMEvalKit, "paper": MMMUPaper}
     rules: MMMULmmsEval | MMMUVLMEvalKit
 
     def doc_id(self, doc: dict[str, Any]) -> str:

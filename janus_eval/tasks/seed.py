@@ -33,6 +33,11 @@ replies read by ``can_infer``, then a random letter over the options plus ``Z``,
 here); records say ``matched_by`` and the card's ``answer_matching`` which matcher ran. lmms-eval's
 ``seedbench`` asks no judge. ``report_acc`` fractions: ``Overall`` and one key per category (the dimension name of
 ``question_type_id``); the paper's number is ``Overall`` x 100 (``seed_image_accuracy``).
+
+``--protocol paper``: exactly the vlmevalkit rules (``SEEDBench_IMG``; PR #541's description: paper 63.7,
+VLMEvalKit 63.8). Checked in VLMEvalKit b3a2f81 ``vlmeval/dataset/image_mcq.py``,
+``ImageMCQDataset.evaluate``: SEED is not circular (its name holds neither "mmbench" nor "ccbench"), so
+``mcq_vanilla_eval`` scores each row and ``report_acc``'s ``Overall`` is the paper's number.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from janus_eval.task import (
     Metric,
     RunContext,
     UnderstandingTask,
+    PaperProtocol,
     VLMEvalKitProtocol,
     record_scores,
 )
@@ -167,6 +173,10 @@ def vlmevalkit_choices(doc: dict[str, Any]) -> dict[str, str]:
 
 
 # -- data ---------------------------------------------------------------------------------------
+class SEEDPaper(PaperProtocol, SEEDVLMEvalKit):
+    """The Janus paper's rules for this benchmark: VLMEvalKit's, unchanged (only the protocol's name and reference)."""
+
+
 @task("seed")
 class SEEDBench(JudgeMatchedTask, UnderstandingTask):
     headline: ClassVar[str] = "seed_image_accuracy"
@@ -174,7 +184,7 @@ class SEEDBench(JudgeMatchedTask, UnderstandingTask):
         repo="SEED-Bench", split="test", fixture="SEED-Bench",
         columns=("question_id", "question", "answer", "data_type", "question_type_id", "choice_a", "choice_b", "choice_c", "choice_d", "image"),
     )
-    protocols = {"lmms-eval": SEEDLmmsEval, "vlmevalkit": SEEDVLMEvalKit}
+    protocols = {"lmms-eval": SEEDLmmsEval, "vlmevalkit": SEEDVLMEvalKit, "paper": SEEDPaper}
 
     def load(self, ctx: RunContext | Path | None = None) -> DocSet:
         """The rows of the data types the protocol holds (``data_types``; None: every row)."""

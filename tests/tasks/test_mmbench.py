@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from fake_chat_server import serve
 
+from janus_eval.metrics.vlmevalkit_mcq import MMB_ABBREVIATIONS
 from janus_eval.registry import get_task
 from janus_eval.task import split_scores
 from janus_eval.tasks.mmbench import submission, write_submission
@@ -375,3 +376,58 @@ def test_cli_run_then_rerun_with_a_judge_matches_the_stored_predictions(tmp_path
     assert {r["score_info"]["matched_by"] for r in records} == {"judge"} and len(seen) == len(records)
     assert all(r["scores"]["score"] == float(r["score_info"]["answer"] == "A") for r in records)
     assert {r["score_info"]["judge_letter"] for r in records} == {"A"}
+
+# -- --protocol paper -----------------------------------------------------------------------------
+# Reference (VLMEvalKit b3a2f81 with the authors' circular=False in ImageMCQDataset.evaluate):
+# mcq_vanilla_eval gives every TSV row its own hit (extracted letter == the row's answer; an
+# unreadable reply is Z, wrong); report_acc's Overall is the mean hit over the rows of split dev.
+PAPER = get_task("mmbench", protocol="paper")
+PAPER_REPLIES = {  # fixture index -> reply (the fixture's rows are the lmms-lab en/dev layout)
+    0: "D", 1_000_000: "C", 2_000_000: "A", 3_000_000: "A",  # one rotation wrong
+    1: "A", 1_000_001: "B",  # both right
+    2: "B",  # right, no copies
+    3: "C",  # wrong
+    4: "A", 1_000_004: "D", 2_000_004: "I don't know", 3_000_004: "B",  # one rotation unreadable
+}
+
+
+def _fixture_records(task) -> tuple[list[dict], list[dict]]:
+    docs = list(task.load(None).docs)
+    records = []
+    for d in docs:
+        scores, info = split_scores(task.score_sample(d, task.postprocess(PAPER_REPLIES[d["index"]])))
+        records.append({"id": str(d["index"]), "scores": scores, "score_info": info})
+    return docs, records
+
+
+def test_fixture_rows_are_the_tsv_rows_the_vanilla_eval_scores():
+    docs = list(PAPER.load(None).docs)
+    assert sorted(d["index"] for d in docs) == sorted(PAPER_REPLIES)  # originals and copies, each a row
+    assert {d["split"] for d in docs} == {"dev"}
+
+
+def test_paper_headline_is_the_per_row_mean_over_originals_and_copies():
+    docs, records = _fixture_records(PAPER)
+    hit = {d["index"]: float(PAPER_REPLIES[d["index"]] == d["answer"]) for d in docs}  # unreadable -> never equal
+    vanilla = 100 * sum(hit.values()) / len(hit)
+    groups: dict[int, list[float]] = {}
+    for index, h in hit.items():
+        groups.setdefault(index % 1_000_000, []).append(h)
+    circular = 100 * sum(all(g) for g in groups.values()) / len(groups)
+    main_only = 100 * sum(h for i, h in hit.items() if i < 1_000_000) / len(groups)
+    assert len({vanilla, circular, main_only}) == 3  # the fixture tells the three readings apart
+    result = PAPER.aggregate(records)
+    assert result["mmbench_accuracy"] == pytest.approx(vanilla) == pytest.approx(75.0)
+    assert result["dev/Overall"] == pytest.approx(vanilla / 100)
+    assert result["mmbench_circular_accuracy"] == pytest.approx(circular)
+    assert VLM.aggregate(records)["mmbench_accuracy"] == pytest.approx(circular)  # vlmevalkit stays circular
+    ar = [h for d in docs if d["L2-category"] == "Attribute Reasoning" for h in [hit[d["index"]]]]
+    key = "dev/" + MMB_ABBREVIATIONS.get("Attribute Reasoning", "Attribute Reasoning")
+    assert result[key] == pytest.approx(sum(ar) / len(ar)) == pytest.approx(6 / 8)  # rows too, not groups
+    assert result["mmbench_unresolved"] == 1
+
+
+def test_paper_rows_keep_their_own_verdict_without_their_main_row():
+    _, records = _fixture_records(PAPER)
+    copies = [r for r in records if int(r["id"]) >= 1_000_000]
+    assert PAPER.aggregate(copies)["mmbench_accuracy"] == pytest.approx(100 * 5 / 7)  # no grouping, no filtering
