@@ -149,7 +149,7 @@ class Decoder:
 # -- the loops ------------------------------------------------------------------------------------
 def greedy_tokens(decoder: Decoder, ids: torch.Tensor, mask: torch.Tensor, pixels: torch.Tensor, cache: Any,
                   max_new_tokens: int, *, image_id: int, eos: int, pad: int) -> list[list[int]]:  # fmt: skip
-    """Each row's generated ids up to its first EOS (or ``max_new_tokens``), EOS included where reached.
+    """Each row's generated ids, as many per row as steps ran: the caller cuts each row at its first EOS.
 
     The loop never waits for the device inside a step: tokens go to a device buffer, the EOS and NaN/inf
     bookkeeping are tensor ops, and "all rows done?" is asked only every ``SYNC_EVERY`` steps (steps run

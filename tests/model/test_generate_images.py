@@ -1,4 +1,8 @@
-"""Image generation: per-image determinism at any batch size, and agreement with a plain loop."""
+"""Image generation: per-image determinism at any batch size, and agreement with a plain loop.
+
+CUDA decodes VQ codes in chunks of 8; here that path runs on CPU (``decode_chunk`` forced to 8, the decoder
+wrapped to round by batch shape as GPU kernels may). The GPU's own kernels are checked by bench/gpu_check.sh.
+"""
 
 import numpy as np
 import torch

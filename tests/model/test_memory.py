@@ -1,4 +1,12 @@
-"""Auto batch size: the estimate grows with free memory, shrinks with sequence length, and stays in bounds."""
+"""Auto batch size: the estimate grows with free memory, shrinks with sequence length, and stays in bounds;
+and ``--batch-size auto`` end to end through the CLI.
+
+The end-to-end tests run the GPU path on CPU: a fake ``memory.free_bytes`` probe reports free GPU memory
+(on CPU the real one says memory is no limit) and a wrapped ``understand`` raises CUDA's out-of-memory error
+above a batch size, so ``Runner._within_memory`` halves the batch, and at batch 1 the CLI prints one line.
+What cannot run without CUDA (real allocator OOMs, ``torch.cuda.empty_cache``, an OOM inside the compiled
+step's CUDA graph) is in ``bench/gpu_check.sh``.
+"""
 
 import torch
 
@@ -42,9 +50,6 @@ def test_cpu_adapter_uses_the_fixed_cpu_batch(tiny_adapter):
 
 
 # -- --batch-size auto end to end: the GPU path on CPU ---------------------------------------------
-# On CPU ``memory.free_bytes`` says memory is no limit; here a fake probe reports free GPU memory and a
-# wrapped ``understand`` raises CUDA's out-of-memory error above a batch size, so the runner's halving runs
-# through the CLI. What only a GPU shows (real allocator OOMs, ``torch.cuda.empty_cache``) is in bench/gpu_check.sh.
 def _fake_gpu(monkeypatch, fits: int) -> list[int]:
     """Free memory reported as 3 GiB (room for a batch of 256 tiny rows); ``understand`` OOMs above ``fits``."""
     from janus_eval.model.adapter import JanusAdapter
