@@ -38,6 +38,8 @@ PROTOCOLS = ("lmms-eval", "vlmevalkit")
 SHORT_ANSWER_PROMPT = "\nAnswer the question using a single word or phrase."
 """The post-prompt lmms-eval and VLMEvalKit append to short-answer questions (POPE, MME, GQA, VQAv2)."""
 Kind = Literal["understanding", "generation"]
+ColumnType = Literal["text", "integer", "id", "image", "images"]
+"""A dataset column's type: ``id`` is text or integer; ``image`` a ``{bytes, path}`` struct, ``images`` a list of them."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,13 @@ class DatasetSpec:
     """Columns the task reads: a copy without one fails before the model runs, not half-way (or text-only)."""
     nullable: tuple[str, ...] = ()
     """Of ``columns``, those a row may leave null (any other null is a bad sample)."""
+    types: tuple[tuple[str, ColumnType], ...] = ()
+    """The type of each column in ``columns`` that is not text: (column, type). Checked before the model
+    loads, so an integer ``answer`` is refused instead of scored as the string "1"."""
+
+    def column_type(self, column: str) -> ColumnType:
+        """What ``column`` must hold: its declared type, else text."""
+        return dict(self.types).get(column, "text")
 
     @property
     def dataset_id(self) -> str:
@@ -162,8 +171,9 @@ class Task(ABC):
         """Set options from their command-line strings."""
         for key, raw in values.items():
             if key not in self.options:
-                known = ", ".join(self.options) or "none"
-                raise JanusEvalError(f"task {self.name!r} has no option {key!r}; expected one of: {known}")
+                if not self.options:
+                    raise JanusEvalError(f"task {self.name!r} has no options; remove -T {self.name}.{key}")
+                raise JanusEvalError(f"task {self.name!r} has no option {key!r}; expected one of: {', '.join(self.options)}")
             try:
                 setattr(self, key, self.options[key].kind(raw))
             except ValueError as err:

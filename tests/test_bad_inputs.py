@@ -162,6 +162,55 @@ def test_bad_questions(cli_invoke, tmp_path, question, kind, message):
         assert json.loads((tmp_path / "s" / "results.json").read_text())["pope"]["skipped_samples"] == 1.0
 
 
+@pytest.fixture
+def model_loads(monkeypatch) -> list[object]:
+    """Every ``janus_eval.model.load`` call of the run (a refusal before the model loads leaves it empty)."""
+    import janus_eval.model
+
+    calls: list[object] = []
+    real = janus_eval.model.load
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(janus_eval.model, "load", counted)
+    return calls
+
+
+def test_a_shard_set_with_a_gap_is_refused_before_the_model_loads(cli_invoke, tmp_path, out, model_loads):
+    """Half of a two-shard POPE would be scored as the whole benchmark (#24.15)."""
+    table = pq.read_table(POPE_FIXTURE)
+    folder = tmp_path / "data" / "POPE" / "data"
+    folder.mkdir(parents=True)
+    pq.write_table(table.slice(0, table.num_rows // 2), folder / "test-00000-of-00002.parquet")
+    before = snapshot(out)
+    assert_one_line_error(cli_invoke("run", "--tasks", "pope", "--data-root", str(tmp_path / "data"), "--out", str(out), *FAST),
+                          "is incomplete", "lacks test-00001-of-00002.parquet")  # fmt: skip
+    assert snapshot(out) == before and model_loads == []
+    pq.write_table(table.slice(table.num_rows // 2), folder / "test-00001-of-00002.parquet")  # the whole set runs
+    code, _, err = cli_invoke("run", "--tasks", "pope", "--data-root", str(tmp_path / "data"), "--out", str(tmp_path / "r"), *FAST)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    "column, values, kind, message",
+    [
+        ("answer", lambda n: [1] * n, pa.int64(), "column answer is int64, expected text"),
+        ("question_id", lambda n: [0.5] * n, pa.float64(), "column question_id is double, expected text or an integer"),
+        ("image", lambda n: ["x.png"] * n, pa.string(), "column image is string, expected an image"),
+    ],
+    ids=["integer-answer", "float-id", "image-as-path"],
+)
+def test_a_column_of_the_wrong_type_is_refused_before_the_model_loads(cli_invoke, tmp_path, out, model_loads, column,
+                                                                       values, kind, message):  # fmt: skip
+    """An integer POPE answer was read as "1" and scored wrong, sample after sample (#24.16)."""
+    data = pope_copy(tmp_path / "data", lambda t: with_column(t, column, values(t.num_rows), kind))
+    before = snapshot(out)
+    assert_one_line_error(cli_invoke("run", "--tasks", "pope", "--data-root", str(data), "--out", str(out), *FAST), message)
+    assert snapshot(out) == before and model_loads == []
+
+
 def test_question_that_is_not_utf8_names_the_file(cli_invoke, tmp_path):
     table = pq.read_table(POPE_FIXTURE)
     raw = [q.encode() for q in table.column("question").to_pylist()]

@@ -364,6 +364,7 @@ class MMVet(UnderstandingTask):
     headline: ClassVar[str] = "mmvet_score"
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
         repo="MMVet", split="test", fixture="MMVet", columns=("question_id", "question", "answer", "capability", "image"),
+        types=(("question_id", "id"), ("image", "image")),
         nullable=("image",),  # lmms-eval's mmvet_doc_to_visual asks a row without an image as a text-only question
     )
     protocols = {"lmms-eval": MMVetLmmsEval, "vlmevalkit": MMVetVLMEvalKit}
