@@ -19,6 +19,14 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
+def notice(message: str) -> None:
+    """A one-line notice on stderr (a skipped sample): what happened, without a warning's source file and line."""
+    import sys
+
+    sys.stderr.write(f"notice: {' '.join(message.split())}\n")
+    sys.stderr.flush()
+
+
 def write_failed(path: Path, err: OSError) -> Exception:
     """A failed write (disk full, file-size limit, permissions) as one line naming the file."""
     from janus_eval.errors import JanusEvalError

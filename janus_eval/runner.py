@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 from janus_eval import __version__, identity
 from janus_eval.distributed import World
 from janus_eval.identity import TaskIdentity
-from janus_eval.io import append_jsonl, read_jsonl, sha256_file, weights_sha256, write_json
+from janus_eval.io import append_jsonl, notice, read_jsonl, sha256_file, weights_sha256, write_json
 from janus_eval.lock import RunLock
 from janus_eval.overlap import PromptScorer
 from janus_eval.pipeline import PngWriter, default_workers, loaded_windows
@@ -491,9 +491,7 @@ class Runner:
         """Stop on a bad sample (``--on-bad-image fail``), or record it as skipped, counted in the results."""
         if self.config.on_bad_image == "fail":
             raise JanusEvalError(f"{err} (pass --on-bad-image skip to skip and count such samples)") from err
-        import warnings
-
-        warnings.warn(f"skipping {task.name} sample {doc_id}: {err}", stacklevel=1)
+        notice(f"skipping {task.name} sample {doc_id}: {err}")
         return {"id": doc_id, "prompt": prompt, "prediction": None, "scores": {}, "score_info": {}, "skipped": str(err)}
 
     def _checked_prompt(self, task: UnderstandingTask, doc: dict[str, Any], doc_id: str) -> str:

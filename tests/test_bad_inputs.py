@@ -336,3 +336,64 @@ def test_bad_judge_replies(cli_invoke, tmp_path, monkeypatch, reply, message):
                                                 str(tmp_path / "r"), *FAST))  # fmt: skip
         assert time.perf_counter() - started < 60
     assert message in line or message.lower() in line.lower(), line
+
+
+# -- messages (#24.11, #24.20) ------------------------------------------------------------------
+def test_an_input_that_is_a_folder_is_not_called_a_failed_write(cli_invoke, tmp_path, checkpoint, out):
+    """Every OSError was reported as "nothing written before this was changed", even for an input (#24.11)."""
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(checkpoint, ckpt)
+    (ckpt / "model.safetensors").unlink()
+    (ckpt / "model.safetensors").mkdir()
+    before = snapshot(out)
+    line = assert_one_line_error(cli_invoke("run", "--tasks", "pope", "--ckpt", str(ckpt), "--out", str(out), *FAST),
+                                 f"{ckpt / 'model.safetensors'} is a folder where a file was expected")  # fmt: skip
+    assert "writ" not in line
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize(
+    "cause, expected",
+    [
+        (errno.ENOENT, "/in/put.jsonl does not exist"),
+        (errno.EACCES, "permission denied: /in/put.jsonl"),
+        (errno.ENOSPC, "writing /in/put.jsonl; what was written before is unchanged"),
+    ],
+    ids=["missing", "permission", "disk-full"],
+)
+def test_os_errors_are_named_by_cause(cli_invoke, monkeypatch, tmp_path, cause, expected):
+    """Root runs the suite here, so a real unreadable file cannot be made: the scorer's read raises instead."""
+    import janus_eval.scoring
+
+    def fail(*args, **kwargs):
+        raise OSError(cause, os.strerror(cause), "/in/put.jsonl")
+
+    monkeypatch.setattr(janus_eval.scoring, "score_predictions", fail)
+    line = assert_one_line_error(cli_invoke("score", "--task", "pope", "--predictions", str(tmp_path / "p.jsonl")), expected)
+    assert ("unchanged" in line) == (cause == errno.ENOSPC)
+
+
+def test_a_skipped_sample_is_a_one_line_notice(cli_invoke, tmp_path):
+    data = pope_copy(tmp_path / "data", lambda t: with_column(t, "question", [None, *t.column("question").to_pylist()[1:]]))
+    code, _, err = cli_invoke("run", "--tasks", "pope", "--data-root", str(data), "--out", str(tmp_path / "r"),
+                              "--on-bad-image", "skip", *FAST)  # fmt: skip
+    assert code == 0, err
+    notices = [line for line in err.splitlines() if "skipping" in line]
+    assert len(notices) == 1 and notices[0].startswith("notice: skipping pope sample"), err
+    assert "Warning" not in err and ".py:" not in err
+
+
+def test_predictions_that_are_a_folder(cli_invoke, tmp_path):
+    assert_one_line_error(cli_invoke("score", "--task", "pope", "--predictions", str(tmp_path)),
+                          f"--predictions {tmp_path} is a folder; expected a .jsonl file")  # fmt: skip
+
+
+def test_an_unknown_task_lists_the_tasks_and_presets(cli_invoke, tmp_path):
+    line = assert_one_line_error(cli_invoke("run", "--tasks", "tabel2", "--out", str(tmp_path / "r")), "did you mean 'table2'")
+    assert "presets: table2, table3, table4, paper" in line and "mjhq30k" in line
+
+
+def test_an_option_for_a_task_without_options(cli_invoke, tmp_path):
+    line = assert_one_line_error(cli_invoke("run", "--tasks", "pope", "-T", "pope.speed=9", "--out", str(tmp_path / "r"), *FAST),
+                                 "task 'pope' has no options")  # fmt: skip
+    assert "none" not in line
