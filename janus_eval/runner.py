@@ -21,6 +21,7 @@ from janus_eval.io import append_jsonl, notice, read_jsonl, sha256_file, weights
 from janus_eval.lock import RunLock
 from janus_eval.overlap import PromptScorer
 from janus_eval.pipeline import PngWriter, default_workers, loaded_windows
+from janus_eval.preflight import prepare_all
 from janus_eval.provenance import environment, now, read_json, tiny_model_hash
 from janus_eval.records import merge_task_records, read_task_records, valid_png
 from janus_eval.registry import check_name, get_task
@@ -263,7 +264,7 @@ class Runner:
         tasks = self._tasks or [get_task(name, self.config.protocol) for name in self.config.tasks]
         for task in tasks:
             task.configure(**self.config.task_options.get(task.name, {}))
-        runs = [_prepare(t, self.config, self.device) for t in tasks]
+        runs = prepare_all(tasks, lambda t: _prepare(t, self.config, self.device), lambda r: r.ctx)
         _check_writable(self.out)
         if self.on_plan is not None and self.world.is_main:
             self.on_plan({r.task.name: (len(r.ids), "images" if r.requests else "samples") for r in runs})

@@ -208,6 +208,11 @@ class Task(ABC):
         """What scores depend on besides the prediction (a judge, scorer weights); a change re-scores records."""
         return {}
 
+    def check_prerequisites(self, ctx: RunContext) -> None:
+        """Raise ``JanusEvalError`` naming what this task needs besides its rows (scorer weights, a runtime) and
+        lacks. Cheap (no weights loaded): the runner asks every task before the model loads or anything is
+        written, so a run never stops at its last task for a file it could have named at the start."""
+
     # -- data ---------------------------------------------------------------------------------
     def load(self, ctx: RunContext | Path | None = None) -> DocSet:
         """The task's rows, from the data root or, when there is none, the bundled fixture."""

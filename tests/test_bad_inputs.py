@@ -162,22 +162,6 @@ def test_bad_questions(cli_invoke, tmp_path, question, kind, message):
         assert json.loads((tmp_path / "s" / "results.json").read_text())["pope"]["skipped_samples"] == 1.0
 
 
-@pytest.fixture
-def model_loads(monkeypatch) -> list[object]:
-    """Every ``janus_eval.model.load`` call of the run (a refusal before the model loads leaves it empty)."""
-    import janus_eval.model
-
-    calls: list[object] = []
-    real = janus_eval.model.load
-
-    def counted(*args, **kwargs):
-        calls.append(args)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(janus_eval.model, "load", counted)
-    return calls
-
-
 def test_a_shard_set_with_a_gap_is_refused_before_the_model_loads(cli_invoke, tmp_path, out, model_loads):
     """Half of a two-shard POPE would be scored as the whole benchmark (#24.15)."""
     table = pq.read_table(POPE_FIXTURE)
