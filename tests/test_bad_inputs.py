@@ -322,6 +322,29 @@ def test_bad_judge_replies(cli_invoke, tmp_path, monkeypatch, reply, message):
     assert message in line or message.lower() in line.lower(), line
 
 
+# -- every prerequisite of every task, before the model loads (#24.7) ----------------------------
+def test_paper_with_a_missing_inception_file_refuses_before_the_model_loads(cli_invoke, tmp_path, out, model_loads):
+    """The paper preset used to run every understanding task and GenEval, then stop at COCO-30K."""
+    before = snapshot(out)
+    line = assert_one_line_error(cli_invoke("run", "--tasks", "paper", "--inception-weights", str(tmp_path / "nope.pt"),
+                                            "--out", str(out), *FAST), f"{tmp_path / 'nope.pt'} does not exist")  # fmt: skip
+    assert "coco30k" in line and "mjhq30k" in line
+    assert model_loads == [] and snapshot(out) == before
+    assert not [name for name in ("geneval", "coco30k", "mme", "vqav2") if (out / name).exists()]
+
+
+def test_paper_on_an_empty_data_root_names_everything_missing_at_once(cli_invoke, tmp_path, model_loads):
+    from janus_eval.registry import list_tasks
+
+    data, run = tmp_path / "data", tmp_path / "run"
+    data.mkdir()
+    line = assert_one_line_error(cli_invoke("run", "--tasks", "paper", "--data-root", str(data), "--out", str(run), *FAST),
+                                 "cannot start, 11 tasks lack inputs")  # fmt: skip
+    assert all(f"{name}:" in line for name in list_tasks())  # GenEval's weights and the Inception file included
+    assert str(data / "weights") in line
+    assert model_loads == [] and not run.exists()
+
+
 # -- messages (#24.11, #24.20) ------------------------------------------------------------------
 def test_an_input_that_is_a_folder_is_not_called_a_failed_write(cli_invoke, tmp_path, checkpoint, out):
     """Every OSError was reported as "nothing written before this was changed", even for an input (#24.11)."""
