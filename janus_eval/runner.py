@@ -661,8 +661,10 @@ class Runner:
         """Recompute every aggregate from the records and write the run directory's summaries."""
         results: dict[str, dict[str, float]] = {}
         sample_counts: dict[str, int] = {}
+        failures: list[str] = []
         for task_run in runs:
             records = merge_task_records(self.out / task_run.dir_name, task_run.ids)
+            failures += filter(None, [task_run.task.scoring_failure(records)])
             scored = [r for r in records if not r.get("skipped")]
             if not scored:
                 raise JanusEvalError(f"{task_run.task.name}: every sample was skipped; nothing to score")
@@ -677,6 +679,8 @@ class Runner:
         from janus_eval.results.report import write_reports
 
         write_reports(self.out)
+        if failures:  # after every record and summary is written: a rerun continues from them
+            raise JanusEvalError(" | ".join(failures))
         return results
 
     def _run_card(self, runs: list[TaskRun], sample_counts: dict[str, int]) -> dict[str, Any]:

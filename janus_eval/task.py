@@ -208,6 +208,11 @@ class Task(ABC):
         """What scores depend on besides the prediction (a judge, scorer weights); a change re-scores records."""
         return {}
 
+    def scoring_failure(self, records: list[dict[str, Any]]) -> str | None:
+        """Why these records' scores are incomplete in a way that must fail the run (MM-Vet's judge went down),
+        else None. The records stay: the run fails after writing them, and a rerun only scores what is missing."""
+        return None
+
     def check_prerequisites(self, ctx: RunContext) -> None:
         """Raise ``JanusEvalError`` naming what this task needs besides its rows (scorer weights, a runtime) and
         lacks. Cheap (no weights loaded): the runner asks every task before the model loads or anything is
