@@ -168,6 +168,8 @@ class GenEval(GenerationTask):
     def check_prerequisites(self, ctx: RunContext) -> None:
         """The detector and CLIP weights (and the mmdet runtime) exist, before any image is generated: without a
         data root or option both are the labelled tiny random stand-ins; a path given or implied must exist."""
+        if self._models is not None:  # scorers handed over already loaded (the bench's full-size random ones)
+            return
         detector, clip = self._weight_paths(ctx)
         if self.backend == "mmdet":
             from janus_eval.metrics.mmdet_backend import check_available
@@ -264,6 +266,8 @@ class GenEval(GenerationTask):
 
     def scoring_identity(self, ctx: RunContext) -> dict[str, Any]:
         """Decisions depend on the detector and CLIP weights (by content) and the detector runtime."""
+        if self._models is not None:  # loaded in-process: named by what they are, not by paths they did not use
+            return {"backend": self.backend, "detector": self._models[0].name, "clip": self._models[1].name}
         detector, clip = self._weight_paths(ctx)
         return {"backend": self.backend, "detector_sha256": _weights_hash(detector),
                 "clip_sha256": _weights_hash(clip)}  # fmt: skip
@@ -271,13 +275,14 @@ class GenEval(GenerationTask):
     def card(self, ctx: RunContext | None = None) -> dict[str, Any]:
         ctx = ctx or RunContext()
         detector, clip = self._weight_paths(ctx)
+        loaded = self._models is not None  # the bench's in-process scorers: no weight files behind them
         return {
             **super().card(ctx),
             "metadata_file": str(_metadata_file(ctx)),
-            "detector": str(detector) if detector else "tiny random Mask2Former (non-official)",
-            "detector_sha256": None if detector is None else _weights_hash(detector),
-            "clip": str(clip) if clip else "tiny random CLIP (non-official)",
-            "clip_sha256": None if clip is None else _weights_hash(clip),
+            "detector": self._models[0].name if loaded else str(detector) if detector else "tiny random Mask2Former (non-official)",
+            "detector_sha256": None if loaded or detector is None else _weights_hash(detector),
+            "clip": self._models[1].name if loaded else str(clip) if clip else "tiny random CLIP (non-official)",
+            "clip_sha256": None if loaded or clip is None else _weights_hash(clip),
             "backend": self.backend,
             "scoring_device": ctx.scorer_device(self.scoring_device),
             "clip_precision": "fp16 autocast on CUDA (as CLIP_benchmark), fp32 on CPU",
