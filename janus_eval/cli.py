@@ -346,6 +346,29 @@ def _bench_pipeline(n: int | None, json_out: Path | None) -> None:
         write_atomic(json_out, json.dumps(result, indent=2) + "\n")
 
 
+def os_error_message(err: OSError) -> str:
+    """One accurate line per cause: only a failed write can promise that earlier results are unchanged
+    (janus-eval writes atomically), a missing or unreadable input is named as such."""
+    import errno
+
+    path = err.filename
+    reason = err.strerror or str(err) or type(err).__name__
+    if path is None:
+        return f"{reason} ({type(err).__name__})"
+    if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return f"{reason} writing {path}; what was written before is unchanged, make room and rerun the same command to resume"
+    causes = {
+        errno.ENOENT: f"{path} does not exist",
+        errno.EISDIR: f"{path} is a folder where a file was expected",
+        errno.ENOTDIR: f"{path}: part of this path is a file, not a folder",
+        errno.EACCES: f"permission denied: {path}; make it readable (and --out writable) or use another path",
+        errno.EPERM: f"operation not permitted on {path}",
+        errno.EROFS: f"{path} is on a read-only file system; pass an --out on a writable one",
+        errno.ELOOP: f"{path}: too many levels of symbolic links",
+    }
+    return causes.get(err.errno, f"{reason}: {path}")
+
+
 def _one_line(message: str) -> str:
     return " ".join(message.split())
 
@@ -374,9 +397,8 @@ def main() -> None:
         _fail(str(err))
     except (KeyboardInterrupt, typer.Abort):
         _interrupted()
-    except OSError as err:  # disk full, file-size limit, permissions: name the file; earlier results stay as they were
-        where = f" writing {err.filename}" if getattr(err, "filename", None) else ""
-        _fail(f"{err.strerror or err}{where}; nothing written before this was changed, rerun the same command once fixed")
+    except OSError as err:  # a file that is missing, a folder, not ours to read, or a full disk: say which
+        _fail(os_error_message(err))
     except Exception as err:
         # Usage errors come from the click that typer bundles; recognise them by their interface.
         if callable(getattr(err, "show", None)) and isinstance(getattr(err, "exit_code", None), int):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,7 +192,37 @@ def _cache_files(cache: Path, spec: DatasetSpec) -> list[Path]:
     return []
 
 
+_SHARD = re.compile(r"^(?P<stem>.+)-(?P<index>\d+)-of-(?P<count>\d+)(?P<suffix>\.[a-z]+)$")
+
+
+def check_shards(files: list[Path], spec: DatasetSpec) -> list[Path]:
+    """``files`` when each ``-NNNNN-of-MMMMM`` shard set among them is whole; a gap is an error naming the
+    missing files, since a partial split would otherwise be scored and reported as the benchmark."""
+    sets: dict[tuple[Path, str, str], list[re.Match[str]]] = {}
+    for file in files:
+        if match := _SHARD.match(file.name):
+            sets.setdefault((file.parent, match["stem"], match["suffix"]), []).append(match)
+    for (folder, stem, suffix), matches in sets.items():
+        counts = sorted({int(m["count"]) for m in matches})
+        if len(counts) > 1:
+            raise JanusEvalError(f"{folder} mixes shard sets of {' and '.join(map(str, counts))} files for "
+                                 f"{stem}{suffix}; keep one snapshot of {spec.dataset_id}")  # fmt: skip
+        present, width, of = {int(m["index"]) for m in matches}, len(matches[0]["index"]), matches[0]["count"]
+        missing = [f"{stem}-{i:0{width}d}-of-{of}{suffix}" for i in range(counts[0]) if i not in present]
+        if missing:
+            raise JanusEvalError(
+                f"{spec.dataset_id} (split {spec.split}) is incomplete: {folder} lacks {', '.join(missing)}; "
+                "fetch the whole split again (janus-eval download)"
+            )
+    return files
+
+
 def find_dataset_files(spec: DatasetSpec, data_root: Path | None) -> list[Path]:
+    """The split's files (every shard, checked), from the data root, a ``datasets`` cache or the fixture."""
+    return check_shards(_find_dataset_files(spec, data_root), spec)
+
+
+def _find_dataset_files(spec: DatasetSpec, data_root: Path | None) -> list[Path]:
     if data_root is None:
         if spec.fixture is None:
             raise JanusEvalError(f"{spec.dataset_id} has no bundled fixture; pass --data-root")
@@ -233,18 +264,45 @@ def load_docset(spec: DatasetSpec, data_root: Path | None) -> DocSet:
 
 
 def check_columns(docset: DocSet, spec: DatasetSpec) -> None:
-    """Every file holds the columns the task reads, under their published names."""
+    """Every file holds the columns the task reads, under their published names and of their published types."""
     for source in docset._sources:
         missing = [c for c in spec.columns if c not in source.schema.names]
-        binary = [c for c in spec.columns if c in source.schema.names and c not in source.image_columns
-                  and (pa.types.is_binary(source.schema.field(c).type) or pa.types.is_large_binary(source.schema.field(c).type))]  # fmt: skip
-        if binary:
-            raise JanusEvalError(f"{source.path}: column(s) {', '.join(binary)} hold bytes, not text")
         if missing:
             raise JanusEvalError(
                 f"{source.path} lacks column(s) {', '.join(missing)} of {spec.dataset_id}; "
                 f"it has {', '.join(source.schema.names) or 'none'} (not the published layout?)"
             )
+        binary = [c for c in spec.columns if spec.column_type(c) == "text" and _is_binary(source.schema.field(c).type)]
+        if binary:
+            raise JanusEvalError(f"{source.path}: column(s) {', '.join(binary)} hold bytes, not text")
+        wrong = [f"{c} is {source.schema.field(c).type}, expected {_TYPE_NAMES[spec.column_type(c)]}"
+                 for c in spec.columns if not _has_type(source.schema.field(c).type, spec.column_type(c))]  # fmt: skip
+        if wrong:
+            raise JanusEvalError(f"{source.path}: column {'; column '.join(wrong)} ({spec.dataset_id}'s published schema)")
+
+
+_TYPE_NAMES = {"text": "text (string)", "integer": "an integer", "id": "text or an integer",
+               "image": "an image ({bytes, path} struct)", "images": "a list of images ({bytes, path} structs)"}  # fmt: skip
+
+
+def _is_binary(t: pa.DataType) -> bool:
+    return pa.types.is_binary(t) or pa.types.is_large_binary(t)
+
+
+def _has_type(t: pa.DataType, expected: str) -> bool:
+    """Whether an arrow type holds what ``expected`` (a ``ColumnType``) names; a column of nulls only fits any."""
+    if pa.types.is_null(t):
+        return True
+    text = pa.types.is_string(t) or pa.types.is_large_string(t)
+    if expected == "text":
+        return text
+    if expected == "integer":
+        return pa.types.is_integer(t)
+    if expected == "id":
+        return text or pa.types.is_integer(t)
+    if expected == "image":
+        return _is_image_type(t) and pa.types.is_struct(t)
+    return _is_image_type(t) and not pa.types.is_struct(t)  # images: a list of image structs
 
 
 def decode_image(value: Any, where: str) -> Image.Image:

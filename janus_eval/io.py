@@ -19,6 +19,14 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
+def notice(message: str) -> None:
+    """A one-line notice on stderr (a skipped sample): what happened, without a warning's source file and line."""
+    import sys
+
+    sys.stderr.write(f"notice: {' '.join(message.split())}\n")
+    sys.stderr.flush()
+
+
 def write_failed(path: Path, err: OSError) -> Exception:
     """A failed write (disk full, file-size limit, permissions) as one line naming the file."""
     from janus_eval.errors import JanusEvalError
@@ -121,13 +129,73 @@ def read_jsonl(path: Path, repair: bool = False) -> list[dict[str, Any]]:
 
 _SHA256_CACHE: dict[tuple[str, int, int, int], str] = {}
 
+PERSIST_MIN_BYTES = 1 << 20
+"""Files at least this big get their hash kept across processes; a smaller one hashes faster than the cache reads."""
+CACHE_ENV = "JANUS_EVAL_CACHE"
+"""Folder of janus-eval's user cache (default ``$XDG_CACHE_HOME/janus-eval`` or ``~/.cache/janus-eval``); ``off``: none."""
+
+
+def cache_dir() -> Path | None:
+    """The user cache folder, never inside a checkpoint or data folder (those may be read-only); None when off."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured is not None:
+        return None if configured.strip().lower() in ("", "off", "0", "none") else Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "janus-eval"
+
+
+def _sidecar() -> Path | None:
+    folder = cache_dir()
+    return None if folder is None else folder / "sha256.json"
+
+
+def _read_sidecar(sidecar: Path) -> dict[str, Any]:
+    """The persisted hashes; an unreadable or foreign file counts as empty (the cache only ever saves work)."""
+    try:
+        value = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _persisted(sidecar: Path | None, key: tuple[str, int, int, int]) -> str | None:
+    """A hash recorded by an earlier process for this exact (path, inode, size, mtime_ns), else None."""
+    if sidecar is None:
+        return None
+    entry = _read_sidecar(sidecar).get(key[0])
+    if isinstance(entry, dict) and [entry.get("inode"), entry.get("size"), entry.get("mtime_ns")] == list(key[1:]):
+        sha = entry.get("sha256")
+        if isinstance(sha, str) and len(sha) == 64:
+            return sha
+    return None
+
+
+def _persist(sidecar: Path | None, key: tuple[str, int, int, int], sha: str) -> None:
+    """Record a hash (read, add, atomic replace). Two processes racing may drop each other's entry: it is hashed
+    again next time, never wrong. A cache that cannot be written is skipped silently."""
+    if sidecar is None:
+        return
+    entries = _read_sidecar(sidecar)
+    entries[key[0]] = {"inode": key[1], "size": key[2], "mtime_ns": key[3], "sha256": sha}
+    try:
+        write_atomic(sidecar, json.dumps(entries, indent=0, sort_keys=True) + "\n")
+    except Exception:  # noqa: BLE001 - write_atomic turns OSError into a JanusEvalError; a cache is optional
+        pass
+
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    """A file's sha256, computed once per process for each (path, inode, size, mtime)."""
+    """A file's sha256, read once per (path, inode, size, mtime_ns): in this process, and for big files across
+    processes and ranks through a sidecar in the user cache, so a relaunch does not re-read a whole checkpoint.
+    A file whose size, mtime or inode changed is hashed again."""
     stat = path.stat()
     key = (str(Path(path).resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
     if key not in _SHA256_CACHE:
-        _SHA256_CACHE[key] = _sha256_uncached(path, chunk)
+        sidecar = _sidecar() if stat.st_size >= PERSIST_MIN_BYTES else None
+        sha = _persisted(sidecar, key)
+        if sha is None:
+            sha = _sha256_uncached(path, chunk)
+            _persist(sidecar, key, sha)
+        _SHA256_CACHE[key] = sha
     return _SHA256_CACHE[key]
 
 

@@ -68,9 +68,9 @@ def list_tasks() -> list[str]:
 
 def check_name(name: str) -> None:
     if name not in SUITE:
-        close = difflib.get_close_matches(name, list(SUITE), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; known tasks: {', '.join(SUITE)}"
-        raise JanusEvalError(f"unknown task {name!r}{hint}")
+        close = difflib.get_close_matches(name, [*SUITE, *PRESETS], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise JanusEvalError(f"unknown task {name!r}{hint} (tasks: {', '.join(SUITE)}; presets: {', '.join(PRESETS)})")
 
 
 def task_class(name: str) -> type[Task]:

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 from janus_eval import __version__, identity
 from janus_eval.distributed import World
 from janus_eval.identity import TaskIdentity
-from janus_eval.io import append_jsonl, read_jsonl, sha256_file, weights_sha256, write_json
+from janus_eval.io import append_jsonl, notice, read_jsonl, sha256_file, weights_sha256, write_json
 from janus_eval.lock import RunLock
 from janus_eval.overlap import PromptScorer
 from janus_eval.pipeline import PngWriter, default_workers, loaded_windows
+from janus_eval.preflight import prepare_all
 from janus_eval.provenance import environment, now, read_json, tiny_model_hash
 from janus_eval.records import merge_task_records, read_task_records, valid_png
 from janus_eval.registry import check_name, get_task
@@ -264,7 +265,7 @@ class Runner:
         tasks = self._tasks or [get_task(name, self.config.protocol) for name in self.config.tasks]
         for task in tasks:
             task.configure(**self.config.task_options.get(task.name, {}))
-        runs = [_prepare(t, self.config, self.device) for t in tasks]
+        runs = prepare_all(tasks, lambda t: _prepare(t, self.config, self.device), lambda r: r.ctx)
         _check_writable(self.out)
         if self.on_plan is not None and self.world.is_main:
             self.on_plan({r.task.name: (len(r.ids), "images" if r.requests else "samples") for r in runs})
@@ -494,9 +495,7 @@ class Runner:
         """Stop on a bad sample (``--on-bad-image fail``), or record it as skipped, counted in the results."""
         if self.config.on_bad_image == "fail":
             raise JanusEvalError(f"{err} (pass --on-bad-image skip to skip and count such samples)") from err
-        import warnings
-
-        warnings.warn(f"skipping {task.name} sample {doc_id}: {err}", stacklevel=1)
+        notice(f"skipping {task.name} sample {doc_id}: {err}")
         return {"id": doc_id, "prompt": prompt, "prediction": None, "scores": {}, "score_info": {}, "skipped": str(err)}
 
     def _checked_prompt(self, task: UnderstandingTask, doc: dict[str, Any], doc_id: str) -> str:
@@ -665,8 +664,10 @@ class Runner:
         """Recompute every aggregate from the records and write the run directory's summaries."""
         results: dict[str, dict[str, float]] = {}
         sample_counts: dict[str, int] = {}
+        failures: list[str] = []
         for task_run in runs:
             records = merge_task_records(self.out / task_run.dir_name, task_run.ids)
+            failures += filter(None, [task_run.task.scoring_failure(records)])
             scored = [r for r in records if not r.get("skipped")]
             if not scored:
                 raise JanusEvalError(f"{task_run.task.name}: every sample was skipped; nothing to score")
@@ -681,6 +682,8 @@ class Runner:
         from janus_eval.results.report import write_reports
 
         write_reports(self.out)
+        if failures:  # after every record and summary is written: a rerun continues from them
+            raise JanusEvalError(" | ".join(failures))
         return results
 
     def _run_card(self, runs: list[TaskRun], sample_counts: dict[str, int]) -> dict[str, Any]:

@@ -37,6 +37,8 @@ def score_predictions(task_name: str, predictions: Path, data_root: Path | None,
     task = get_task(task_name, protocol)
     if not isinstance(task, UnderstandingTask):
         raise JanusEvalError(f"task {task_name!r} scores generated images, not text predictions; pass --images DIR --out OUT")
+    if predictions.is_dir():
+        raise JanusEvalError(f"--predictions {predictions} is a folder; expected a .jsonl file of {{\"id\", \"prediction\"}} lines")
     if not predictions.is_file():
         raise JanusEvalError(f"predictions file {predictions} does not exist")
     entries = read_predictions(predictions)

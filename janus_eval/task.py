@@ -45,6 +45,8 @@ is also the paper's."""
 SHORT_ANSWER_PROMPT = "\nAnswer the question using a single word or phrase."
 """The post-prompt lmms-eval and VLMEvalKit append to short-answer questions (POPE, MME, GQA, VQAv2)."""
 Kind = Literal["understanding", "generation"]
+ColumnType = Literal["text", "integer", "id", "image", "images"]
+"""A dataset column's type: ``id`` is text or integer; ``image`` a ``{bytes, path}`` struct, ``images`` a list of them."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,13 @@ class DatasetSpec:
     """Columns the task reads: a copy without one fails before the model runs, not half-way (or text-only)."""
     nullable: tuple[str, ...] = ()
     """Of ``columns``, those a row may leave null (any other null is a bad sample)."""
+    types: tuple[tuple[str, ColumnType], ...] = ()
+    """The type of each column in ``columns`` that is not text: (column, type). Checked before the model
+    loads, so an integer ``answer`` is refused instead of scored as the string "1"."""
+
+    def column_type(self, column: str) -> ColumnType:
+        """What ``column`` must hold: its declared type, else text."""
+        return dict(self.types).get(column, "text")
 
     @property
     def dataset_id(self) -> str:
@@ -169,8 +178,9 @@ class Task(ABC):
         """Set options from their command-line strings."""
         for key, raw in values.items():
             if key not in self.options:
-                known = ", ".join(self.options) or "none"
-                raise JanusEvalError(f"task {self.name!r} has no option {key!r}; expected one of: {known}")
+                if not self.options:
+                    raise JanusEvalError(f"task {self.name!r} has no options; remove -T {self.name}.{key}")
+                raise JanusEvalError(f"task {self.name!r} has no option {key!r}; expected one of: {', '.join(self.options)}")
             try:
                 setattr(self, key, self.options[key].kind(raw))
             except ValueError as err:
@@ -204,6 +214,16 @@ class Task(ABC):
     def scoring_identity(self, ctx: RunContext) -> dict[str, Any]:
         """What scores depend on besides the prediction (a judge, scorer weights); a change re-scores records."""
         return {}
+
+    def scoring_failure(self, records: list[dict[str, Any]]) -> str | None:
+        """Why these records' scores are incomplete in a way that must fail the run (MM-Vet's judge went down),
+        else None. The records stay: the run fails after writing them, and a rerun only scores what is missing."""
+        return None
+
+    def check_prerequisites(self, ctx: RunContext) -> None:
+        """Raise ``JanusEvalError`` naming what this task needs besides its rows (scorer weights, a runtime) and
+        lacks. Cheap (no weights loaded): the runner asks every task before the model loads or anything is
+        written, so a run never stops at its last task for a file it could have named at the start."""
 
     # -- data ---------------------------------------------------------------------------------
     def load(self, ctx: RunContext | Path | None = None) -> DocSet:

@@ -31,6 +31,23 @@ def cli_invoke(monkeypatch, capsys):
     return invoke
 
 
+@pytest.fixture
+def model_loads(monkeypatch) -> list[tuple]:
+    """The arguments of every ``janus_eval.model.load`` call (the CLI's model factory): a run refused before
+    the model loads leaves it empty."""
+    import janus_eval.model
+
+    calls: list[tuple] = []
+    real = janus_eval.model.load
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(janus_eval.model, "load", counted)
+    return calls
+
+
 class TinyTorchScriptInception(torch.nn.Module):
     """Stand-in for clean-fid's TorchScript Inception (``layers`` -> [B, 16, 1, 1]); never the real network."""
 

@@ -162,6 +162,39 @@ def test_bad_questions(cli_invoke, tmp_path, question, kind, message):
         assert json.loads((tmp_path / "s" / "results.json").read_text())["pope"]["skipped_samples"] == 1.0
 
 
+def test_a_shard_set_with_a_gap_is_refused_before_the_model_loads(cli_invoke, tmp_path, out, model_loads):
+    """Half of a two-shard POPE would be scored as the whole benchmark (#24.15)."""
+    table = pq.read_table(POPE_FIXTURE)
+    folder = tmp_path / "data" / "POPE" / "data"
+    folder.mkdir(parents=True)
+    pq.write_table(table.slice(0, table.num_rows // 2), folder / "test-00000-of-00002.parquet")
+    before = snapshot(out)
+    assert_one_line_error(cli_invoke("run", "--tasks", "pope", "--data-root", str(tmp_path / "data"), "--out", str(out), *FAST),
+                          "is incomplete", "lacks test-00001-of-00002.parquet")  # fmt: skip
+    assert snapshot(out) == before and model_loads == []
+    pq.write_table(table.slice(table.num_rows // 2), folder / "test-00001-of-00002.parquet")  # the whole set runs
+    code, _, err = cli_invoke("run", "--tasks", "pope", "--data-root", str(tmp_path / "data"), "--out", str(tmp_path / "r"), *FAST)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    "column, values, kind, message",
+    [
+        ("answer", lambda n: [1] * n, pa.int64(), "column answer is int64, expected text"),
+        ("question_id", lambda n: [0.5] * n, pa.float64(), "column question_id is double, expected text or an integer"),
+        ("image", lambda n: ["x.png"] * n, pa.string(), "column image is string, expected an image"),
+    ],
+    ids=["integer-answer", "float-id", "image-as-path"],
+)
+def test_a_column_of_the_wrong_type_is_refused_before_the_model_loads(cli_invoke, tmp_path, out, model_loads, column,
+                                                                       values, kind, message):  # fmt: skip
+    """An integer POPE answer was read as "1" and scored wrong, sample after sample (#24.16)."""
+    data = pope_copy(tmp_path / "data", lambda t: with_column(t, column, values(t.num_rows), kind))
+    before = snapshot(out)
+    assert_one_line_error(cli_invoke("run", "--tasks", "pope", "--data-root", str(data), "--out", str(out), *FAST), message)
+    assert snapshot(out) == before and model_loads == []
+
+
 def test_question_that_is_not_utf8_names_the_file(cli_invoke, tmp_path):
     table = pq.read_table(POPE_FIXTURE)
     raw = [q.encode() for q in table.column("question").to_pylist()]
@@ -287,3 +320,87 @@ def test_bad_judge_replies(cli_invoke, tmp_path, monkeypatch, reply, message):
                                                 str(tmp_path / "r"), *FAST))  # fmt: skip
         assert time.perf_counter() - started < 60
     assert message in line or message.lower() in line.lower(), line
+
+
+# -- every prerequisite of every task, before the model loads (#24.7) ----------------------------
+def test_paper_with_a_missing_inception_file_refuses_before_the_model_loads(cli_invoke, tmp_path, out, model_loads):
+    """The paper preset used to run every understanding task and GenEval, then stop at COCO-30K."""
+    before = snapshot(out)
+    line = assert_one_line_error(cli_invoke("run", "--tasks", "paper", "--inception-weights", str(tmp_path / "nope.pt"),
+                                            "--out", str(out), *FAST), f"{tmp_path / 'nope.pt'} does not exist")  # fmt: skip
+    assert "coco30k" in line and "mjhq30k" in line
+    assert model_loads == [] and snapshot(out) == before
+    assert not [name for name in ("geneval", "coco30k", "mme", "vqav2") if (out / name).exists()]
+
+
+def test_paper_on_an_empty_data_root_names_everything_missing_at_once(cli_invoke, tmp_path, model_loads):
+    from janus_eval.registry import list_tasks
+
+    data, run = tmp_path / "data", tmp_path / "run"
+    data.mkdir()
+    line = assert_one_line_error(cli_invoke("run", "--tasks", "paper", "--data-root", str(data), "--out", str(run), *FAST),
+                                 "cannot start, 11 tasks lack inputs")  # fmt: skip
+    assert all(f"{name}:" in line for name in list_tasks())  # GenEval's weights and the Inception file included
+    assert str(data / "weights") in line
+    assert model_loads == [] and not run.exists()
+
+
+# -- messages (#24.11, #24.20) ------------------------------------------------------------------
+def test_an_input_that_is_a_folder_is_not_called_a_failed_write(cli_invoke, tmp_path, checkpoint, out):
+    """Every OSError was reported as "nothing written before this was changed", even for an input (#24.11)."""
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(checkpoint, ckpt)
+    (ckpt / "model.safetensors").unlink()
+    (ckpt / "model.safetensors").mkdir()
+    before = snapshot(out)
+    line = assert_one_line_error(cli_invoke("run", "--tasks", "pope", "--ckpt", str(ckpt), "--out", str(out), *FAST),
+                                 f"{ckpt / 'model.safetensors'} is a folder where a file was expected")  # fmt: skip
+    assert "writ" not in line
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize(
+    "cause, expected",
+    [
+        (errno.ENOENT, "/in/put.jsonl does not exist"),
+        (errno.EACCES, "permission denied: /in/put.jsonl"),
+        (errno.ENOSPC, "writing /in/put.jsonl; what was written before is unchanged"),
+    ],
+    ids=["missing", "permission", "disk-full"],
+)
+def test_os_errors_are_named_by_cause(cli_invoke, monkeypatch, tmp_path, cause, expected):
+    """Root runs the suite here, so a real unreadable file cannot be made: the scorer's read raises instead."""
+    import janus_eval.scoring
+
+    def fail(*args, **kwargs):
+        raise OSError(cause, os.strerror(cause), "/in/put.jsonl")
+
+    monkeypatch.setattr(janus_eval.scoring, "score_predictions", fail)
+    line = assert_one_line_error(cli_invoke("score", "--task", "pope", "--predictions", str(tmp_path / "p.jsonl")), expected)
+    assert ("unchanged" in line) == (cause == errno.ENOSPC)
+
+
+def test_a_skipped_sample_is_a_one_line_notice(cli_invoke, tmp_path):
+    data = pope_copy(tmp_path / "data", lambda t: with_column(t, "question", [None, *t.column("question").to_pylist()[1:]]))
+    code, _, err = cli_invoke("run", "--tasks", "pope", "--data-root", str(data), "--out", str(tmp_path / "r"),
+                              "--on-bad-image", "skip", *FAST)  # fmt: skip
+    assert code == 0, err
+    notices = [line for line in err.splitlines() if "skipping" in line]
+    assert len(notices) == 1 and notices[0].startswith("notice: skipping pope sample"), err
+    assert "Warning" not in err and ".py:" not in err
+
+
+def test_predictions_that_are_a_folder(cli_invoke, tmp_path):
+    assert_one_line_error(cli_invoke("score", "--task", "pope", "--predictions", str(tmp_path)),
+                          f"--predictions {tmp_path} is a folder; expected a .jsonl file")  # fmt: skip
+
+
+def test_an_unknown_task_lists_the_tasks_and_presets(cli_invoke, tmp_path):
+    line = assert_one_line_error(cli_invoke("run", "--tasks", "tabel2", "--out", str(tmp_path / "r")), "did you mean 'table2'")
+    assert "presets: table2, table3, table4, paper" in line and "mjhq30k" in line
+
+
+def test_an_option_for_a_task_without_options(cli_invoke, tmp_path):
+    line = assert_one_line_error(cli_invoke("run", "--tasks", "pope", "-T", "pope.speed=9", "--out", str(tmp_path / "r"), *FAST),
+                                 "task 'pope' has no options")  # fmt: skip
+    assert "none" not in line

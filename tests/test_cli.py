@@ -85,13 +85,18 @@ def test_table_preset_runs_its_benchmarks_and_prints_the_table(cli_invoke, tmp_p
     assert set(json.loads((tmp_path / "r" / "results.json").read_text())) == {"geneval"}
 
 
-def test_paper_preset_runs_every_benchmark_on_the_bundled_fixtures(cli_invoke, tmp_path: Path, tiny_weights):
-    """Tables 2-4 end to end on the mini data: every task runs, every table is printed."""
+def test_paper_preset_runs_every_benchmark_on_the_bundled_fixtures(cli_invoke, tmp_path: Path):
+    """Tables 2-4 end to end on the mini data, as a new user types it (no Inception file): every task runs,
+    every table is printed, and FID from the demo's stand-in Inception is labelled non-comparable."""
     from janus_eval.registry import list_tasks
 
     code, out, err = cli_invoke("run", "--tasks", "paper", "--limit", "2", "-T", "geneval.images_per_prompt=1",
-                                "--inception-weights", str(tiny_weights), "--out", str(tmp_path / "r"), "--no-progress")  # fmt: skip
+                                "--out", str(tmp_path / "r"), "--no-progress")  # fmt: skip
     assert code == 0, err
     assert all(f"### Table {n}" in out for n in (2, 3, 4))
+    assert "coco30k FID from a tiny random stand-in Inception" in " ".join(out.split())
     results = json.loads((tmp_path / "r" / "results.json").read_text())
     assert list(results) == list_tasks() and results["mmvet"] == {"mmvet_unjudged": 2.0}
+    assert results["coco30k"]["fid_stand_in_inception"] == results["mjhq30k"]["fid_stand_in_inception"] == 1.0
+    card = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert card["tasks"]["mjhq30k"]["fid"]["inception_stand_in"] is True

@@ -134,12 +134,12 @@ def _corrupt_dataset(tmp_path):
     return tmp_path / "data", rows[2]["question_id"]
 
 
-def test_corrupt_image_fails_by_default_and_can_be_skipped(tmp_path, tiny_adapter):
+def test_corrupt_image_fails_by_default_and_can_be_skipped(tmp_path, tiny_adapter, capsys):
     data, bad_id = _corrupt_dataset(tmp_path)
     with pytest.raises(JanusEvalError, match=f"corrupt or unreadable image in pope sample {bad_id}.*--on-bad-image skip"):
         run(tmp_path / "fail", tiny_adapter, data_root=data)
-    with pytest.warns(UserWarning, match=f"skipping pope sample {bad_id}"):
-        results = run(tmp_path / "skip", tiny_adapter, data_root=data, on_bad_image="skip")
+    results = run(tmp_path / "skip", tiny_adapter, data_root=data, on_bad_image="skip")
+    assert f"notice: skipping pope sample {bad_id}" in capsys.readouterr().err
     assert results["pope"]["skipped_samples"] == 1.0
     records = read_jsonl(tmp_path / "skip" / "pope" / "samples.jsonl")
     assert len(records) == 12 and sum(bool(r.get("skipped")) for r in records) == 1

@@ -292,6 +292,41 @@ def load_inception(weights: Path | None, backend: str = "clean-fid", device: str
     return InceptionExtractor(backend, weights, sha256_file(weights), module.eval(), device)
 
 
+STAND_IN = "tiny random Inception stand-in (non-comparable)"
+"""What run.json, results and tables call the network the bundled demo computes FID with."""
+
+
+class StandInInception(nn.Module):
+    """16 random features (a strided conv and a mean): lets the bundled demo run Table 4 end to end, as
+    GenEval's tiny random detector does Table 3. Its FID compares with nothing, and is labelled so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(nn.Conv2d(3, 8, 13, stride=13), nn.ReLU(), nn.Conv2d(8, 16, 1), nn.AdaptiveAvgPool2d(1))
+        generator = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            for param in self.parameters():  # fixed weights, whatever the global RNG state
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """torch-fidelity's entry: uint8 [B, 3, H, W]; clean-fid calls ``layers`` on its scaled input."""
+        return self.layers(x.to(torch.float32) / 128 - 1)
+
+
+def stand_in_inception(backend: str = "clean-fid", device: str = "cpu") -> InceptionExtractor:
+    """The labelled stand-in network, for a backend's input convention; its "sha256" hashes its weights."""
+    check_backend(backend)
+    module = StandInInception().eval()
+    digest = hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in module.parameters())).hexdigest()
+    return InceptionExtractor(backend, Path(STAND_IN), f"stand-in:{digest}", module.to(device), device)
+
+
+def stand_in_card(backend: str) -> dict[str, str | bool]:
+    """``weights_card`` for the stand-in: never official, said in words."""
+    return {"backend": backend, "inception_weights": STAND_IN, "inception_sha256": stand_in_inception(backend).weights_sha256,
+            "inception_official": False, "inception_stand_in": True}  # fmt: skip
+
+
 def _load_torchscript(path: Path, device: str) -> nn.Module:
     try:
         with warnings.catch_warnings():  # torch 2.13 deprecates torch.jit; clean-fid's file exists only as TorchScript

@@ -136,6 +136,8 @@ class RunDir:
     def subset_reason(self, task: str) -> str | None:
         """Why this task's number is not over the full benchmark, or None when it is."""
         samples, size = self.sample_counts(task)
+        if (self.task_card(task).get("fid") or {}).get("inception_stand_in"):
+            return "FID from a tiny random stand-in Inception (the bundled demo), non-comparable"
         n_generated = self.results.get(task, {}).get("n_generated")
         if n_generated is not None and is_fid_metric(self.headline(task)) and n_generated < FULL_FID_IMAGES:
             return f"FID over {int(n_generated):,} < 30K images"

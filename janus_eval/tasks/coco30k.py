@@ -146,7 +146,7 @@ class Coco30k(FidTask):
         gen = self.generated_features(generated, extractor, protocol, ctx)
         ref = self.reference_stats(reference, extractor, protocol, ctx)["all"]
         return {"fid": frechet_distance_to_stats(gen, ref.mu, ref.sigma), "n_generated": float(len(gen)),
-                "n_reference": float(ref.n)}  # fmt: skip
+                "n_reference": float(ref.n), **self.stand_in_label(ctx)}  # fmt: skip
 
     def card(self, ctx: RunContext | None = None) -> dict[str, Any]:
         ctx = ctx or RunContext()

@@ -55,9 +55,23 @@ class FidTask(GenerationTask):
         check_backend(backend)
         return backend
 
+    def uses_stand_in(self, ctx: RunContext) -> bool:
+        """The bundled demo (no data root) with no Inception file given runs on the labelled stand-in network,
+        so ``--tasks paper`` completes; with a data root the real file is required."""
+        return ctx.data_root is None and self.inception_weights is None and ctx.inception_weights is None
+
+    def check_prerequisites(self, ctx: RunContext) -> None:
+        """The Inception file exists (unless the demo's stand-in is used): checked before any image is generated."""
+        if not self.uses_stand_in(ctx):
+            self.weights(ctx)
+
     def prepare(self, docs: list[dict[str, Any]], ctx: RunContext) -> None:
         """Fail before generating 30K images if the Inception weights are missing."""
-        self.weights(ctx)
+        self.check_prerequisites(ctx)
+
+    def stand_in_label(self, ctx: RunContext) -> dict[str, float]:
+        """Results of a stand-in run carry ``fid_stand_in_inception: 1.0``: the number compares with nothing."""
+        return {"fid_stand_in_inception": 1.0} if self.uses_stand_in(ctx) else {}
 
     def weights(self, ctx: RunContext) -> Path:
         """The Inception file: the option, else ``--inception-weights``, else ``<data-root>/weights/``;
@@ -75,8 +89,10 @@ class FidTask(GenerationTask):
         return self.fid_card(ctx)
 
     def fid_card(self, ctx: RunContext) -> dict[str, Any]:
-        from janus_eval.metrics.inception import weights_card
+        from janus_eval.metrics.inception import stand_in_card, weights_card
 
+        if self.uses_stand_in(ctx):
+            return stand_in_card(self.backend(ctx))
         try:
             weights: Path | None = self.weights(ctx)
         except JanusEvalError:
@@ -86,8 +102,10 @@ class FidTask(GenerationTask):
     # -- features -----------------------------------------------------------------------------
     def extractor(self, ctx: RunContext) -> InceptionExtractor:
         """The Inception network on the run's scoring device (``fid_device`` overrides it)."""
-        from janus_eval.metrics.inception import load_inception
+        from janus_eval.metrics.inception import load_inception, stand_in_inception
 
+        if self.uses_stand_in(ctx):
+            return stand_in_inception(self.backend(ctx), ctx.scorer_device(self.fid_device))
         return load_inception(self.weights(ctx), self.backend(ctx), ctx.scorer_device(self.fid_device))
 
     def generated_features(self, paths: list[Path], extractor: InceptionExtractor, protocol: FidProtocol,

@@ -62,10 +62,52 @@ def _read_rgb(path: Path) -> Any:
         return ImageOps.exif_transpose(raw).convert("RGB")
 
 
+def _weights_hash(path: Path | None) -> str:
+    """The weights' sha256; "tiny random" only for the stand-in (no path). A named path that is missing is an
+    error naming it, never recorded as if the stand-in had scored."""
+    if path is None:
+        return "tiny random"
+    if not path.exists():
+        raise JanusEvalError(f"geneval: scorer weights {path} do not exist")
+    return weights_sha256(path)
+
+
 def _default_clip(weights: Path) -> Path:
     """``<weights>/clip-vit-large-patch14`` (transformers), else ``<weights>/ViT-L-14.pt`` (OpenAI) when only that exists."""
     folder, file = weights / CLIP_DIR, weights / CLIP_FILE
     return file if not folder.exists() and file.is_file() else folder
+
+
+def _check_detector(path: Path) -> None:
+    """mmdet's GenEval checkpoint (a file) or a transformers Mask2Former folder (its config.json)."""
+    from janus_eval.metrics.geneval_models import MMDET_CHECKPOINT
+
+    if path.is_file() or (path.is_dir() and (path / "config.json").is_file()):
+        return
+    what = "has no config.json (not a transformers Mask2Former folder)" if path.is_dir() else "does not exist"
+    raise JanusEvalError(
+        f"geneval: detector weights {path} {what}; fetch GenEval's {MMDET_CHECKPOINT} (janus-eval download --weights, or "
+        "GenEval's evaluation/download_models.sh) into <data-root>/weights/ or pass -T geneval.detector=PATH"
+    )
+
+
+def _check_clip(path: Path) -> None:
+    """OpenAI's ViT-L-14.pt with CLIP's BPE vocabulary beside it, or a transformers CLIP folder (its config.json)."""
+    from janus_eval.metrics import clip_mapping
+
+    if path.is_dir() and (path / "config.json").is_file():
+        return
+    if path.is_file():
+        folder = path.parent
+        if clip_mapping.find_bpe_file(path) or ((folder / "vocab.json").is_file() and (folder / "merges.txt").is_file()):
+            return
+        what = f"has no tokenizer ({clip_mapping.BPE_FILE}, or vocab.json + merges.txt) beside it"
+    else:
+        what = "has no config.json (not a transformers CLIP folder)" if path.is_dir() else "does not exist"
+    raise JanusEvalError(
+        f"geneval: CLIP weights {path} {what}; fetch OpenAI's ViT-L/14 (janus-eval download --weights) into "
+        f"<data-root>/weights/{CLIP_DIR} or pass -T geneval.clip=PATH"
+    )
 
 
 @task("geneval")
@@ -123,11 +165,23 @@ class GenEval(GenerationTask):
             for k in range(self.images_per_prompt)
         ]
 
-    def prepare(self, docs: list[dict[str, Any]], ctx: RunContext) -> None:
-        if self.backend == "mmdet":  # fail before hours of generation, not after
+    def check_prerequisites(self, ctx: RunContext) -> None:
+        """The detector and CLIP weights (and the mmdet runtime) exist, before any image is generated: without a
+        data root or option both are the labelled tiny random stand-ins; a path given or implied must exist."""
+        if self._models is not None:  # scorers handed over already loaded (the bench's full-size random ones)
+            return
+        detector, clip = self._weight_paths(ctx)
+        if self.backend == "mmdet":
             from janus_eval.metrics.mmdet_backend import check_available
 
-            check_available(self._weight_paths(ctx)[0])
+            check_available(detector)
+        elif detector is not None:
+            _check_detector(detector)
+        if clip is not None:
+            _check_clip(clip)
+
+    def prepare(self, docs: list[dict[str, Any]], ctx: RunContext) -> None:
+        self.check_prerequisites(ctx)  # fail before hours of generation, not after (the runner asked already)
         assert ctx.task_dir is not None
         for p, doc in enumerate(docs):
             target = ctx.task_dir / "images" / f"{p:05d}" / "metadata.jsonl"
@@ -212,21 +266,23 @@ class GenEval(GenerationTask):
 
     def scoring_identity(self, ctx: RunContext) -> dict[str, Any]:
         """Decisions depend on the detector and CLIP weights (by content) and the detector runtime."""
+        if self._models is not None:  # loaded in-process: named by what they are, not by paths they did not use
+            return {"backend": self.backend, "detector": self._models[0].name, "clip": self._models[1].name}
         detector, clip = self._weight_paths(ctx)
-        return {"backend": self.backend,
-                "detector_sha256": weights_sha256(detector) if detector and detector.exists() else "tiny random",
-                "clip_sha256": weights_sha256(clip) if clip and clip.exists() else "tiny random"}  # fmt: skip
+        return {"backend": self.backend, "detector_sha256": _weights_hash(detector),
+                "clip_sha256": _weights_hash(clip)}  # fmt: skip
 
     def card(self, ctx: RunContext | None = None) -> dict[str, Any]:
         ctx = ctx or RunContext()
         detector, clip = self._weight_paths(ctx)
+        loaded = self._models is not None  # the bench's in-process scorers: no weight files behind them
         return {
             **super().card(ctx),
             "metadata_file": str(_metadata_file(ctx)),
-            "detector": str(detector) if detector else "tiny random Mask2Former (non-official)",
-            "detector_sha256": weights_sha256(detector) if detector and detector.exists() else None,
-            "clip": str(clip) if clip else "tiny random CLIP (non-official)",
-            "clip_sha256": weights_sha256(clip) if clip and clip.exists() else None,
+            "detector": self._models[0].name if loaded else str(detector) if detector else "tiny random Mask2Former (non-official)",
+            "detector_sha256": None if loaded or detector is None else _weights_hash(detector),
+            "clip": self._models[1].name if loaded else str(clip) if clip else "tiny random CLIP (non-official)",
+            "clip_sha256": None if loaded or clip is None else _weights_hash(clip),
             "backend": self.backend,
             "scoring_device": ctx.scorer_device(self.scoring_device),
             "clip_precision": "fp16 autocast on CUDA (as CLIP_benchmark), fp32 on CPU",

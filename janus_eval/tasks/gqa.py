@@ -55,7 +55,7 @@ from janus_eval.task import (
 
 POST_PROMPT = SHORT_ANSWER_PROMPT
 IMAGES = DatasetSpec(repo="GQA", config="testdev_balanced_images", split="testdev", fixture="GQA",
-                     columns=("id", "image"))
+                     columns=("id", "image"), types=(("image", "image"),))
 _DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 

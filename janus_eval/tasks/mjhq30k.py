@@ -107,7 +107,7 @@ class Mjhq30k(FidTask):
         gen = self.generated_features(generated, extractor, protocol, ctx)
         ref = self.reference_stats(reference, extractor, protocol, ctx, self._category_members(image_root, reference))
         result = {"fid": frechet_distance_to_stats(gen, ref["all"].mu, ref["all"].sigma),
-                  "n_generated": float(len(gen)), "n_reference": float(ref["all"].n)}  # fmt: skip
+                  "n_generated": float(len(gen)), "n_reference": float(ref["all"].n), **self.stand_in_label(ctx)}  # fmt: skip
         for category in CATEGORIES:
             mine = [i for i, r in enumerate(records) if categories[r["id"]] == category]
             if len(mine) >= 2 and category in ref:

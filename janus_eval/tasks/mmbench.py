@@ -387,7 +387,8 @@ def write_submission(rows: list[dict[str, Any]], path: Path) -> Path:
 class MMBench(JudgeMatchedTask, UnderstandingTask):
     headline: ClassVar[str] = HEADLINE
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
-        repo="MMBench", split="dev", config="en", fixture="MMBench", columns=("index", "question", "A", "B", "image")
+        repo="MMBench", split="dev", config="en", fixture="MMBench", columns=("index", "question", "A", "B", "image"),
+        types=(("index", "id"), ("image", "image")),
     )
     protocols = {"lmms-eval": MMBenchLmmsEval, "vlmevalkit": MMBenchVLMEvalKit, "paper": MMBenchPaper}
 

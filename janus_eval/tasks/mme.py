@@ -234,7 +234,8 @@ class MMEPaper(PaperProtocol, MMEVLMEvalKit):
 class MME(UnderstandingTask):
     headline: ClassVar[str] = "mme_perception"
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
-        repo="MME", split="test", fixture="MME", columns=("question_id", "question", "answer", "category", "image")
+        repo="MME", split="test", fixture="MME", columns=("question_id", "question", "answer", "category", "image"),
+        types=(("question_id", "id"), ("image", "image")),
     )
     protocols = {"lmms-eval": MMELmmsEval, "vlmevalkit": MMEVLMEvalKit, "paper": MMEPaper}
 

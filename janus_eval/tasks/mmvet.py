@@ -88,7 +88,7 @@ from typing import Any, ClassVar
 from janus_eval.io import write_json
 from janus_eval.metrics import mmvet_official, vlmevalkit_mmvet
 from janus_eval.metrics.judge import DEFAULT_JUDGE_URL as DEFAULT_JUDGE_URL  # re-exported: importable from here
-from janus_eval.metrics.judge import DEFAULT_TIMEOUT_S, JudgeClient, JudgeSettings
+from janus_eval.metrics.judge import DEFAULT_TIMEOUT_S, JudgeClient, JudgeError, JudgeSettings
 from janus_eval.metrics.vlmevalkit_mcq import janus_content
 from janus_eval.registry import task
 from janus_eval.task import (
@@ -148,6 +148,8 @@ class MMVetJudged(UnderstandingProtocol):
     def __init__(self) -> None:
         self._clients: dict[tuple[JudgeSettings, Path], JudgeClient] = {}
         self._clients_lock = threading.Lock()
+        self._judge_down: dict[int, str] = {}
+        """Per client (by id), the error that put its judge down: later samples are kept unjudged without asking."""
 
     @abstractmethod
     def judge_prompt(self, doc: dict[str, Any], prediction: str) -> str:
@@ -180,8 +182,9 @@ class MMVetJudged(UnderstandingProtocol):
         key = (settings, Path(ctx.task_dir) / "judge_cache")
         with self._clients_lock:
             if key not in self._clients:
+                timeout = float(settings.timeout_s)  # retries back off from timeout / 60 (1 s at the default 60 s)
                 self._clients[key] = JudgeClient(settings.url, self.judge_model(settings), key[1], settings.key_env,
-                                                 timeout_s=float(settings.timeout_s))  # fmt: skip
+                                                 timeout_s=timeout, backoff_s=min(1.0, timeout / 60))  # fmt: skip
             return self._clients[key]
 
     def judge_model(self, settings: JudgeSettings) -> str:
@@ -232,8 +235,15 @@ class MMVetJudged(UnderstandingProtocol):
         base = _sample_fields(doc, prediction)
         if client is None:
             return {"score": 0.0, "judged": False, **base}
-        graded = self.grade(client, self.judge_prompt(doc, prediction))
-        return {**graded, **judged_flags(graded), **base}
+        failure = self._judge_down.get(id(client))
+        if failure is None:
+            try:
+                graded = self.grade(client, self.judge_prompt(doc, prediction))
+                return {**graded, **judged_flags(graded), **base}
+            except JudgeError as err:  # down, HTTP 500, hanging, garbage: keep the model's work, judge it later
+                failure = self._judge_down.setdefault(id(client), str(err))
+        return {"score": 0.0, "judged": False, "judge_outcome": JUDGE_FAILED, "judge_error": failure,
+                "unjudged_reason": f"the judge failed: {failure}", **base}  # fmt: skip
 
     # -- aggregate ----------------------------------------------------------------------------
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
@@ -417,6 +427,7 @@ class MMVet(UnderstandingTask):
     headline: ClassVar[str] = "mmvet_score"
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
         repo="MMVet", split="test", fixture="MMVet", columns=("question_id", "question", "answer", "capability", "image"),
+        types=(("question_id", "id"), ("image", "image")),
         nullable=("image",),  # lmms-eval's mmvet_doc_to_visual asks a row without an image as a text-only question
     )
     protocols = {"lmms-eval": MMVetLmmsEval, "vlmevalkit": MMVetVLMEvalKit, "paper": MMVetPaper}
@@ -429,12 +440,24 @@ class MMVet(UnderstandingTask):
         """Verdicts depend on the judge: another endpoint or model re-judges every stored prediction."""
         return {"judge": self.rules.judge_identity(ctx)}
 
+    def scoring_failure(self, records: list[dict[str, Any]]) -> str | None:
+        """Predictions the judge failed on are kept unjudged; the run still fails, saying a rerun only judges."""
+        failed = [record_scores(r) for r in records if record_scores(r).get("judge_outcome") == JUDGE_FAILED]
+        if not failed:
+            return None
+        return (f"mmvet: {failed[0].get('judge_error')}; the model's {len(records)} predictions are kept "
+                f"({len(failed)} unjudged): rerun the same command once the judge works and only the judge runs")  # fmt: skip
+
     def needs_rescore(self, record: dict[str, Any], ctx: RunContext) -> bool:
         """Predictions recorded without a judge (or that it failed on) get judged once a judge is configured."""
         return ctx.judge is not None and not record_scores(record).get("judged", False)
 
     def card(self, ctx: RunContext | None = None) -> dict[str, Any]:
         return {**super().card(ctx), "judge": self.rules.judge_card(ctx)}
+
+
+JUDGE_FAILED = "judge_failed"
+"""``judge_outcome`` of a sample whose judge request failed (as opposed to a judge that answered unusably)."""
 
 
 def _sample_fields(doc: dict[str, Any], prediction: str) -> dict[str, Any]:

@@ -188,7 +188,8 @@ def _ratio(num: int, den: int) -> float:
 class Pope(UnderstandingTask):
     headline: ClassVar[str] = "pope_f1"
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
-        repo="POPE", split="test", fixture="POPE", columns=("question_id", "question", "answer", "image")
+        repo="POPE", split="test", fixture="POPE", columns=("question_id", "question", "answer", "image"),
+        types=(("question_id", "id"), ("image", "image")),
     )
     protocols = {"lmms-eval": PopeLmmsEval, "vlmevalkit": PopeVLMEvalKit, "paper": PopePaper}
 

@@ -183,6 +183,7 @@ class SEEDBench(JudgeMatchedTask, UnderstandingTask):
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
         repo="SEED-Bench", split="test", fixture="SEED-Bench",
         columns=("question_id", "question", "answer", "data_type", "question_type_id", "choice_a", "choice_b", "choice_c", "choice_d", "image"),
+        types=(("question_id", "id"), ("question_type_id", "integer"), ("image", "images")),
     )
     protocols = {"lmms-eval": SEEDLmmsEval, "vlmevalkit": SEEDVLMEvalKit, "paper": SEEDPaper}
 

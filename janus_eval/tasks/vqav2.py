@@ -140,7 +140,8 @@ class VQAv2Paper(PaperProtocol, VQAv2VLMEvalKit):
 class VQAv2(UnderstandingTask):
     headline: ClassVar[str] = "vqav2_accuracy"
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
-        repo="VQAv2", split="validation", fixture="VQAv2", columns=("question_id", "question", "image")
+        repo="VQAv2", split="validation", fixture="VQAv2", columns=("question_id", "question", "image"),
+        types=(("question_id", "id"), ("image", "image")),
     )
     protocols = {"lmms-eval": VQAv2LmmsEval, "vlmevalkit": VQAv2VLMEvalKit, "paper": VQAv2Paper}
 

@@ -69,10 +69,28 @@ def test_layout_errors(tmp_path):
 
 def test_missing_inception_weights_fail_before_generation(tmp_path):
     task = get_task("coco30k")
-    ctx = RunContext(task_dir=tmp_path / "coco30k")
+    ctx = RunContext(data_root=tmp_path, task_dir=tmp_path / "coco30k")
     with pytest.raises(JanusEvalError, match=r"inception-2015-12-05\.pt.*--inception-weights"):
-        task.prepare(task.load(None).docs, ctx)
+        task.prepare([], ctx)
     assert "missing" in task.card(ctx)["fid"]["inception_weights"]
+    given = RunContext(task_dir=tmp_path / "coco30k", inception_weights=tmp_path / "absent.pt")  # on the fixtures too
+    with pytest.raises(JanusEvalError, match="absent.pt does not exist"):
+        task.check_prerequisites(given)
+
+
+def test_the_bundled_demo_runs_on_a_labelled_stand_in_inception(tmp_path):
+    """Without a data root or an Inception file, Table 4 runs on a random stand-in, labelled in card and results."""
+    task = get_task("coco30k")
+    task_dir = tmp_path / "coco30k"
+    ctx = RunContext(task_dir=task_dir, device="cpu")
+    task.check_prerequisites(ctx)
+    records = fake_generation(task, task_dir, task.load(None).docs[:4])
+    result = task.aggregate(records, ctx)
+    assert np.isfinite(result["fid"]) and result["fid_stand_in_inception"] == 1.0
+    card = task.card(ctx)["fid"]
+    assert card["inception_stand_in"] is True and card["inception_official"] is False
+    assert "non-comparable" in card["inception_weights"] and card["inception_sha256"].startswith("stand-in:")
+    assert task.aggregate(records, ctx) == result  # the stand-in is the same network every time
 
 
 def fake_generation(task, task_dir, docs, seed=0):

@@ -88,3 +88,32 @@ def test_backend_option_is_checked_and_recorded(tmp_path, tiny_adapter):
     run(tmp_path / "r", tiny_adapter, limit=1, options={"images_per_prompt": "1", "scoring_device": "cpu"})
     card = json.loads((tmp_path / "r" / "run.json").read_text())["tasks"]["geneval"]
     assert card["backend"] == "transformers" and card["scoring_device"] == "cpu"
+
+
+@pytest.mark.parametrize("missing", ["detector", "clip"])
+def test_missing_scorer_weights_are_refused_before_the_model_loads(cli_invoke, tmp_path, model_loads, missing):
+    """The transformers backend used to find a missing detector or CLIP only when scoring, after every image
+    was generated, and recorded the missing path as "tiny random" (#24.6)."""
+    from janus_eval.metrics.geneval_models import MMDET_CHECKPOINT
+    from janus_eval.tasks.geneval import CLIP_DIR
+
+    data, out = tmp_path / "data", tmp_path / "run"
+    (data / "weights").mkdir(parents=True)
+    if missing == "clip":  # the detector is there (checked by presence; it is never loaded here)
+        (data / "weights" / MMDET_CHECKPOINT).write_bytes(b"not loaded before the model")
+    expected = data / "weights" / (MMDET_CHECKPOINT if missing == "detector" else CLIP_DIR)
+    code, _, err = cli_invoke("run", "--tasks", "geneval", "--data-root", str(data), "--out", str(out), "--limit", "1",
+                              "--no-progress")  # fmt: skip
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert f"{expected} does not exist" in err or f"{expected} has no" in err, err
+    assert model_loads == [] and not (out / "geneval").exists()
+
+
+def test_scorer_identity_names_real_paths_never_a_missing_one_as_tiny(tmp_path):
+    from janus_eval.task import RunContext
+
+    task = get_task("geneval")
+    assert task.scoring_identity(RunContext())["detector_sha256"] == "tiny random"  # the labelled stand-in
+    with pytest.raises(JanusEvalError, match=f"{tmp_path / 'weights'}"):
+        task.scoring_identity(RunContext(data_root=tmp_path))

@@ -366,17 +366,17 @@ def test_a_hanging_judge_fails_after_the_timeout(tmp_path: Path):
         task = get_task("mmvet")
         ctx = judge_ctx(url, tmp_path, key_env="K", timeout_s=0.3, concurrency=2)
         start = time.monotonic()
-        with pytest.raises(JanusEvalError) as info:
-            task.score_samples([DOC, {**DOC, "question_id": "v1_10", "question": "Other?"}], ["x", "y"], ctx)
+        scored = task.score_samples([DOC, {**DOC, "question_id": "v1_10", "question": "Other?"}], ["x", "y"], ctx)
     assert time.monotonic() - start < 5
-    assert "\n" not in str(info.value) and url in str(info.value) and "0.3 s timeout" in str(info.value)
+    assert [s["judged"] for s in scored] == [False, False]  # kept, unjudged: a rerun only judges them
+    message = task.scoring_failure([{"id": "a", "scores": {}, "score_info": s} for s in scored])
+    assert message is not None and "\n" not in message and url in message and "0.3 s timeout" in message
 
 
 def test_non_utf8_judge_reply_is_a_one_line_error(tmp_path: Path):
     with fake_judge(always(b"\xff\xfe not utf-8")) as (url, _):  # type: ignore[arg-type]
-        with pytest.raises(JanusEvalError, match="not UTF-8") as info:
-            judge_one(url, tmp_path, DOC, "x")
-    assert "\n" not in str(info.value)
+        scored = judge_one(url, tmp_path, DOC, "x")
+    assert scored["judged"] is False and "not UTF-8" in scored["judge_error"] and "\n" not in scored["judge_error"]
 
 
 @pytest.mark.parametrize("protocol", ["lmms-eval", "vlmevalkit"])
@@ -408,3 +408,45 @@ def _configured(protocol: str, task_dir: Path) -> tuple[MMVet, RunContext]:
     task = get_task("mmvet", protocol=protocol)
     assert isinstance(task, MMVet)
     return task, judge_ctx("http://127.0.0.1:9/v1", task_dir, key_env="K")
+
+
+# -- a judge that fails keeps the model's work (#24.14) ------------------------------------------
+def mmvet_run(cli_invoke, out: Path, url: str) -> tuple[int, str, str]:
+    return cli_invoke("run", "--tasks", "mmvet", "--judge-url", url, "--judge-key-env", "JANUS_TEST_JUDGE_KEY",
+                      "--judge-timeout", "0.5", "--out", str(out), "--limit", "3", "--no-progress")  # fmt: skip
+
+
+@pytest.mark.parametrize("failure", ["http-500", "hang", "garbage", "down"])
+def test_a_failing_judge_keeps_the_predictions_and_a_rerun_only_judges(cli_invoke, tmp_path: Path, monkeypatch,
+                                                                      model_loads, failure: str):  # fmt: skip
+    import socket
+    from contextlib import nullcontext
+
+    from janus_eval.io import read_jsonl
+
+    monkeypatch.setenv("JANUS_TEST_JUDGE_KEY", "k")
+    out = tmp_path / "run"
+    if failure == "down":  # a port nobody listens on
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        judge = nullcontext((f"http://127.0.0.1:{port}/v1", []))
+    else:
+        reply = {"http-500": (500, "x"), "hang": (200, "hang"), "garbage": (200, b"<html>oops</html>")}[failure]
+        judge = serve(lambda request, n: reply)
+    with judge as (url, _):
+        code, _, err = mmvet_run(cli_invoke, out, url)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert "predictions are kept" in lines[0] and "only the judge runs" in lines[0], err
+    records = read_jsonl(out / "mmvet" / "samples.jsonl")
+    assert len(records) == 3 and all(isinstance(r["prediction"], str) for r in records)
+    assert not any(r["score_info"]["judged"] for r in records)
+    assert len(model_loads) == 1
+
+    with serve(lambda request, n: (200, "0.5")) as (url, requests):  # the judge works again: nothing is generated
+        code, _, err = mmvet_run(cli_invoke, out, url)
+    assert code == 0, err
+    assert len(model_loads) == 1 and len(requests) == 3
+    results = json.loads((out / "results.json").read_text())["mmvet"]
+    assert results["mmvet_unjudged"] == 0.0 and results["mmvet_score"] == pytest.approx(50.0)
