@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from janus_eval.protocol import WHOLE_SET
 from janus_eval.task import GenerationTask, JanusEvalError, Metric, Option, RunContext, choice
 
 if TYPE_CHECKING:
@@ -17,8 +18,10 @@ if TYPE_CHECKING:
     from janus_eval.metrics.inception import FeatureStats, FidProtocol, InceptionExtractor
 
 FID_BACKENDS = ("clean-fid", "torch-fidelity")
-FID_METRIC = Metric("fid", form="custom", higher_is_better=False, headline=True)
-"""FID is a set-level statistic: only the task's aggregate recomputes it."""
+FID_METRIC = Metric("fid", form="custom", higher_is_better=False, headline=True, unit=WHOLE_SET)
+"""FID is a set-level statistic: only the task's aggregate recomputes it, and no resample of samples gives its CI."""
+COUNT = {"form": "custom", "unit": WHOLE_SET}
+"""``n_generated`` / ``n_reference``: counts of the sets FID compares."""
 
 
 def _workers(raw: str) -> int:

@@ -45,6 +45,7 @@ from typing import Any, ClassVar
 
 from janus_eval.metrics.vlmevalkit_mcq import janus_content
 from janus_eval.metrics.yes_no import vlmevalkit_yes_no
+from janus_eval.protocol import per_group
 from janus_eval.registry import task
 from janus_eval.task import (
     IMAGE_PLACEHOLDER,
@@ -62,6 +63,8 @@ from janus_eval.task import (
 POST_PROMPT = SHORT_ANSWER_PROMPT
 REMOVED_INSTRUCTION = " Please answer yes or no."
 PERCEPTION = ("existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark", "artwork", "OCR")
+IMAGE_PAIR = per_group("question_id")
+"""MME scores the two questions about an image together (acc+), so a bootstrap resamples images."""
 COGNITION = ("commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning")
 
 
@@ -72,13 +75,13 @@ class MMELmmsEval(LmmsEvalProtocol):
     generation = GenerationSettings(max_new_tokens=16)
     prompt_template = "{question without ' Please answer yes or no.'}" + POST_PROMPT
     metrics = (
-        Metric("mme_perception", form="custom", headline=True),
-        Metric("mme_perception_score", form="custom"),
-        Metric("mme_cognition_score", form="custom"),
-        Metric("mme_incomplete_pairs", form="custom", higher_is_better=False),
-        Metric("mme_score/{category}", form="custom", group="category"),
-        Metric("mme_acc/{category}", form="custom", group="category"),
-        Metric("mme_acc_plus/{category}", form="custom", group="category"),
+        Metric("mme_perception", form="custom", headline=True, unit=IMAGE_PAIR),
+        Metric("mme_perception_score", form="custom", unit=IMAGE_PAIR),
+        Metric("mme_cognition_score", form="custom", unit=IMAGE_PAIR),
+        Metric("mme_incomplete_pairs", form="custom", higher_is_better=False, unit=IMAGE_PAIR),
+        Metric("mme_score/{category}", form="custom", group="category", unit=IMAGE_PAIR),
+        Metric("mme_acc/{category}", form="custom", group="category", unit=IMAGE_PAIR),
+        Metric("mme_acc_plus/{category}", form="custom", group="category", unit=IMAGE_PAIR),
     )
 
     def prompt(self, doc: dict[str, Any]) -> str:
@@ -169,12 +172,12 @@ class MMEVLMEvalKit(VLMEvalKitProtocol):
 
     prompt_template = IMAGE_PLACEHOLDER + "\n{question}" + POST_PROMPT
     metrics = (
-        Metric("mme_perception", form="custom", headline=True),
-        Metric("perception", form="custom"),
-        Metric("reasoning", form="custom"),
-        Metric("mme_missing_categories", form="custom", higher_is_better=False),
-        Metric("mme_incomplete_pairs", form="custom", higher_is_better=False),
-        Metric("{category}", form="custom", group="category"),  # last: it fits every name
+        Metric("mme_perception", form="custom", headline=True, unit=IMAGE_PAIR),
+        Metric("perception", form="custom", unit=IMAGE_PAIR),
+        Metric("reasoning", form="custom", unit=IMAGE_PAIR),
+        Metric("mme_missing_categories", form="custom", higher_is_better=False, unit=IMAGE_PAIR),
+        Metric("mme_incomplete_pairs", form="custom", higher_is_better=False, unit=IMAGE_PAIR),
+        Metric("{category}", form="custom", group="category", unit=IMAGE_PAIR),  # last: it fits every name
     )
 
     def prompt(self, doc: dict[str, Any]) -> str:
