@@ -118,9 +118,29 @@ def test_run_json_records_each_task_s_declared_metrics(tmp_path, tiny_adapter):
     card = json.loads((tmp_path / "run.json").read_text())["tasks"]["pope"]
     declared = {m["name"]: m for m in card["metrics"]}
     assert declared["pope_f1"] == {"name": "pope_f1", "form": "custom", "higher_is_better": True, "headline": True,
-                                   "key": "score", "scale": 1.0, "group": None, "group_value": None}
+                                   "key": "score", "scale": 1.0, "group": None, "group_value": None,
+                                   "unit": {"kind": "sample", "key": None, "modulo": None}}  # fmt: skip
     assert declared["pope_accuracy/{category}"]["group"] == "category"
     assert sum(m["headline"] for m in card["metrics"]) == 1
+    assert card["kind"] == "understanding" and card["unscored"] is None
+
+
+@pytest.mark.parametrize(("name", "unit"), [
+    ("mmbench", {"kind": "group", "key": "index", "modulo": 1_000_000}),  # circular copies of one question
+    ("mme", {"kind": "group", "key": "question_id", "modulo": None}),  # the two questions about one image
+    ("coco30k", {"kind": "set", "key": None, "modulo": None}),  # FID: no per-sample resampling
+    ("mjhq30k", {"kind": "set", "key": None, "modulo": None}),
+    ("geneval", {"kind": "sample", "key": None, "modulo": None}),
+])  # fmt: skip
+def test_the_headline_declares_the_unit_it_is_computed_over(name: str, unit: dict[str, Any]):
+    for protocol in task_class(name).protocols:
+        card = get_task(name, protocol).card()
+        assert next(m["unit"] for m in card["metrics"] if m["headline"]) == unit, (name, protocol)
+
+
+def test_mmvet_declares_its_placeholder_records():
+    for protocol in task_class("mmvet").protocols:
+        assert get_task("mmvet", protocol).card()["unscored"] == {"flag": "judged", "count_metric": "mmvet_unjudged"}
 
 
 def test_generation_tasks_declare_their_headline_and_direction():
