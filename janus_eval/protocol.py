@@ -132,6 +132,11 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
+def _numbers_first(value: str) -> tuple[int, int | str]:
+    """Group order of a template's metrics: numeric labels by value (2 before 10), then the others by name."""
+    return (0, int(value)) if value.isdigit() else (1, value)
+
+
 def apply_metrics(metrics: tuple[Metric, ...], records: Records) -> dict[str, float]:
     """Every declared metric computed from ``records``, in declaration order (templates: groups sorted).
 
@@ -164,7 +169,7 @@ def apply_metrics(metrics: tuple[Metric, ...], records: Records) -> dict[str, fl
             by = {}
             for row in rows:
                 by.setdefault(str(row.get(metric.group)), []).append(float(row[metric.key]))
-            for value in sorted(by):
+            for value in sorted(by, key=_numbers_first):
                 result[metric.name.replace("{" + str(metric.group) + "}", value)] = metric.scale * _mean(by[value])
         else:
             picked = [float(r[metric.key]) for r in rows
