@@ -138,27 +138,24 @@ def _numbers_first(value: str) -> tuple[int, int | str]:
 
 
 def apply_metrics(metrics: tuple[Metric, ...], records: Records) -> dict[str, float]:
-    """Every declared metric computed from ``records``, in declaration order (templates: groups sorted).
+    """Every declared metric computed from ``records``, in declaration order (templates: groups in order).
 
-    A custom computation shared by several declarations runs once; a metric with no records to
-    average over is left out, as the hand-written aggregates did.
+    A custom computation runs once, where its first declaration stands, and yields every metric it
+    computes that its declarations name, in its own order (MME's per-category triples stay together).
+    A metric with no records to average over is left out.
     """
     rows = [_info(r) for r in records]
     result: dict[str, float] = {}
-    computed: dict[int, dict[str, float]] = {}
+    computed: set[int] = set()
     for metric in metrics:
         if metric.form == "custom":
             if metric.compute is None:
                 raise TypeError(f"custom metric {metric.name!r} declares no computation")
             if id(metric.compute) not in computed:
-                computed[id(metric.compute)] = metric.compute(records)
-            values = computed[id(metric.compute)]
-            if metric.is_template:
-                before, _, after = metric.name.partition("{" + str(metric.group) + "}")
-                result.update({k: v for k, v in values.items()
-                               if k.startswith(before) and k.endswith(after) and len(k) > len(before) + len(after)})  # fmt: skip
-            elif metric.name in values:
-                result[metric.name] = values[metric.name]
+                computed.add(id(metric.compute))
+                siblings = [m for m in metrics if m.compute is metric.compute]
+                values = metric.compute(records)
+                result.update({k: v for k, v in values.items() if any(_names(m, k) for m in siblings)})
         elif metric.form == "grouped":
             by: dict[str, list[float]] = {}
             for row in rows:
@@ -177,6 +174,14 @@ def apply_metrics(metrics: tuple[Metric, ...], records: Records) -> dict[str, fl
             if picked:
                 result[metric.name] = metric.scale * _mean(picked)
     return result
+
+
+def _names(metric: Metric, name: str) -> bool:
+    """Whether ``name`` is ``metric`` or, for a template, one of the metrics it declares."""
+    if not metric.is_template:
+        return name == metric.name
+    before, _, after = metric.name.partition("{" + str(metric.group) + "}")
+    return name.startswith(before) and name.endswith(after) and len(name) > len(before) + len(after)
 
 
 @dataclass(frozen=True)

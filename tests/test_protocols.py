@@ -159,3 +159,45 @@ def test_every_declaration_is_one_results_can_read(name: str, protocol: str):
     task = get_task(name, protocol)
     specs = parse_metrics([m.card() for m in task.metrics], f"{name}/{protocol}")
     assert [s.name for s in specs if s.headline] == [task.headline]
+
+
+def _rec(score: float, **info: str) -> dict[str, Any]:
+    return {"id": "x", "scores": {"score": score}, "score_info": info}
+
+
+def test_declarations_compute_themselves():
+    """``aggregate``'s default applies the declarations: means, group means, templates, custom computations."""
+    from janus_eval.protocol import apply_metrics, custom, grouped, mean
+
+    calls: list[int] = []
+
+    def counts(records: list[dict[str, Any]]) -> dict[str, float]:
+        calls.append(len(records))
+        return {"n/b": 2.0, "n/a": 1.0, "total": float(len(records)), "unrelated": 9.0}
+
+    records = [_rec(1.0, tag="2"), _rec(0.0, tag="10"), _rec(1.0, tag="10"), _rec(1.0, tag="a")]
+    metrics = (
+        mean("acc", scale=100.0, headline=True),
+        grouped("acc_by_tag", group="tag"),
+        mean("acc/{tag}", group="tag"),
+        mean("acc_ten", group="tag", group_value="10"),
+        custom("total", counts),
+        custom("n/{k}", counts, group="k"),
+    )
+    assert list(apply_metrics(metrics, records).items()) == [
+        ("acc", 75.0), ("acc_by_tag", (1.0 + 0.5 + 1.0) / 3), ("acc/2", 1.0), ("acc/10", 0.5), ("acc/a", 1.0),
+        ("acc_ten", 0.5), ("n/b", 2.0), ("n/a", 1.0), ("total", 4.0),  # one call, in its own order, undeclared left out
+    ]  # fmt: skip
+    assert calls == [4]
+    with pytest.raises(TypeError, match="declares no computation"):
+        apply_metrics((Metric("f1", form="custom"),), records)
+
+
+def test_today_s_keywords_still_declare_a_metric():
+    """Protocols declared with the keyword form keep working, with the default unit; their own aggregate wins."""
+    from janus_eval.protocol import SAMPLE
+
+    metric = Metric("pope_f1/random", form="custom", higher_is_better=True, headline=True, scale=100.0, group="category",
+                    group_value="random")  # fmt: skip
+    assert metric.unit == SAMPLE and metric.compute is None and metric.card()["unit"]["kind"] == "sample"
+    assert type(get_task("pope").rules).aggregate is not type(get_task("gqa").rules).aggregate  # POPE still hand-writes it

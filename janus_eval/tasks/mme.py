@@ -45,7 +45,7 @@ from typing import Any, ClassVar
 
 from janus_eval.metrics.vlmevalkit_mcq import janus_content
 from janus_eval.metrics.yes_no import vlmevalkit_yes_no
-from janus_eval.protocol import per_group
+from janus_eval.protocol import custom, per_group
 from janus_eval.registry import task
 from janus_eval.task import (
     IMAGE_PLACEHOLDER,
@@ -68,6 +68,36 @@ IMAGE_PAIR = per_group("question_id")
 COGNITION = ("commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning")
 
 
+def _lmms_eval_scores(records: list[dict[str, Any]]) -> dict[str, float]:
+    """lmms-eval's ``mme_aggregate_results`` per category (acc + acc+ over image pairs), summed per eval type."""
+    scored = [record_scores(r) for r in records]
+    result: dict[str, float] = {}
+    incomplete = 0
+    for eval_type in ("perception", "cognition"):
+        subset = [s for s in scored if s["eval_type"] == eval_type]
+        if not subset:
+            continue
+        categories, dropped = _category_scores(subset)
+        incomplete += dropped
+        result[f"mme_{eval_type}_score"] = sum(c["score"] for c in categories.values())
+        for category, values in categories.items():
+            result[f"mme_score/{category}"] = values["score"]
+            result[f"mme_acc/{category}"] = values["acc"]
+            result[f"mme_acc_plus/{category}"] = values["acc_plus"]
+    if "mme_perception_score" in result:
+        result["mme_perception"] = result["mme_perception_score"]
+    result["mme_incomplete_pairs"] = float(incomplete)
+    return result
+
+
+def _vlmevalkit_scores(records: list[dict[str, Any]]) -> dict[str, float]:
+    """VLMEvalKit's ``MME_rating``, plus the paper's number (its perception sum)."""
+    result = _vlmevalkit_rating([record_scores(r) for r in records])
+    if "perception" in result:
+        result["mme_perception"] = result["perception"]
+    return result
+
+
 # -- lmms-eval ----------------------------------------------------------------------------------
 class MMELmmsEval(LmmsEvalProtocol):
     """The question without " Please answer yes or no." plus the post-prompt; Otter's yes/no reading; pair sums."""
@@ -75,13 +105,13 @@ class MMELmmsEval(LmmsEvalProtocol):
     generation = GenerationSettings(max_new_tokens=16)
     prompt_template = "{question without ' Please answer yes or no.'}" + POST_PROMPT
     metrics = (
-        Metric("mme_perception", form="custom", headline=True, unit=IMAGE_PAIR),
-        Metric("mme_perception_score", form="custom", unit=IMAGE_PAIR),
-        Metric("mme_cognition_score", form="custom", unit=IMAGE_PAIR),
-        Metric("mme_incomplete_pairs", form="custom", higher_is_better=False, unit=IMAGE_PAIR),
-        Metric("mme_score/{category}", form="custom", group="category", unit=IMAGE_PAIR),
-        Metric("mme_acc/{category}", form="custom", group="category", unit=IMAGE_PAIR),
-        Metric("mme_acc_plus/{category}", form="custom", group="category", unit=IMAGE_PAIR),
+        custom("mme_perception", _lmms_eval_scores, headline=True, unit=IMAGE_PAIR),
+        custom("mme_perception_score", _lmms_eval_scores, unit=IMAGE_PAIR),
+        custom("mme_cognition_score", _lmms_eval_scores, unit=IMAGE_PAIR),
+        custom("mme_incomplete_pairs", _lmms_eval_scores, higher_is_better=False, unit=IMAGE_PAIR),
+        custom("mme_score/{category}", _lmms_eval_scores, group="category", unit=IMAGE_PAIR),
+        custom("mme_acc/{category}", _lmms_eval_scores, group="category", unit=IMAGE_PAIR),
+        custom("mme_acc_plus/{category}", _lmms_eval_scores, group="category", unit=IMAGE_PAIR),
     )
 
     def prompt(self, doc: dict[str, Any]) -> str:
@@ -101,26 +131,6 @@ class MMELmmsEval(LmmsEvalProtocol):
             "category": category,
             "eval_type": "perception" if category in PERCEPTION else "cognition",
         }
-
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        scored = [record_scores(r) for r in records]
-        result: dict[str, float] = {}
-        incomplete = 0
-        for eval_type in ("perception", "cognition"):
-            subset = [s for s in scored if s["eval_type"] == eval_type]
-            if not subset:
-                continue
-            categories, dropped = _category_scores(subset)
-            incomplete += dropped
-            result[f"mme_{eval_type}_score"] = sum(c["score"] for c in categories.values())
-            for category, values in categories.items():
-                result[f"mme_score/{category}"] = values["score"]
-                result[f"mme_acc/{category}"] = values["acc"]
-                result[f"mme_acc_plus/{category}"] = values["acc_plus"]
-        if "mme_perception_score" in result:
-            result["mme_perception"] = result["mme_perception_score"]
-        result["mme_incomplete_pairs"] = float(incomplete)
-        return result
 
 
 def parse_yes_no(prediction: str) -> str:
@@ -172,12 +182,12 @@ class MMEVLMEvalKit(VLMEvalKitProtocol):
 
     prompt_template = IMAGE_PLACEHOLDER + "\n{question}" + POST_PROMPT
     metrics = (
-        Metric("mme_perception", form="custom", headline=True, unit=IMAGE_PAIR),
-        Metric("perception", form="custom", unit=IMAGE_PAIR),
-        Metric("reasoning", form="custom", unit=IMAGE_PAIR),
-        Metric("mme_missing_categories", form="custom", higher_is_better=False, unit=IMAGE_PAIR),
-        Metric("mme_incomplete_pairs", form="custom", higher_is_better=False, unit=IMAGE_PAIR),
-        Metric("{category}", form="custom", group="category", unit=IMAGE_PAIR),  # last: it fits every name
+        custom("mme_perception", _vlmevalkit_scores, headline=True, unit=IMAGE_PAIR),
+        custom("perception", _vlmevalkit_scores, unit=IMAGE_PAIR),
+        custom("reasoning", _vlmevalkit_scores, unit=IMAGE_PAIR),
+        custom("mme_missing_categories", _vlmevalkit_scores, higher_is_better=False, unit=IMAGE_PAIR),
+        custom("mme_incomplete_pairs", _vlmevalkit_scores, higher_is_better=False, unit=IMAGE_PAIR),
+        custom("{category}", _vlmevalkit_scores, group="category", unit=IMAGE_PAIR),  # last: it fits every name
     )
 
     def prompt(self, doc: dict[str, Any]) -> str:
@@ -187,12 +197,6 @@ class MMEVLMEvalKit(VLMEvalKitProtocol):
         extracted, answer = vlmevalkit_yes_no(prediction), str(doc["answer"])
         return {"score": float(extracted == answer), "prediction": extracted, "ground_truth": answer,
                 "question_id": str(doc["question_id"]), "category": str(doc["category"])}  # fmt: skip
-
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        result = _vlmevalkit_rating([record_scores(r) for r in records])
-        if "perception" in result:
-            result["mme_perception"] = result["perception"]
-        return result
 
 
 def _vlmevalkit_rating(scored: list[dict[str, Any]]) -> dict[str, float]:
