@@ -8,9 +8,10 @@ An understanding benchmark has up to two protocols, each a class in the task's m
   greedy, 512 new tokens, stop only at EOS; its post-processing is the reply's round trip through
   the ``.xlsx`` file VLMEvalKit scores from.
 
-A protocol says how a doc becomes a prompt, how a prediction is cleaned, extracted and scored, how
-scores aggregate, and which metrics it reports (``Metric``: name, statistical form, direction,
-headline). The declared metrics go into ``run.json`` so that results/ never has to guess them.
+A protocol says how a doc becomes a prompt, how a prediction is cleaned, extracted and scored, and
+which metrics it reports. A ``Metric`` is executable: its computation (``mean``, ``grouped`` or
+``custom(fn)``), direction, resampling unit and whether it is the headline; the default ``aggregate``
+applies the declarations. They go into ``run.json`` (all but the code) so results/ never guesses them.
 """
 
 from __future__ import annotations
