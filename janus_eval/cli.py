@@ -20,7 +20,7 @@ out_console = Console()
 err_console = Console(stderr=True)
 
 DataRoot = Annotated[Optional[Path], typer.Option("--data-root", help="Folder of dataset snapshots; default: bundled fixtures.")]
-Protocol = Annotated[str, typer.Option("--protocol", help="lmms-eval (default) or vlmevalkit.")]
+Protocol = Annotated[str, typer.Option("--protocol", help="Understanding tasks: lmms-eval (default), vlmevalkit or paper (the Janus paper's Table 2). Generation tasks have one protocol.")]
 
 
 def _split_tasks(tasks: str) -> list[str]:
@@ -139,14 +139,33 @@ def run_command(
 @app.command("score")
 def score_command(
     task: Annotated[str, typer.Option("--task")],
-    predictions: Annotated[Path, typer.Option("--predictions", help='JSONL of {"id", "prediction"} lines.')],
+    predictions: Annotated[Optional[Path], typer.Option("--predictions", help='JSONL of {"id", "prediction"} lines.')] = None,
+    images: Annotated[Optional[Path], typer.Option("--images", help="Generated images in the task's layout (geneval, coco30k, mjhq30k).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="With --images: the run directory to write (a new folder).")] = None,
     data_root: DataRoot = None,
     protocol: Protocol = "lmms-eval",
+    device: Annotated[str, typer.Option("--device", help="With --images: device for the detector/CLIP/Inception.")] = "cpu",
+    inception_weights: Annotated[Optional[Path], typer.Option("--inception-weights", help="FID Inception weights file (default DATA/weights/).")] = None,
+    fid_backend: Annotated[Optional[str], typer.Option("--fid-backend", help="clean-fid (the protocol; default) or torch-fidelity.")] = None,
+    task_option: Annotated[Optional[list[str]], typer.Option("-T", "--task-option", help="TASK.NAME=VALUE, e.g. geneval.detector=PATH.")] = None,
 ) -> None:
-    """Re-score outside predictions with a task's scorer and print its metrics as JSON."""
-    from janus_eval.scoring import score_predictions
+    """Re-score outside predictions, or score images generated elsewhere, with a task's scorers; print the metrics as JSON."""
+    from janus_eval.scoring import ImageScoring, score_image_folder, score_predictions
 
-    result = score_predictions(task, predictions, data_root, protocol)
+    if (predictions is None) == (images is None):
+        raise JanusEvalError("pass exactly one of --predictions FILE (text answers) or --images DIR (generated images)")
+    if images is None:
+        if out is not None or task_option or inception_weights or fid_backend:
+            raise JanusEvalError("--out, -T, --inception-weights and --fid-backend go with --images, not --predictions")
+        result = score_predictions(task, predictions, data_root, protocol)  # type: ignore[arg-type]
+    else:
+        if out is None:
+            raise JanusEvalError("--images needs --out OUT: the run directory to write the scores to")
+        options = _parse_task_options(task_option or [])
+        if set(options) - {task}:
+            raise JanusEvalError(f"-T option for task {next(iter(set(options) - {task}))!r}, but --task is {task!r}")
+        result = score_image_folder(ImageScoring(task=task, images=images, out=out, data_root=data_root, task_options=options.get(task, {}),
+                                                 device=device, inception_weights=inception_weights, fid_backend=fid_backend))  # fmt: skip
     out_console.print_json(json.dumps(result))
 
 
@@ -158,14 +177,15 @@ Runs = Annotated[Optional[list[Path]], typer.Argument(help="Run directories writ
 def table_command(
     runs: Runs = None,
     fmt: Annotated[str, typer.Option("--format", help="md | latex | csv.")] = "md",
-    paper: Annotated[bool, typer.Option("--paper/--no-paper", help="Print the paper's reference rows too.")] = True,
+    paper: Annotated[str, typer.Option("--paper", help="Reference rows: janus (the Janus paper's) | janus-pro (the Janus-Pro report's) | all.")] = "janus",
+    no_paper: Annotated[bool, typer.Option("--no-paper", help="Print no reference rows.")] = False,
     table: Annotated[str, typer.Option("--table", help="2 (understanding) | 3 (GenEval) | 4 (FID) | all.")] = "all",
 ) -> None:
     """Runs laid out as the paper's Tables 2-4, one row per run, paper rows beside."""
     from janus_eval.results.rundir import load_runs
     from janus_eval.results.tables import render_tables
 
-    sys.stdout.write(render_tables(load_runs(runs or []), fmt=fmt, which=table, paper=paper))
+    sys.stdout.write(render_tables(load_runs(runs or []), fmt=fmt, which=table, paper=not no_paper, papers=paper))
 
 
 @app.command("gate")

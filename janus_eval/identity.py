@@ -12,6 +12,13 @@ Two parts, kept in ``<out>/<task>/identity.json`` (written before the task's fir
 
 The run-wide part of ``inputs`` (checkpoint, dtype, seed, protocol) must also match every other
 task already in the directory: one run directory, one model.
+
+``protocol`` is the task's own: the run's ``--protocol`` for an understanding task, the fixed
+``official`` of a generation task (``--protocol`` does not change how it generates or scores). So a
+generation task's records resume whatever ``--protocol`` a later run names, and the run-wide check
+compares protocols between understanding tasks only (``understanding``: the ``--protocol`` choices).
+A generation folder written before generation tasks had a protocol of their own recorded the run's
+``--protocol``; it is the same inputs and resumes too.
 """
 
 from __future__ import annotations
@@ -67,24 +74,36 @@ def has_outputs(task_dir: Path) -> bool:
     return next((task_dir / "images").rglob("*.png"), None) is not None
 
 
-def conflicts(task_dir: Path, identity: TaskIdentity) -> list[str]:
+def conflicts(task_dir: Path, identity: TaskIdentity, understanding: tuple[str, ...] = ()) -> list[str]:
     """What differs between this run's inputs and the outputs already in ``task_dir`` (empty: resumable)."""
     if not has_outputs(task_dir):
         return []
     stored = read_identity(task_dir)
     if stored is None:
         return ["identity (outputs of an older janus-eval)"]
-    return differences(identity.inputs, stored.get("inputs", {}))
+    theirs = dict(stored.get("inputs", {}))
+    mine = identity.inputs.get("protocol")
+    if understanding and mine not in understanding and theirs.get("protocol") in understanding:
+        theirs["protocol"] = mine  # a generation task's folder from before it recorded a protocol of its own
+    return differences(identity.inputs, theirs)
 
 
-def run_wide_conflicts(out: Path, identity: TaskIdentity, skip: set[str]) -> dict[str, list[str]]:
-    """Other tasks in ``out`` made with a different checkpoint, dtype, seed or protocol."""
+def run_wide_conflicts(out: Path, identity: TaskIdentity, skip: set[str],
+                       understanding: tuple[str, ...] | None = None) -> dict[str, list[str]]:  # fmt: skip
+    """Other tasks in ``out`` made with a different checkpoint, dtype, seed or protocol.
+
+    With ``understanding`` given, protocols are compared only when both are among them (a generation
+    task's own protocol never conflicts with an understanding task's).
+    """
     found = {}
     for path in sorted(out.glob(f"*/{IDENTITY_FILE}")):
         if path.parent.name in skip:
             continue
         stored = read_json_file(path).get("inputs", {})
-        diff = differences(identity.inputs, stored, RUN_WIDE)
+        keys = RUN_WIDE
+        if understanding is not None and not {identity.inputs.get("protocol"), stored.get("protocol")} <= set(understanding):
+            keys = tuple(k for k in RUN_WIDE if k != "protocol")
+        diff = differences(identity.inputs, stored, keys)
         if diff:
             found[path.parent.name] = diff
     return found

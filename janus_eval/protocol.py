@@ -1,12 +1,17 @@
 """What a protocol is: the rules one reference framework applies to a benchmark, chosen once per run.
 
-An understanding benchmark has up to two protocols, each a class in the task's module:
+An understanding benchmark has up to three protocols, each a class in the task's module:
 - ``LmmsEvalProtocol``: lmms-eval 0.7.3. Its prompts are the question plus the task's post-prompt
   in the Janus chat format (checkpoint's system prompt); its post-processing cuts the reply at the
   ``until`` strings, drops ``<think>``-style blocks and strips whitespace.
 - ``VLMEvalKitProtocol``: VLMEvalKit as of the Janus integration (PR #541): no system prompt,
   greedy, 512 new tokens, stop only at EOS; its post-processing is the reply's round trip through
   the ``.xlsx`` file VLMEvalKit scores from.
+- ``PaperProtocol``: what produced the Janus paper's Table 2: ``VLMEvalKitProtocol`` plus the changes
+  the authors documented in PR #541's description (MMBench without circular mode, POPE's ``random``
+  split F1, MM-Vet graded by the official MM-Vet evaluator, MMMU's ``validation`` split). A task's
+  paper class subclasses its VLMEvalKit class and overrides only what differs, so a fix to the
+  VLMEvalKit rules is a fix to the paper's.
 
 A protocol says how a doc becomes a prompt, how a prediction is cleaned, extracted and scored, and
 which metrics it reports. A ``Metric`` is executable: its computation (``mean``, ``grouped`` or
@@ -27,6 +32,10 @@ MetricForm = Literal["mean", "grouped", "custom"]
 UnitKind = Literal["sample", "group", "set"]
 VLMEVALKIT_REFERENCE = "VLMEvalKit b3a2f81 (PR #541, Oct 2024), exact_matching (no LLM judge)"
 LMMS_EVAL_REFERENCE = "lmms-eval 0.7.3"
+PAPER_REFERENCE = (
+    "VLMEvalKit b3a2f81 (PR #541, Oct 2024) with PR #541's documented changes: MMBench circular=False, "
+    "POPE random-split F1, MM-Vet by the official MM-Vet evaluator (yuweihao/MM-Vet acde843), MMMU validation split"
+)
 IMAGE_PLACEHOLDER = "<image_placeholder>"
 """Where a prompt puts an image; the model adapter expands it. Prompts without one get images first."""
 Records = list[dict[str, Any]]
@@ -267,6 +276,18 @@ class VLMEvalKitProtocol(UnderstandingProtocol):
     def postprocess(self, prediction: str) -> str:
         """The prediction's round trip through VLMEvalKit's .xlsx file (no strip)."""
         return vlmevalkit_cell(prediction)
+
+
+class PaperProtocol(VLMEvalKitProtocol):
+    """The Janus paper's Table 2: VLMEvalKit b3a2f81 plus the authors' changes stated in PR #541.
+
+    The generation and post-processing are VLMEvalKit's (the authors ran its Janus wrapper); each task's
+    paper class changes only the scoring the PR describes, and says in its module docstring what it
+    checked in the reference code.
+    """
+
+    name: ClassVar[str] = "paper"
+    reference: ClassVar[str] = PAPER_REFERENCE
 
 
 _REASONING_TAGS = (("<think>", "</think>"), ("<analysis>", "</analysis>"))

@@ -28,6 +28,7 @@ from janus_eval.task import (
     IMAGE_PLACEHOLDER,
     GenerationTask,
     ImageRequest,
+    PROTOCOLS,
     JanusEvalError,
     RunContext,
     Task,
@@ -317,7 +318,8 @@ class Runner:
         files = task_run.docset.files
         root = Path(os.path.commonpath(files)) if len(files) > 1 else files[0].parent
         data = {str(f.relative_to(root)): sha256_file(f) for f in files}
-        inputs = {**run_wide, "data_sha256": data, "options": task.option_values()}
+        # the task's own protocol: a generation task's does not follow --protocol (see identity.py)
+        inputs = {**run_wide, "protocol": task.protocol, "data_sha256": data, "options": task.option_values()}
         return TaskIdentity(inputs=inputs, scoring=task.scoring_identity(task_run.ctx))
 
     def _check_identities(self, runs: list[TaskRun]) -> None:
@@ -326,7 +328,8 @@ class Runner:
         names = {r.task.name for r in runs}
         for task_run in runs:
             task_run.identity = self._task_identity(task_run, run_wide)
-        others = identity.run_wide_conflicts(self.out, runs[0].identity, skip=names)  # type: ignore[arg-type]
+        lead = next((r for r in runs if isinstance(r.task, UnderstandingTask)), runs[0])  # carries --protocol
+        others = identity.run_wide_conflicts(self.out, lead.identity, skip=names, understanding=PROTOCOLS)  # type: ignore[arg-type]
         if others:
             task, diff = next(iter(others.items()))
             if not self.config.overwrite:
@@ -335,7 +338,7 @@ class Runner:
                 remove_run_files(self.out)
         for task_run in runs:
             task_dir = self.out / task_run.dir_name
-            diff = identity.conflicts(task_dir, task_run.identity)  # type: ignore[arg-type]
+            diff = identity.conflicts(task_dir, task_run.identity, PROTOCOLS)  # type: ignore[arg-type]
             if diff and not self.config.overwrite:
                 raise identity.refusal(self.out, f"{task_run.task.name} records", diff)
             if diff and self.world.is_main:

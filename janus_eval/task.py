@@ -17,6 +17,7 @@ from janus_eval.errors import JanusEvalError, TaskNotImplemented
 from janus_eval.protocol import (
     IMAGE_PLACEHOLDER,
     LmmsEvalProtocol,
+    PaperProtocol,
     VLMEvalKitProtocol,
     GenerationSettings,
     Metric,
@@ -32,10 +33,16 @@ if TYPE_CHECKING:
     from janus_eval.hfdata import DocSet
     from janus_eval.metrics.judge import JudgeSettings
 
-__all__ = ["IMAGE_PLACEHOLDER", "LmmsEvalProtocol", "VLMEvalKitProtocol", "UnderstandingProtocol", "JanusEvalError", "TaskNotImplemented", "GenerationSettings", "Metric",
+__all__ = ["IMAGE_PLACEHOLDER", "LmmsEvalProtocol", "PaperProtocol", "VLMEvalKitProtocol", "UnderstandingProtocol", "JanusEvalError", "TaskNotImplemented", "GenerationSettings", "Metric",
            "strip_reasoning_tags", "vlmevalkit_cell"]  # fmt: skip
 
-PROTOCOLS = ("lmms-eval", "vlmevalkit")
+PROTOCOLS = ("lmms-eval", "vlmevalkit", "paper")
+"""The ``--protocol`` choices. They select an understanding task's rules; a generation task has one
+protocol (``GENERATION_PROTOCOL``), whatever the run's choice."""
+GENERATION_PROTOCOL = "official"
+"""What a generation task records as its protocol: the benchmark's official evaluation (its
+``reference_version`` names it: GenEval's ``evaluate_images.py``, GigaGAN's / clean-fid's FID), which
+is also the paper's."""
 SHORT_ANSWER_PROMPT = "\nAnswer the question using a single word or phrase."
 """The post-prompt lmms-eval and VLMEvalKit append to short-answer questions (POPE, MME, GQA, VQAv2)."""
 Kind = Literal["understanding", "generation"]
@@ -357,11 +364,22 @@ class GenerationTask(Task):
     """
 
     kind: ClassVar[Kind] = "generation"
+    protocols: ClassVar[tuple[str, ...]] = (GENERATION_PROTOCOL,)
     metrics: ClassVar[tuple[Metric, ...]]  # type: ignore[misc]
     reference_version: ClassVar[str]  # type: ignore[misc]
     images_per_prompt: int = 1
     cfg_scale: ClassVar[float] = 5.0
     temperature: ClassVar[float] = 1.0
+
+    def __init__(self, protocol: str = GENERATION_PROTOCOL) -> None:
+        """Any ``--protocol`` is accepted and ignored: it chooses the rules of understanding tasks only.
+
+        So ``--tasks paper --protocol vlmevalkit`` runs every table; the task records
+        ``GENERATION_PROTOCOL`` as its own protocol (run.json, identity), whatever the run's choice.
+        """
+        if protocol not in (*PROTOCOLS, GENERATION_PROTOCOL):
+            raise JanusEvalError(f"unknown protocol {protocol!r}; expected one of: {', '.join(PROTOCOLS)}")
+        self.protocol = GENERATION_PROTOCOL
 
     def locate_data(self, data_root: Path | None) -> str:
         return f"found ({len(self.load(data_root))} prompts)"

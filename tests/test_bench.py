@@ -80,3 +80,27 @@ def test_pipeline_bench_compares_serial_and_parallel_on_identical_records(tmp_pa
         assert stage["identical_records"] is True and stage["workers"] >= 1
         assert stage["serial_per_s"] > 0 and stage["parallel_per_s"] > 0
     assert result["peak_rss_mib"] > 0 and "ratio x" in out
+
+
+def test_gpu_check_dry_mode_runs_every_path_and_writes_its_rows(tmp_path):
+    """``bench/gpu_check.sh --device cpu --shape tiny``: the GPU check's own code on CPU, as a subprocess; its rows
+    go to a copy of RESULTS.md (``--results``), appended after what was there, never to the committed file."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    results = tmp_path / "RESULTS.md"
+    before = (bench / "RESULTS.md").read_text()
+    results.write_text(before)
+    done = subprocess.run(["bash", str(bench / "gpu_check.sh"), "--device", "cpu", "--shape", "tiny", "--results", str(results)],
+                          capture_output=True, text=True, env={**__import__("os").environ, "PYTHON": sys.executable})  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = results.read_text()
+    assert text.startswith(before) and (bench / "RESULTS.md").read_text() == before
+    rows = {line.split(" | ")[2]: line.split(" | ")[3] for line in text[len(before):].splitlines() if line.startswith("| 20")}
+    assert rows["decode chunk 8, batch sizes 1/3/5/8/13"] == "PASS"
+    assert rows["scoring beside generation (GenEval)"] == "PASS"
+    assert rows["batch-size auto, OOM halving (OOM simulated)"] == "PASS" and rows["batch-size auto, OOM at batch 1"] == "PASS"
+    assert rows["compiled decode step + CUDA graphs"] == rows["pinned host-to-device copies"] == "skipped"
+    assert {"gen", "und", "agree"} <= set(rows) and all(rows[m] == "measured" for m in ("gen", "und", "agree"))

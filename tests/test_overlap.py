@@ -1,5 +1,11 @@
 """GenEval's scorers beside generation: each prompt scored once, whole, after its PNGs are written;
-the run's records are the same as when scoring waits for the last image."""
+the run's records are the same as when scoring waits for the last image.
+
+The runner scores beside generation only on CUDA (``Runner._overlap_scoring``); here it is forced on, on
+CPU, with the embedded tiny Janus and GenEval's real tiny scorers (the labelled random Mask2Former and
+CLIP stand-ins). On a GPU, where the scorer runs on the same device as the model, ``bench/gpu_check.sh``
+runs it.
+"""
 
 from __future__ import annotations
 
@@ -86,3 +92,34 @@ def test_overlapped_scoring_gives_the_same_run_directory(tmp_path: Path, monkeyp
     run(tmp_path / "beside", overlap=True)
     for name in ("results.json", "geneval/samples.jsonl"):
         assert (tmp_path / "after" / name).read_text() == (tmp_path / "beside" / name).read_text()
+
+
+def test_tiny_janus_with_the_tiny_geneval_scorers_beside_generation_equals_scoring_after(tmp_path: Path, monkeypatch):
+    """The real path: the embedded Janus generates (batches of 3 across prompts of 2 images), PNGs are written on
+    threads, the tiny detector and CLIP score each finished prompt on the scorer thread; records and results
+    equal a run that scores after the last image."""
+    from janus_eval.runner import RunConfig, Runner
+
+    score_group, threads = Runner._score_group, []
+
+    def recorded(self, *args):
+        threads.append(threading.current_thread().name.startswith("scorer"))
+        return score_group(self, *args)
+
+    monkeypatch.setattr(Runner, "_score_group", recorded)
+
+    def run(out: Path, overlap: bool) -> list[bool]:
+        monkeypatch.setattr(Runner, "_overlap_scoring", lambda self, task: overlap)
+        config = RunConfig(tasks=["geneval"], out=out, batch_size=3, workers=2, limit=4, show_progress=False,
+                           task_options={"geneval": {"images_per_prompt": "2"}})  # fmt: skip
+        threads.clear()
+        Runner(config).run()
+        return list(threads)
+
+    assert run(tmp_path / "after", overlap=False) == [False] * 4
+    assert run(tmp_path / "beside", overlap=True) == [True] * 4  # every prompt scored on the scorer thread
+    for name in ("results.json", "geneval/samples.jsonl"):
+        assert (tmp_path / "after" / name).read_text() == (tmp_path / "beside" / name).read_text()
+    pngs = sorted(p.relative_to(tmp_path / "after") for p in (tmp_path / "after").rglob("*.png"))
+    assert len(pngs) == 8
+    assert all((tmp_path / "after" / p).read_bytes() == (tmp_path / "beside" / p).read_bytes() for p in pngs)

@@ -1,7 +1,7 @@
 import pytest
 
 from janus_eval.registry import PRESETS, get_task, list_tasks, task_class
-from janus_eval.task import JanusEvalError, TaskNotImplemented
+from janus_eval.task import JanusEvalError
 
 SUITE = "vqav2 gqa pope mme seed mmbench mmvet mmmu geneval coco30k mjhq30k".split()
 
@@ -22,12 +22,12 @@ def test_unknown_task_suggests_closest_name():
 
 def test_every_benchmark_is_built_under_each_protocol_it_declares():
     built = [(name, protocol) for name in SUITE for protocol in task_class(name).protocols]
-    assert len(built) == 19  # eight understanding tasks x 2 protocols (VQAv2 scores as lmms-eval under both); 3 x 1
+    assert len(built) == 27  # eight understanding tasks x 3 protocols (VQAv2 scores as lmms-eval under all); 3 x 1
     for name, protocol in built:
         task = get_task(name, protocol)
         assert task.name == name and task.protocol == protocol and task.headline in {m.name for m in task.metrics}
-    with pytest.raises(TaskNotImplemented, match="no 'vlmevalkit' protocol"):
-        get_task("geneval", protocol="vlmevalkit")
+    # #22.2: --protocol chooses understanding rules; a generation task takes any choice and keeps its own
+    assert get_task("geneval", protocol="vlmevalkit").protocol == "official"
 
 
 def test_presets_are_the_paper_tables():

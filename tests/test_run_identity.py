@@ -186,3 +186,39 @@ def test_every_data_file_counts_even_when_two_share_a_name(tmp_path):
     data = json.loads((out / "gqa" / "identity.json").read_text())["inputs"]["data_sha256"]
     assert sorted(data) == ["testdev_balanced_images/testdev-00000-of-00001.parquet",
                             "testdev_balanced_instructions/testdev-00000-of-00001.parquet"]  # fmt: skip
+
+
+def test_generation_tasks_resume_under_any_protocol_understanding_tasks_do_not_mix(cli_invoke, tmp_path):
+    """#22.2: --protocol picks the rules of understanding tasks; a generation task records its own protocol,
+    so a later run naming another --protocol resumes its images instead of being refused."""
+    out, gen = tmp_path / "run", ("-T", "geneval.images_per_prompt=1")
+    code, _, err = cli_invoke("run", "--tasks", "pope,geneval", "--protocol", "paper", "--out", str(out), *gen, *FAST)
+    assert code == 0, err
+    card = json.loads((out / "run.json").read_text())
+    assert card["tasks"]["pope"]["protocol"] == "paper" and card["tasks"]["geneval"]["protocol"] == "official"
+    assert json.loads((out / "geneval" / "identity.json").read_text())["inputs"]["protocol"] == "official"
+    before = snapshot(out)
+    code, _, err = cli_invoke("run", "--tasks", "geneval", "--protocol", "vlmevalkit", "--out", str(out), *gen, *FAST)
+    assert code == 0, err
+    after = snapshot(out)
+    assert {k: v for k, v in after.items() if k.startswith("geneval/")} == {k: v for k, v in before.items() if k.startswith("geneval/")}
+    assert after["pope/samples.jsonl"] == before["pope/samples.jsonl"]
+    # understanding tasks of one run directory still share one protocol
+    assert_one_line_error(cli_invoke("run", "--tasks", "mme", "--protocol", "lmms-eval", "--out", str(out), *FAST),
+                          "pope records made with a different protocol", "--overwrite")  # fmt: skip
+
+
+def test_a_generation_folder_from_before_its_own_protocol_still_resumes(tmp_path):
+    """Older runs recorded the run's --protocol for generation tasks too; those records are the same inputs."""
+    from janus_eval import identity
+    from janus_eval.task import GENERATION_PROTOCOL, PROTOCOLS
+
+    task_dir = tmp_path / "geneval"
+    task_dir.mkdir()
+    (task_dir / "samples.jsonl").write_text('{"id": "0"}\n')
+    stored = {"checkpoint_sha256": "x", "dtype": "float32", "seed": 0, "options": {}}
+    identity.record(task_dir, identity.TaskIdentity({**stored, "protocol": "lmms-eval"}, {}))
+    assert identity.conflicts(task_dir, identity.TaskIdentity({**stored, "protocol": GENERATION_PROTOCOL}, {}), PROTOCOLS) == []
+    assert identity.conflicts(task_dir, identity.TaskIdentity({**stored, "protocol": "paper"}, {}), PROTOCOLS) == ["protocol"]
+    assert identity.conflicts(task_dir, identity.TaskIdentity({**stored, "seed": 1, "protocol": GENERATION_PROTOCOL}, {}),
+                              PROTOCOLS) == ["seed"]  # fmt: skip

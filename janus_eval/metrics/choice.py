@@ -5,7 +5,8 @@ Two benchmarks, two rule sets, one module: MMBench's heuristic (``mmbench_choice
 ``parse_multi_choice_response``). They disagree on purpose in many places (MMBench reads whole
 whitespace tokens, MMMU substrings of a space-padded reply; MMBench gives up when ambiguous, MMMU
 breaks ties by position and finally guesses), so each keeps its own rules; what they share is
-only the option-text search. Everything here is pure: no I/O, no global random state.
+only the option-text search. Everything here is pure: no I/O, no global random state (MMMU's guess
+comes from the generator the caller passes, or is left to the caller).
 """
 
 from __future__ import annotations
@@ -78,8 +79,9 @@ def mmbench_choice(prediction: str, choices: Mapping[str, str]) -> str | None:
 
 
 # -- MMMU -----------------------------------------------------------------------------------------
-def mmmu_choice(response: str, options: Sequence[str], rng: random.Random) -> str:
-    """The option letter MMMU's parser reads from ``response``; ``rng`` draws it when nothing matches.
+def mmmu_choice(response: str, options: Sequence[str], rng: random.Random | None = None) -> str | None:
+    """The option letter MMMU's parser reads from ``response``; ``rng`` draws it when nothing matches
+    (without ``rng``: None, so the caller can draw from the reference's stream in its own order).
 
     Steps: strip ``, . ! ? ; : '`` from both ends (one ``str.strip`` per character, in that order)
     and pad with a space on each side. Candidates are letters written ``(X)``; else letters followed
@@ -105,7 +107,7 @@ def mmmu_choice(response: str, options: Sequence[str], rng: random.Random) -> st
             marker = {c: options[letters.index(c)].lower() for c in candidates}
             padded = padded.lower()
     if not candidates:
-        return rng.choice(letters)
+        return None if rng is None else rng.choice(letters)
     if len(candidates) == 1:
         return candidates[0]
     positions = [padded.rfind(marker[c]) for c in candidates]

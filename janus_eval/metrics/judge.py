@@ -110,6 +110,9 @@ class JudgeReply:
     model: str
     """The model name the endpoint reports (the requested one if it reports none)."""
     cached: bool
+    raw: str | None = None
+    """The reply text exactly as sent (None: a cache entry written before it was kept); MM-Vet's official
+    evaluator reads the text before the first space, so a leading space matters there."""
 
 
 class JudgeClient:
@@ -155,16 +158,17 @@ class JudgeClient:
         if path.exists():
             try:
                 entry = json.loads(path.read_text(encoding="utf-8"))
-                return JudgeReply(content=entry["content"], model=entry["model"], cached=True)
+                return JudgeReply(content=entry["content"], model=entry["model"], cached=True, raw=entry.get("raw"))
             except (ValueError, KeyError):
                 pass  # a damaged entry is simply asked again
         body = self._post({"model": self.model, "messages": [{"role": "user", "content": prompt}],
                            "temperature": temperature, "max_tokens": max_tokens})  # fmt: skip
-        content, model = _reply_text(body, self.url), str(body.get("model") or self.model)
-        write_json(path, {"model": model, "content": content, "request_model": self.model,
+        raw, model = _reply_text(body, self.url, strip=False), str(body.get("model") or self.model)
+        content = raw.strip()
+        write_json(path, {"model": model, "content": content, "raw": raw, "request_model": self.model,
                           "temperature": temperature, "max_tokens": max_tokens, "attempt": attempt,
                           "prompt_sha256": hashlib.sha256(prompt.encode("utf-8")).hexdigest()})  # fmt: skip
-        return JudgeReply(content=content, model=model, cached=False)
+        return JudgeReply(content=content, model=model, cached=False, raw=raw)
 
     def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
         data = json.dumps(payload).encode("utf-8")
@@ -232,10 +236,11 @@ def _seconds(value: str | None) -> float:
         return 0.0
 
 
-def _reply_text(body: dict[str, Any], url: str) -> str:
-    """``choices[0].message.content``, stripped; a null content is an empty reply."""
+def _reply_text(body: dict[str, Any], url: str, strip: bool = True) -> str:
+    """``choices[0].message.content``, stripped unless ``strip`` is False; a null content is an empty reply."""
     try:
         content = body["choices"][0]["message"].get("content")
     except (KeyError, IndexError, TypeError, AttributeError) as err:
         raise JudgeError(f"judge {url} reply has no choices[0].message: {json.dumps(body)[:200]}") from err
-    return (content or "").strip()
+    text = content or ""
+    return text.strip() if strip else text

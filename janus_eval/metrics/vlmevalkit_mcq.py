@@ -1,7 +1,7 @@
 """VLMEvalKit's multiple-choice machinery as of PR #541 (b3a2f81, Oct 2024), for ``--protocol vlmevalkit``.
 
 Used by SEED-Bench, MMBench and MMMU (and, for ``janus_content`` / ``is_na``, by every task under that
-protocol). Four pieces:
+protocol). Five pieces:
 
 - ``janus_content``: the one ``User`` turn VLMEvalKit's Janus wrapper sends: one image placeholder per
   image, then the text, stripped (the Janus processor strips each turn).
@@ -13,6 +13,8 @@ protocol). Four pieces:
   text is a substring of the lower-cased prediction). PR #541 behaviour: no "last 4 tokens" rule, no
   ``answer is X`` regex, no length cap (those came later, see the reference §10). Failure is ``None``;
   offline VLMEvalKit scores it wrong (no random letter).
+- ``VLMEvalKitMatching``: a protocol's per-row letter: ``can_infer``, then, for rows it cannot read and
+  only when the run has a judge, VLMEvalKit's judge matcher (``answer_judge.VLMEVALKIT_MATCHER``).
 - ``report_acc``: accuracy per split, overall and per ``l2-category`` / ``category`` (fractions).
 
 A cell counts as missing the way VLMEvalKit's TSV reader decides it: None, a float NaN, or a string
@@ -24,10 +26,20 @@ from __future__ import annotations
 import math
 import os
 import string
+from abc import abstractmethod
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from typing import Any
+from functools import partial
+from typing import Any, ClassVar
 
+from janus_eval.metrics.answer_judge import (
+    VLMEVALKIT_MATCHER,
+    AnswerMatcher,
+    Ask,
+    judge_unread,
+    vlmevalkit_fallback,
+    vlmevalkit_prompt,
+)
 from janus_eval.protocol import IMAGE_PLACEHOLDER, vlmevalkit_cell
 
 MCQ_INSTRUCTION = "\nAnswer with the option's letter from the given choices directly."
@@ -114,6 +126,50 @@ def can_infer(prediction: str, choices: Mapping[str, str]) -> str | None:
     """VLMEvalKit's ``can_infer`` (PR #541): letter token first, then option text; None when neither."""
     prediction = str(prediction)
     return can_infer_option(prediction, choices) or can_infer_text(prediction, choices)
+
+
+class VLMEvalKitMatching:
+    """``score_sample``/``score_samples`` of a VLMEvalKit MCQ protocol: ``extract_answer_from_item`` per row.
+
+    ``can_infer`` reads the letter; a row it cannot read is, with a judge (``ctx.judge``), matched by
+    VLMEvalKit's judge (then its random letter after 3 unreadable replies, drawn per row by
+    ``vlmevalkit_fallback``); without one it stays unread (``None``: wrong, VLMEvalKit's
+    ``exact_matching``). A protocol says what a row's options, key and record are.
+    Records say ``matched_by``: ``heuristic``, ``judge``, ``random`` or ``none``.
+    """
+
+    answer_matcher: ClassVar[AnswerMatcher] = AnswerMatcher(VLMEVALKIT_MATCHER)
+
+    @abstractmethod
+    def mcq_choices(self, doc: dict[str, Any]) -> dict[str, str]:
+        """The options VLMEvalKit's ``build_choices`` sees for the row (after ``MMMU_preproc`` for MMMU)."""
+
+    @abstractmethod
+    def mcq_key(self, doc: dict[str, Any]) -> str:
+        """The row's id (seeds its random fallback)."""
+
+    @abstractmethod
+    def mcq_record(self, doc: dict[str, Any], letter: str | None) -> dict[str, Any]:
+        """The record for the row's final letter (None: unread)."""
+
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        letter = can_infer(prediction, self.mcq_choices(doc))
+        return {**self.mcq_record(doc, letter), "matched_by": "heuristic" if letter else "none"}
+
+    def score_samples(self, docs: list[dict[str, Any]], predictions: list[str], ctx: Any = None) -> list[dict[str, Any]]:
+        rows = [self.score_sample(doc, p) for doc, p in zip(docs, predictions, strict=True)]
+        asks = [None if row["matched_by"] != "none" else self._ask(doc, p) for doc, p, row in zip(docs, predictions, rows)]
+        for i, verdict in enumerate(judge_unread(self.answer_matcher, ctx, asks)):
+            if verdict is not None:
+                doc = docs[i]
+                letter = verdict.letter or vlmevalkit_fallback(self.mcq_choices(doc), self.mcq_key(doc))
+                matched_by = "judge" if verdict.letter else "random"
+                rows[i] = {**self.mcq_record(doc, letter), "matched_by": matched_by, **verdict.fields()}
+        return rows
+
+    def _ask(self, doc: dict[str, Any], prediction: str) -> Ask:
+        choices = self.mcq_choices(doc)
+        return Ask(vlmevalkit_prompt(str(doc["question"]), choices, prediction), partial(can_infer, choices=choices))
 
 
 # -- aggregation ----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from janus_eval.model.adapter import JanusAdapter
-from janus_eval.model.loops import NonFiniteLogits
+from janus_eval.model.decode import NonFiniteLogits
 from janus_eval.model.chat import FORMATS
 from janus_eval.errors import JanusEvalError
 

@@ -5,8 +5,8 @@ positions counted from each row's first real token, KV cache, greedy, per-row st
 ``generate_images``: a conditional and an unconditional row per image in one forward, CFG on the
 generation head's logits, per-image counter-based noise, VQ decode, uint8 like the release.
 
-The loops' steps (prefill, one decode step, greedy pick or CFG sample) are pure functions in
-``loops``; this class batches the inputs, owns the caches and the compiled step, and drives the loops.
+The decode loops and their steps (prefill, one step, the loop) live in ``decode``; this class batches
+the inputs, owns the caches and the compiled image step, and warms that step up before the loop uses it.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ import torch
 from PIL import Image
 from transformers import DynamicCache, JanusForConditionalGeneration, PreTrainedTokenizerBase, StaticCache
 
-from janus_eval.model import loops, memory
+from janus_eval.model import decode, memory
 from janus_eval.model.chat import BEGIN_OF_IMAGE, END_OF_IMAGE, IMAGE_PLACEHOLDER, ChatFormat
-from janus_eval.model.lm_compat import cache_keyword
 from janus_eval.model.preprocess import level_values, normalise, pixel_levels
 
 
@@ -75,11 +74,6 @@ def _left_pad(rows: list[list[int]], pad: int, multiple: int = 1) -> tuple[torch
     return ids, mask
 
 
-def _positions(mask: torch.Tensor) -> torch.Tensor:
-    """Position ids that start at 0 on each row's first real token (pads get 0)."""
-    return (mask.cumsum(-1) - 1).clamp(min=0)
-
-
 def _full_length_mask(mask: torch.Tensor, steps: int, cache_len: int) -> torch.Tensor:
     """The mask of every generation step at once: the prompt's, ``steps`` image tokens, then the static cache's
     never-written tail masked out; one shape for the whole loop, as a captured CUDA graph needs."""
@@ -87,8 +81,21 @@ def _full_length_mask(mask: torch.Tensor, steps: int, cache_len: int) -> torch.T
     return torch.cat([mask, mask.new_ones(rows, steps), mask.new_zeros(rows, tail)], dim=1)
 
 
-SYNC_EVERY = 8
-"""Understanding decode asks the device whether every row has reached EOS once per this many steps."""
+COMPILED_WARM_UP_STEPS = 3
+"""A compiled step's first steps of each call: compile (and CUDA graph warm-up run), graph record, first replay.
+Past these the loop calls the step bare: whatever can fail while compiling has failed by then."""
+
+
+def out_of_memory(err: BaseException) -> BaseException | None:
+    """The out-of-memory error ``err`` is or wraps (torch.compile wraps errors raised while compiling), else None."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, torch.cuda.OutOfMemoryError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _until(tokens: list[int], stop: int) -> list[int]:
@@ -121,6 +128,7 @@ class JanusAdapter:
         self.num_image_tokens: int = config.vision_config.num_image_tokens
         self.num_gen_tokens: int = config.vq_config.num_patches**2
         self.codebook_size: int = config.vq_config.num_embeddings
+        self.decoder = decode.Decoder(self.model)
         self.decode_chunk = 8 if self.device.type == "cuda" else 1
         self.compile_decode = self.device.type == "cuda"
         """Capture the image-token decode step as a CUDA graph (torch.compile, reduce-overhead)."""
@@ -130,19 +138,17 @@ class JanusAdapter:
         self._gen_cache: tuple[tuple[int, int], StaticCache] | None = None
         self._level_table = level_values().to(self.device, dtype)
         """Encoder input per 8-bit level, in the model's dtype on its device (``preprocess.normalise``)."""
-        self._cache_kw = cache_keyword(model.model.language_model)
-        """``cache`` or ``past_key_values``: this transformers' name (read once, outside compiled code)."""
 
     def batch_size_for(self, kind: memory.Kind, prompt: str, n_images: int = 0, new_tokens: int = 0,
                        system_prompt: str | None = None) -> int:  # fmt: skip
         """A batch size that fits free memory for prompts up to this one (``--batch-size auto``)."""
-        if self.device.type != "cuda":
+        free = memory.free_bytes(self.device)
+        if free is None:
             return memory.CPU_BATCH_SIZE
         if kind == "generate":
             seq_len = _round_up(len(self.generation_ids(prompt)), PROMPT_BUCKET) + self.num_gen_tokens
         else:
             seq_len = len(self.understanding_ids(prompt, n_images, system_prompt)) + new_tokens
-        free = memory.free_cuda_bytes(self.device)
         return memory.auto_batch_size(self.model.config, self.dtype, kind, seq_len, n_images, free)
 
     # -- understanding ------------------------------------------------------------------------
@@ -213,32 +219,12 @@ class JanusAdapter:
 
     def greedy(self, rows: list[list[int]], images: Sequence[Image.Image] | torch.Tensor,
                max_new_tokens: int) -> list[list[int]]:  # fmt: skip
-        """Token ids generated after each prompt row, EOS excluded; ``images``: every row's, in order.
-
-        The loop never waits for the device inside a step: tokens go to a device buffer, the EOS and
-        NaN/inf bookkeeping are tensor ops, and "all rows done?" is asked only every ``SYNC_EVERY``
-        steps (steps run after every row has finished are cut off at each row's EOS, so they change nothing).
-        """
+        """Token ids generated after each prompt row, EOS excluded; ``images``: every row's, in order."""
         ids, mask = (t.to(self.device) for t in _left_pad(rows, self.ids.pad))
-        positions, cache = _positions(mask), DynamicCache(config=self.model.config.text_config)
-        logits = loops.text_prefill(self.model, ids, mask, positions, self._encoder_input(images), self.ids.image, cache,
-                                    self._cache_kw)  # fmt: skip
-        tokens = torch.full((len(rows), max_new_tokens), self.ids.pad, dtype=torch.long, device=self.device)
-        done = torch.zeros(len(rows), dtype=torch.bool, device=self.device)
-        first_bad = loops.no_bad_steps(len(rows), max_new_tokens, self.device)
-        positions, steps = positions[:, -1:], 0
-        for step in range(max_new_tokens):
-            first_bad = loops.note_bad_rows(first_bad, loops.nonfinite(logits) & ~done, step)
-            next_ids, done = loops.greedy_pick(logits, done, self.ids.eos)
-            tokens[:, step] = next_ids
-            steps = step + 1
-            if steps == max_new_tokens or (steps % SYNC_EVERY == 0 and bool(done.all())):
-                break
-            mask, positions = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1), positions + 1
-            logits = loops.text_step(self.model, next_ids.masked_fill(done, self.ids.pad), mask, positions, cache,
-                                     self._cache_kw)  # fmt: skip
-        loops.raise_if_bad(first_bad, max_new_tokens)
-        return [_until(row, self.ids.eos) for row in tokens[:, :steps].tolist()]
+        cache = DynamicCache(config=self.model.config.text_config)
+        tokens = decode.greedy_tokens(self.decoder, ids, mask, self._encoder_input(images), cache, max_new_tokens,
+                                      image_id=self.ids.image, eos=self.ids.eos, pad=self.ids.pad)  # fmt: skip
+        return [_until(row, self.ids.eos) for row in tokens]
 
     # -- generation ---------------------------------------------------------------------------
     def generation_ids(self, caption: str) -> list[int]:
@@ -267,38 +253,33 @@ class JanusAdapter:
         if len(prompts) != len(seeds):
             raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
         ids, mask = self._cfg_rows(prompts)
-        batch, prompt_len, steps = len(prompts), ids.shape[1], self.num_gen_tokens
+        steps = self.num_gen_tokens
+        cache_len = _round_up(ids.shape[1] + steps, CACHE_BUCKET)
+        cache, full_mask = self._static_cache(2 * len(prompts), cache_len), _full_length_mask(mask, steps, cache_len)
         seed_t = torch.tensor(list(seeds), dtype=torch.int64, device=self.device)
-        step_t = torch.arange(steps, dtype=torch.int64, device=self.device)
-        cache_len = _round_up(prompt_len + steps, CACHE_BUCKET)
-        cache, full_mask = self._static_cache(2 * batch, cache_len), _full_length_mask(mask, steps, cache_len)
-        positions = _positions(mask)
-        next_codes, bad = loops.image_prefill(self.model, ids, full_mask, positions, cache, self._cache_kw, seed_t,
-                                              step_t[0], cfg_scale, temperature)  # fmt: skip
-        codes = torch.empty((steps, batch), dtype=torch.long, device=self.device)
-        first_bad = loops.no_bad_steps(batch, steps, self.device)
-        position, step_fn = positions[:, -1:], self._compiled_step() if self.compile_decode else loops.image_step
-        for step in range(steps):
-            codes[step] = next_codes  # copied out before the next replay overwrites a CUDA graph's outputs
-            first_bad = loops.note_bad_rows(first_bad, bad, step)
-            if step + 1 == steps:
-                break
-            position = position + 1
-            cache_position = torch.full((1,), prompt_len + step, dtype=torch.long, device=self.device)
-            args = (self.model, codes[step], full_mask, position, cache_position, cache, self._cache_kw, seed_t,
-                    step_t[step + 1], cfg_scale, temperature)  # fmt: skip
-            (next_codes, bad), step_fn = self._step_with_fallback(step_fn, args)
-        loops.raise_if_bad(first_bad, steps)
-        return codes.T.contiguous()
+        warm_up_steps = COMPILED_WARM_UP_STEPS if self.compile_decode else 1
+        return decode.image_tokens(self.decoder, ids, mask, full_mask, cache, seed_t, steps, cfg_scale, temperature,
+                                   self._warm_up, warm_up_steps)  # fmt: skip
 
-    def _step_with_fallback(self, step_fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, Callable[..., Any]]:
-        """``step_fn(*args)`` and the step function to use from now on: a compiler failure must not cost the run."""
-        try:
-            return step_fn(*args), step_fn
-        except Exception as err:  # noqa: BLE001 - any compiler failure; the eager step's own errors propagate
-            if step_fn is loops.image_step:
-                raise
-            return self._step_with_fallback(self._fallback_step(err), args)
+    def _warm_up(self, args: tuple[Any, ...]) -> tuple[decode.StepResult, Callable[..., decode.StepResult]]:
+        """One of a call's first decode steps, and the step function for the steps after it.
+
+        The compiled step is compiled (and its CUDA graph captured) here, on the loop's first steps. A compiler
+        failure must not cost the run: recompile allowing graph breaks, then run eagerly; a compiler fails before
+        the step runs, so the retry writes the same cache slot. A CUDA out-of-memory error is not a compiler
+        failure: it goes straight to the caller's batch halving, and the compiled step and its graphs stay in use.
+        """
+        eager = self.decoder.image_step
+        step_fn = self._compiled_step() if self.compile_decode else eager
+        while step_fn != eager:
+            try:
+                return step_fn(*args), step_fn
+            except Exception as err:  # noqa: BLE001 - any compiler failure; the eager step's own errors propagate
+                oom = out_of_memory(err)
+                if oom is not None:
+                    raise oom from None
+                step_fn = self._fallback_step(err)
+        return eager(*args), eager
 
     def _fallback_step(self, err: Exception) -> Callable[..., Any]:
         """After a failed compiled step: recompile allowing graph breaks, and if that failed too, run eagerly."""
@@ -309,7 +290,7 @@ class JanusAdapter:
             return self._compiled_step()
         warnings.warn(f"compiled decode step failed ({reason}); continuing eagerly", stacklevel=2)
         self.compile_decode = False
-        return loops.image_step
+        return self.decoder.image_step
 
     def _static_cache(self, rows: int, length: int) -> StaticCache:
         """The previous call's cache, zeroed, when the shape matches, else a new one (the old one freed first).
@@ -326,9 +307,9 @@ class JanusAdapter:
         return cache
 
     def _compiled_step(self) -> Any:
-        """``loops.image_step`` compiled for CUDA graphs (built on first use; ``_fullgraph`` says with or without breaks)."""
+        """``Decoder.image_step`` compiled for CUDA graphs (built on first use; ``_fullgraph``: with or without breaks)."""
         if self._compiled is None:
-            self._compiled = torch.compile(loops.image_step, mode="reduce-overhead", fullgraph=self._fullgraph,
+            self._compiled = torch.compile(self.decoder.image_step, mode="reduce-overhead", fullgraph=self._fullgraph,
                                            dynamic=False)  # fmt: skip
         return self._compiled
 
@@ -341,7 +322,7 @@ class JanusAdapter:
         image's pixels then never depend on how many images shared its call.
         """
         chunk = self.decode_chunk
-        padded = torch.cat([codes, codes[:1].expand((-chunk) % len(codes), -1)]) if len(codes) % chunk else codes
+        padded = torch.cat([codes, codes[:1].expand((-len(codes)) % chunk, -1)]) if len(codes) % chunk else codes
         pieces = [
             self.model.decode_image_tokens(padded[i : i + chunk].to(self.device)).float().cpu()
             for i in range(0, len(padded), chunk)

@@ -9,7 +9,9 @@ original Janus-Pro release (``pytorch_model.bin``). Attention is always sdpa: th
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 from transformers import AutoTokenizer, JanusForConditionalGeneration, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
@@ -64,20 +66,24 @@ def weight_files(path: Path) -> list[Path]:
 
 
 def check_weight_files(path: Path) -> None:
-    """Fail in one line on an empty, truncated or foreign weight file, before transformers reads it."""
+    """Fail in one line on an empty, truncated or foreign weight file, or on a config.json whose sizes do not
+    match the weights, before transformers reads them (and before anything is written to a run's --out)."""
+    headers: dict[Path, dict[str, Any]] = {}
     for file in weight_files(path):
         if file.stat().st_size == 0:
             raise JanusEvalError(f"weight file {file} is empty; fetch the checkpoint again")
         if file.suffix == ".safetensors":
-            _check_safetensors(file)
+            headers[file] = _safetensors_header(file)
+    if headers and detect_format(path) == "hf":
+        _check_shapes(path, headers)
 
 
-def _check_safetensors(file: Path) -> None:
-    """The header parses and every tensor's byte range lies inside the file (a cut download does not)."""
+def _safetensors_header(file: Path) -> dict[str, Any]:
+    """The header, once it parses and every tensor's byte range lies inside the file (a cut download does not)."""
     import struct
 
     size = file.stat().st_size
-    problem = None
+    problem, header = None, {}
     with open(file, "rb") as handle:
         head = handle.read(8)
         header_len = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
@@ -94,18 +100,53 @@ def _check_safetensors(file: Path) -> None:
                     problem = f"it is truncated ({size} of {8 + header_len + end} bytes)"
     if problem:
         raise JanusEvalError(f"weight file {file} is not a readable safetensors file: {problem}; fetch the checkpoint again")
+    return header
+
+
+def _check_shapes(path: Path, headers: dict[Path, dict[str, Any]]) -> None:
+    """Each stored tensor the config's model also has must have that model's shape.
+
+    The model is built on the meta device (no memory, about a second even for 7B). Tensors the model does
+    not know are left to transformers (it renames some); only a size the config gets wrong is reported.
+    """
+    import torch
+    from transformers import JanusConfig
+    from transformers.initialization import no_init_weights
+
+    try:
+        with _quiet_transformers():
+            config = JanusConfig.from_pretrained(path, local_files_only=True)
+            with torch.device("meta"), no_init_weights():
+                expected = {k: list(v.shape) for k, v in JanusForConditionalGeneration(config).state_dict().items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RuntimeError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise JanusEvalError(f"checkpoint {path}: config.json does not describe a Janus model ({reason})") from err
+    for file, header in headers.items():
+        for name, info in header.items():
+            if name in expected and isinstance(info, dict) and list(info.get("shape", [])) != expected[name]:
+                raise JanusEvalError(
+                    f"checkpoint {path}: config.json and the weights disagree: {name} is {info.get('shape')} in "
+                    f"{file.name} but config.json makes it {expected[name]}; use the config.json that came with these weights"
+                )
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers' warnings off for the block (its load report and config notes are not for our users)."""
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(previous)
 
 
 def load_checkpoint(path: Path) -> tuple[JanusForConditionalGeneration, PreTrainedTokenizerBase, str]:
     fmt = detect_format(path)
     check_weight_files(path)
     try:
-        previous = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # AutoTokenizer warns about the unknown multi_modality config
-        try:
+        with _quiet_transformers():  # AutoTokenizer warns about the unknown multi_modality config
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        finally:
-            hf_logging.set_verbosity(previous)
     except (OSError, ValueError) as err:
         raise JanusEvalError(f"checkpoint {path} has no usable tokenizer files: {err}") from err
     try:
@@ -114,10 +155,12 @@ def load_checkpoint(path: Path) -> tuple[JanusForConditionalGeneration, PreTrain
 
             model = load_original(path, image_token_id=tokenizer.convert_tokens_to_ids("<image_placeholder>"))
         else:
-            model = JanusForConditionalGeneration.from_pretrained(path, attn_implementation="sdpa", local_files_only=True)
+            with _quiet_transformers():  # a size mismatch would print a many-line load report before raising
+                model = JanusForConditionalGeneration.from_pretrained(path, attn_implementation="sdpa", local_files_only=True)
     except JanusEvalError:
         raise
     except Exception as err:  # noqa: BLE001 - a corrupt .bin (pickle/zip errors) or a shard transformers rejects
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise JanusEvalError(f"checkpoint {path} could not be loaded ({type(err).__name__}: {reason}); fetch it again") from err
+        advice = "its config.json and weights disagree" if "mismatch" in reason else "fetch it again"
+        raise JanusEvalError(f"checkpoint {path} could not be loaded ({type(err).__name__}: {reason}); {advice}") from err
     return model, tokenizer, detect_variant(path, fmt, tokenizer)

@@ -72,8 +72,11 @@ def row_bytes(shapes: Shapes, seq_len: int, n_images: int, element: int, vocab: 
     return kv_cache + prefill + attention + vision + logits
 
 
-def free_cuda_bytes(device: torch.device) -> int:
-    """Free device memory plus what torch's caching allocator holds but does not use."""
+def free_bytes(device: torch.device) -> int | None:
+    """Memory a batch may fill on ``device``: free device memory plus what torch's caching allocator holds but
+    does not use; None where memory does not limit the batch (CPU). The one probe ``--batch-size auto`` reads."""
+    if device.type != "cuda":
+        return None
     free, _ = torch.cuda.mem_get_info(device)
     return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
 

@@ -11,10 +11,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Column:
-    """A paper column and where a run's number for it lives; ``metric=None`` means the task's headline."""
+    """A paper column and where a run's number for it lives; ``metric=None`` means the task's headline.
+
+    ``task=None`` marks a reference-only column: a benchmark janus-eval does not run (DPG-Bench), shown
+    only when a reference row on display has a number in it.
+    """
 
     header: str
-    task: str
+    task: str | None
     metric: str | None = None
     paper_split: str | None = None
     """The split the paper's number comes from, when a run may score another one (VQAv2: test)."""
@@ -38,7 +42,7 @@ TABLES: dict[str, TableSpec] = {
         Column("Single Obj.", "geneval", "geneval_single_object"), Column("Two Obj.", "geneval", "geneval_two_object"),
         Column("Counting", "geneval", "geneval_counting"), Column("Colors", "geneval", "geneval_colors"),
         Column("Position", "geneval", "geneval_position"), Column("Color Attri.", "geneval", "geneval_color_attr"),
-        Column("Overall", "geneval"),
+        Column("Overall", "geneval"), Column("DPG-Bench", None),
     ), digits=2),  # fmt: skip
     "4": TableSpec("4", "Table 4: FID (lower is better)", "table4_fid.csv", (
         Column("COCO-30K", "coco30k"), Column("MJHQ-30K", "mjhq30k"),
@@ -46,7 +50,7 @@ TABLES: dict[str, TableSpec] = {
 }
 
 
-TASK_ORDER: tuple[str, ...] = tuple(dict.fromkeys(c.task for spec in TABLES.values() for c in spec.columns))
+TASK_ORDER: tuple[str, ...] = tuple(dict.fromkeys(c.task for spec in TABLES.values() for c in spec.columns if c.task))
 """Every task of the paper's tables, in table order (Table 2's columns, then GenEval, then FID)."""
 
 

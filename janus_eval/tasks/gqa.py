@@ -21,6 +21,11 @@ no custom GQA prompt there, so the dataset's default applies, with **no newline*
 Scoring (``process_line(method='accuracy')``): the stripped, lower-cased prediction must equal the
 stripped, lower-cased answer; no punctuation, article or number normalisation (``yes.`` is wrong
 here, right under lmms-eval). ``Overall`` is the mean in percent, also the paper's ``gqa_accuracy``.
+
+``--protocol paper``: exactly the vlmevalkit rules (``GQA_TestDev_Balanced``; PR #541's description
+lists no change for GQA). Checked in VLMEvalKit b3a2f81 ``vlmeval/dataset/image_vqa.py``,
+``ImageVQADataset.evaluate`` with ``process_line(method='accuracy')``: exact match after strip/lower,
+``Overall`` x 100.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from janus_eval.task import (
     Metric,
     RunContext,
     UnderstandingTask,
+    PaperProtocol,
     VLMEvalKitProtocol,
     record_scores,
     vlmevalkit_cell,
@@ -135,6 +141,10 @@ class JoinedDocSet(DocSet):
         return {**doc, "image": self.image_rows.full_doc(row)["image"]}
 
 
+class GQAPaper(PaperProtocol, GQAVLMEvalKit):
+    """The Janus paper's rules for this benchmark: VLMEvalKit's, unchanged (only the protocol's name and reference)."""
+
+
 @task("gqa")
 class GQA(UnderstandingTask):
     headline: ClassVar[str] = "gqa_accuracy"
@@ -142,7 +152,7 @@ class GQA(UnderstandingTask):
         repo="GQA", config="testdev_balanced_instructions", split="testdev", fixture="GQA",
         columns=("id", "imageId", "question", "answer"),
     )
-    protocols = {"lmms-eval": GQALmmsEval, "vlmevalkit": GQAVLMEvalKit}
+    protocols = {"lmms-eval": GQALmmsEval, "vlmevalkit": GQAVLMEvalKit, "paper": GQAPaper}
 
     def load(self, ctx: RunContext | Path | None = None) -> DocSet:
         """The questions, each joined on ``imageId`` to its row of the images config when read."""

@@ -21,13 +21,25 @@ heuristic in ``janus_eval.metrics.choice.mmbench_choice``; its quirks are kept:
   missing option counts, so ``"banana"`` matches it (and, with two missing options, is ambiguous);
 - a row read as a wrong letter fails its whole group at once.
 
-Divergence, no LLM judge: rows the heuristic cannot read are sent by lmms-eval to a GPT judge
-(``gpt-4o-2024-11-20`` by default, then a seeded random letter after 3 failed replies). We have no
-judge for MMBench: such rows count as wrong, and their number is reported as ``mmbench_unresolved``
-(rows) and ``mmbench_unresolved_questions`` (main questions whose outcome lmms-eval's judge would
-decide: no row read wrong, at least one unread). Our accuracy is therefore a lower bound of
-lmms-eval's, exact when both counts are 0 (``mmbench_en_dev_static`` would instead run a second,
-regex extractor on those rows; we do not).
+Judge (``--judge-url``/``--judge-model``, ``ctx.judge``): rows the heuristic cannot read go to the run's
+judge with lmms-eval's matcher prompt, model default, retries and reply reading
+(``janus_eval.metrics.answer_judge``: ``LMMS_EVAL_MATCHER``). A row whose 3 judge replies name no
+letter gets lmms-eval's fallback: ``randint`` over ``ABCDE`` from the generator ``eval_result`` seeds
+with 2680, drawn in lmms-eval's matching order (main questions by index, each group's rows by index,
+judged rows only, a group's walk stopping at its first wrong row); ``aggregate`` replays that stream,
+so the record keeps ``matched_by: "random"`` and ``score`` 0.0. Every record says how its letter was
+found: ``matched_by`` ``heuristic``, ``judge`` (with ``judge_letter``, ``judge_replies``,
+``judge_model``), ``random`` or ``none``. We ask the judge for every unread row (lmms-eval skips rows
+of a group already lost); the extra verdicts are cached and never used. The task card's
+``answer_matching`` says which matcher ran.
+
+No judge (today's offline behaviour): rows the heuristic cannot read count as wrong
+(``matched_by: "none"``), and their number is reported as ``mmbench_unresolved`` (rows) and
+``mmbench_unresolved_questions`` (main questions whose outcome lmms-eval's judge would decide: no row
+read wrong, at least one unread). Our accuracy is then a lower bound of lmms-eval's, exact when both
+counts are 0. (lmms-eval without a working API key fails 3 x 5 requests per row, 3 s apart, and then
+draws the seeded random letter; ``mmbench_en_dev_static`` would instead run a second, regex extractor
+on those rows; we do neither.) Records scored offline are matched again once a judge is configured.
 
 Metrics: ``gpt_eval_score`` (lmms-eval's reported value: accuracy x 100), ``overall_acc``,
 ``category_acc/<category>`` and ``l2_category_acc/<L2-category>`` (fractions, as in lmms-eval's
@@ -46,10 +58,35 @@ letter from the given choices directly.``, no system prompt. Each row's letter c
 ``can_infer`` (``janus_eval.metrics.vlmevalkit_mcq``) over its non-missing A-D options (``E`` is never
 a letter; the ``A`` article rule only with ``VERBOSE`` set). Circular evaluation (``mcq_circular_eval``):
 a group (``index % 1e6``) is 0 if any row reads as a wrong letter (a refusal reads ``Z``), 1 if every row
-reads right, and 0 if some row cannot be read ("Failed in Prefetch": no judge offline). ``report_acc``
+reads right, and 0 if some row cannot be read ("Failed in Prefetch": no judge offline). With a judge
+(``ctx.judge``), unread rows are matched by VLMEvalKit's judge prompt and rules
+(``answer_judge.VLMEVALKIT_MATCHER``): a reply read as a letter (``Z``: no option, wrong) decides the
+row; after 3 replies without one, VLMEvalKit's random letter over the options plus ``Z`` (unseeded there,
+drawn per row here: ``vlmevalkit_fallback``). The group is then 1 when every row's letter is right, as
+``eval_circular_group`` decides it. Records say ``matched_by`` (``heuristic``, ``judge``, ``random``,
+``none``). ``report_acc``
 over the main rows, fractions: ``dev/Overall``, ``dev/<L2 abbreviation>`` (CP, FP-S, FP-C, LR, RR, AR),
 ``dev/<category>``; plus ``mmbench_unresolved`` (rows read as nothing). The paper's number is
 ``dev/Overall`` x 100 (``mmbench_accuracy``). Each record's ``score`` is its row's own verdict.
+
+``--protocol paper``: the vlmevalkit rules **without circular evaluation**, as the Janus authors ran it
+(PR #541's description: "MMBench w/o circular", 69.8 against the paper's 69.4). Checked in VLMEvalKit
+b3a2f81 ``vlmeval/dataset/image_mcq.py``, ``ImageMCQDataset.evaluate``: ``circular`` is set True inside
+the method for any name containing "mmbench" or "ccbench" (no argument turns it off; the authors
+edited that line to ``circular=False``), and then ``mcq_vanilla_eval``
+(``vlmeval/dataset/utils/multiple_choice.py``) runs instead of ``mcq_circular_eval``. It keeps every
+row of the prediction file whose ``index`` is in the TSV, with the TSV's own answer, and scores each
+row on its own (``eval_vanilla``: hit = extracted letter == GT; offline an unreadable reply is ``Z``,
+wrong): no grouping by ``index % 1e6`` and no filtering to the main rows. ``report_acc`` then takes
+the mean hit per ``split`` (all ``dev``), per ``l2-category`` and per ``category``. Rows: the
+lmms-lab ``MMBench`` ``en``/``dev`` data is the legacy ``MMBench_DEV_EN`` TSV row for row (4,329 rows,
+about 1.2K questions; the question count is from the notes, not re-counted here): each original
+``index`` < 1e6 and its circular copies ``index + k * 1e6`` with rotated options and answer, each its
+own row with ``split`` ``dev``. That is exactly what VLMEvalKit
+infers on and scores; our bundled fixture has the same layout (12 rows, 5 questions, groups of 4, 2
+and 1). So the paper's number is the per-row mean over originals and rotations together
+(``mmbench_accuracy`` = ``dev/Overall`` x 100): not accuracy over the main questions, not circular
+accuracy (which stays, as ``mmbench_circular_accuracy``).
 """
 
 from __future__ import annotations
@@ -57,14 +94,23 @@ from __future__ import annotations
 import csv
 import math
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from janus_eval.metrics.answer_judge import (
+    LMMS_EVAL_MATCHER,
+    AnswerMatcher,
+    Ask,
+    JudgeMatchedTask,
+    judge_unread,
+    lmms_eval_fallback_stream,
+    lmms_eval_prompt,
+)
 from janus_eval.metrics.choice import mmbench_choice
 from janus_eval.metrics.vlmevalkit_mcq import (
     MMB_ABBREVIATIONS,
-    can_infer,
+    VLMEvalKitMatching,
     choices_of,
     janus_content,
     mcq_prompt,
@@ -79,7 +125,9 @@ from janus_eval.task import (
     GenerationSettings,
     LmmsEvalProtocol,
     Metric,
+    RunContext,
     UnderstandingTask,
+    PaperProtocol,
     VLMEvalKitProtocol,
     record_scores,
 )
@@ -121,24 +169,40 @@ class MMBenchLmmsEval(LmmsEvalProtocol):
             query = f"{hint} {query}"
         return f"{query}\n{POST_PROMPT}"
 
+    answer_matcher: ClassVar[AnswerMatcher] = AnswerMatcher(LMMS_EVAL_MATCHER)
+
     def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
-        """The row's heuristic verdict plus every column lmms-eval keeps (the submission row)."""
+        """The row's heuristic verdict plus every column lmms-eval keeps (the submission row); no judge here."""
         row = {column: doc.get(column, "nan") for column in SUBMISSION_COLUMNS if column != "prediction"}
         row["index"] = str(doc["index"])  # a string keeps it out of the numeric scores
         row["prediction"] = prediction.strip()
         extracted = mmbench_choice(row["prediction"], scoring_choices(row))
-        return {"score": float(extracted is not None and extracted == row["answer"]), "extracted": extracted, **row}
+        return {"score": float(extracted is not None and extracted == row["answer"]), "extracted": extracted,
+                "matched_by": "heuristic" if extracted else "none", **row}  # fmt: skip
+
+    def score_samples(self, docs: list[dict[str, Any]], predictions: list[str],
+                      ctx: RunContext | None = None) -> list[dict[str, Any]]:  # fmt: skip
+        """Heuristic first; with ``ctx.judge``, unread rows are matched by lmms-eval's judge prompt and rules."""
+        rows = [self.score_sample(doc, p) for doc, p in zip(docs, predictions, strict=True)]
+        asks = [None if row["extracted"] is not None else judge_ask(row) for row in rows]
+        for row, verdict in zip(rows, judge_unread(self.answer_matcher, ctx, asks)):
+            if verdict is not None:  # no letter after 3 replies: aggregate draws lmms-eval's random one
+                row.update(verdict.fields(), matched_by="judge" if verdict.letter else "random",
+                           score=float(verdict.letter == row["answer"]))  # fmt: skip
+        return rows
 
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
         hits: list[tuple[dict[str, Any], int]] = []
         unresolved_rows = unresolved_questions = 0
+        fallback = lmms_eval_fallback_stream()  # eval_result seeds it once, before the first group
         for row, group in circular_groups(records):
             letters = [mmbench_choice(str(r["prediction"]), scoring_choices(r)) for r in group]
             wrong = any(x is not None and x != r["answer"] for x, r in zip(letters, group, strict=True))
-            unread = sum(x is None for x in letters)
-            unresolved_rows += unread
-            unresolved_questions += int(unread > 0 and not wrong)
-            hits.append((row, int(not wrong and unread == 0)))
+            unread = [r for x, r in zip(letters, group) if x is None]
+            unmatched = sum(r.get("matched_by", "none") == "none" for r in unread)
+            unresolved_rows += unmatched
+            unresolved_questions += int(unmatched > 0 and not wrong)
+            hits.append((row, int(not wrong and _judged_right(unread, fallback))))
         overall = sum(h for _, h in hits) / len(hits) if hits else 0.0
         result = {"gpt_eval_score": 100.0 * overall, "overall_acc": overall}
         for key, column in (("category_acc", "category"), ("l2_category_acc", "L2-category")):
@@ -151,6 +215,34 @@ class MMBenchLmmsEval(LmmsEvalProtocol):
         result["mmbench_unresolved_questions"] = float(unresolved_questions)
         result[HEADLINE] = 100.0 * overall
         return result
+
+
+def _judged_right(unread: list[dict[str, Any]], fallback: Callable[[], str]) -> bool:
+    """``eval_sub_data``'s second pass: each unread row's judged (or random) letter, in order, until one is wrong.
+
+    A random letter is drawn only for rows reached, so the stream advances as lmms-eval's does. A row
+    nobody matched (no judge) is wrong.
+    """
+    for row in unread:
+        how = row.get("matched_by", "none")
+        if how == "none":
+            return False
+        letter = row.get("judge_letter") if how == "judge" else fallback()
+        if letter != row["answer"]:
+            return False
+    return True
+
+
+def judge_ask(row: dict[str, Any]) -> Ask:
+    """lmms-eval's matcher request for a row: options A-D up to the first missing one (``"nan"`` counts)."""
+    options = []
+    for letter in "ABCD":
+        if _missing(row.get(letter)):
+            break
+        options.append(str(row[letter]))
+    choices = scoring_choices(row)
+    return Ask(lmms_eval_prompt(str(row["question"]), options, str(row["prediction"])),
+               lambda reply: mmbench_choice(reply, choices))  # fmt: skip
 
 
 def options_block(doc: dict[str, Any]) -> str:
@@ -169,7 +261,7 @@ def scoring_choices(row: dict[str, Any]) -> dict[str, str]:
 
 
 # -- VLMEvalKit ---------------------------------------------------------------------------------
-class MMBenchVLMEvalKit(VLMEvalKitProtocol):
+class MMBenchVLMEvalKit(VLMEvalKitMatching, VLMEvalKitProtocol):
     """The Janus wrapper's MCQ prompt; ``can_infer`` per row; ``mcq_circular_eval`` then ``report_acc``."""
 
     prompt_template = (
@@ -189,8 +281,14 @@ class MMBenchVLMEvalKit(VLMEvalKitProtocol):
     def prompt(self, doc: dict[str, Any]) -> str:
         return janus_content(mcq_prompt(doc["question"], choices_of(doc, "ABCD"), doc.get("hint")))
 
-    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
-        letter, answer = can_infer(prediction, choices_of(doc, "ABCD")), str(doc["answer"])
+    def mcq_choices(self, doc: dict[str, Any]) -> dict[str, str]:
+        return choices_of(doc, "ABCD")
+
+    def mcq_key(self, doc: dict[str, Any]) -> str:
+        return str(doc["index"])
+
+    def mcq_record(self, doc: dict[str, Any], letter: str | None) -> dict[str, Any]:
+        answer = str(doc["answer"])
         return {"score": float(letter == answer), "index": str(doc["index"]), "extracted": letter,
                 "answer": answer, "split": doc.get("split"), "category": doc.get("category"),
                 "l2-category": doc.get("L2-category", doc.get("l2-category"))}  # fmt: skip
@@ -201,9 +299,31 @@ class MMBenchVLMEvalKit(VLMEvalKitProtocol):
         for row, group in circular_groups(records):
             wrong = any(r["extracted"] is not None and r["extracted"] != r["answer"] for r in group)
             unread = any(r["extracted"] is None for r in group)
-            main_rows.append({**row, "hit": float(not wrong and not unread)})  # unread: no judge offline -> 0
+            main_rows.append({**row, "hit": float(not wrong and not unread)})  # unread: no judge -> 0
         result = report_acc(main_rows) if main_rows else {}
         result["mmbench_unresolved"] = float(sum(r["extracted"] is None for r in map(record_scores, records)))
+        result[HEADLINE] = 100.0 * split_overall(result, "dev")
+        return result
+
+
+# -- the paper (VLMEvalKit + PR #541's changes) -------------------------------------------------------
+class MMBenchPaper(PaperProtocol, MMBenchVLMEvalKit):
+    """VLMEvalKit's MMBench with ``circular=False``: ``mcq_vanilla_eval`` scores every row, copies included."""
+
+    metrics = (
+        # every fixture and lmms-lab row is split "dev": the per-row mean within it is a closed form
+        Metric(HEADLINE, form="mean", scale=100.0, group="split", group_value="dev", headline=True),
+        Metric("dev/Overall", form="mean", group="split", group_value="dev"),
+        *(m for m in MMBenchVLMEvalKit.metrics if not m.headline and m.name != "dev/Overall"),
+        Metric("mmbench_circular_accuracy", form="custom", unit=QUESTION),  # the vlmevalkit protocol's headline
+    )
+
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        """``report_acc`` over every row, each row's hit its own verdict; plus the circular accuracy beside it."""
+        rows = [{**scored, "hit": float(scored["score"])} for scored in map(record_scores, records)]
+        result = report_acc(rows) if rows else {}
+        result["mmbench_unresolved"] = float(sum(r["extracted"] is None for r in rows))
+        result["mmbench_circular_accuracy"] = MMBenchVLMEvalKit.aggregate(self, records)[HEADLINE]
         result[HEADLINE] = 100.0 * split_overall(result, "dev")
         return result
 
@@ -267,12 +387,12 @@ def write_submission(rows: list[dict[str, Any]], path: Path) -> Path:
 
 
 @task("mmbench")
-class MMBench(UnderstandingTask):
+class MMBench(JudgeMatchedTask, UnderstandingTask):
     headline: ClassVar[str] = HEADLINE
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
         repo="MMBench", split="dev", config="en", fixture="MMBench", columns=("index", "question", "A", "B", "image")
     )
-    protocols = {"lmms-eval": MMBenchLmmsEval, "vlmevalkit": MMBenchVLMEvalKit}
+    protocols = {"lmms-eval": MMBenchLmmsEval, "vlmevalkit": MMBenchVLMEvalKit, "paper": MMBenchPaper}
 
     def doc_id(self, doc: dict[str, Any]) -> str:
         return str(doc["index"])

@@ -36,6 +36,11 @@ is missing (``KeyError``) or an image has a single question (``IndexError``); we
 present (listed missing in ``mme_missing_categories``, a count), and leave single-question images out
 of acc+ (counted in ``mme_incomplete_pairs``; their score still counts in acc). An image with more
 than 2 questions uses its first two for acc+, as VLMEvalKit does.
+
+``--protocol paper``: exactly the vlmevalkit rules (PR #541's description: paper 1338.0, VLMEvalKit
+1342.4; no change to MME was made). Checked in VLMEvalKit b3a2f81 ``vlmeval/dataset/utils/yorn.py``,
+``MME_rating``: per category acc + acc+ (pairs by ``image_path``), ``perception`` = the sum of the ten
+perception categories, which is the paper's MME-P column (``mme_perception``).
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from janus_eval.task import (
     LmmsEvalProtocol,
     Metric,
     UnderstandingTask,
+    PaperProtocol,
     VLMEvalKitProtocol,
     record_scores,
 )
@@ -227,13 +233,17 @@ def mme_doc_id(doc: dict[str, Any]) -> str:
     return f"{doc['question_id']}#{digest}"
 
 
+class MMEPaper(PaperProtocol, MMEVLMEvalKit):
+    """The Janus paper's rules for this benchmark: VLMEvalKit's, unchanged (only the protocol's name and reference)."""
+
+
 @task("mme")
 class MME(UnderstandingTask):
     headline: ClassVar[str] = "mme_perception"
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
         repo="MME", split="test", fixture="MME", columns=("question_id", "question", "answer", "category", "image")
     )
-    protocols = {"lmms-eval": MMELmmsEval, "vlmevalkit": MMEVLMEvalKit}
+    protocols = {"lmms-eval": MMELmmsEval, "vlmevalkit": MMEVLMEvalKit, "paper": MMEPaper}
 
     def doc_id(self, doc: dict[str, Any]) -> str:
         return mme_doc_id(doc)

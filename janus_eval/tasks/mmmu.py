@@ -30,11 +30,23 @@ for multiple choice, ``parse_open`` / ``open_correct`` here for open questions),
   from 2025-06-23 through the 0.7.2-era GitHub code collapsed it to its first string and then
   compared single characters, so open questions were nearly always wrong.)
 
-Divergence, seeded fallback: when no option letter can be read (``""``, ``"b"``, ``"**D**"``, short
-text), lmms-eval draws ``random.choice`` over the letters from the unseeded global generator (its
-``process_results`` run in 4 threads, so the draw is not reproducible). We draw from
-``random.Random(f"mmmu:{id}")``: the same letter for the same question on every run and machine;
-records mark it with ``guessed: true``.
+Fallback guess, replayed: when no option letter can be read (``""``, ``"b"``, ``"**D**"``, short
+text), lmms-eval draws ``random.choice`` over the letters from the global ``random``, which its CLI
+seeds with ``random.seed(0)`` (``--seed``'s first value, default 0; numpy and torch get 1234) at the
+start of ``simple_evaluate``, before the tasks load. Nothing else draws from it before MMMU's
+``process_results`` in a single-task run (checked with lmms-eval 0.7.3 and the janus plugin: the first
+draw sees a fresh ``Random(0)``), and the draws happen in document order (``process_results`` runs in
+4 threads, but each call is short and they are submitted in order: the same letters on every run).
+So ``score_sample`` leaves such a row unguessed (``guessed: true``, ``parsed_pred`` null, the letters
+to draw from in ``fallback_letters``, ``score`` 0.0) and ``aggregate`` replays lmms-eval's stream: a
+``random.Random(LMMS_EVAL_RANDOM_SEED)`` drawing one ``choice`` per guessed row in the order the
+records come, which the runner makes the dataset order whatever the batching, resume or ranks
+(``merge_task_records``); ``janus-eval score`` orders predictions the same way. The headline and
+``mmmu_acc`` therefore equal lmms-eval's for a single-task run (``lmms-eval --tasks mmmu_val``).
+They cannot agree when something else draws from that generator first: several tasks in one
+lmms-eval process whose ``process_results`` use ``random`` before ``mmmu_val``'s (another MMMU
+variant, a judge client's retry jitter), a ``--seed`` other than 0, ``--limit``/offsets that
+differ, or a thread switch inside ``process_results`` that reorders two draws.
 
 Subjects and domains with no samples (a ``--limit`` run) are left out of the per-group metrics,
 where lmms-eval prints 0 for an empty domain.
@@ -52,10 +64,21 @@ directly."`` with the ``<image k>`` tokens left in the text; open questions
 ``mcq_vanilla_eval``): an open question becomes a 2-option MCQ, ``A`` = the gold text, ``B`` =
 ``"Other Answers"``, and a gold that is not a single capital letter becomes ``A``; then VLMEvalKit's
 ``can_infer`` (``janus_eval.metrics.vlmevalkit_mcq``). So ``15`` for gold ``5`` is right (substring),
-``1,200`` for ``1200`` wrong; an unreadable reply is wrong (deterministic, no random letter).
+``1,200`` for ``1200`` wrong; an unreadable reply is wrong (deterministic, no random letter). With a
+judge (``--judge-url``, ``ctx.judge``) an unreadable reply goes to VLMEvalKit's judge matcher
+(``janus_eval.metrics.answer_judge``) with the ``MMMU_preproc`` options (open: ``A. {gold}``,
+``B. Other Answers``), then VLMEvalKit's random letter over the options plus ``Z`` after 3 unreadable
+replies (drawn per question here); records say ``matched_by``, the card ``answer_matching``.
+lmms-eval's ``mmmu_val`` asks no judge.
 ``report_acc`` fractions per split (``validation``): ``validation/Overall``,
 ``validation/<discipline>``, ``validation/<Subject>``; the paper's number is ``validation/Overall`` x 100
 (``mmmu_accuracy``).
+
+``--protocol paper``: exactly the vlmevalkit rules: the paper's MMMU is ``MMMU_DEV_VAL``'s
+``validation`` split (a maintainer's reply in PR #541; paper 30.5, VLMEvalKit 31.2), which is already
+the vlmevalkit headline. Checked in VLMEvalKit b3a2f81 ``vlmeval/dataset/utils/multiple_choice.py``:
+``mcq_vanilla_eval`` applies ``MMMU_preproc`` when ``'MMMU' in dataset_name`` and maps every
+non-letter answer to ``A``; ``report_acc`` reports ``Overall`` per ``split``.
 """
 
 from __future__ import annotations
@@ -70,9 +93,10 @@ from typing import Any, ClassVar
 from PIL import Image
 
 from janus_eval.hfdata import decode_image
-from janus_eval.metrics.choice import mmmu_choice
+from janus_eval.metrics.answer_judge import JudgeMatchedTask
+from janus_eval.metrics.choice import mmmu_choice, option_letters
 from janus_eval.metrics.vlmevalkit_mcq import (
-    can_infer,
+    VLMEvalKitMatching,
     choices_of,
     janus_content,
     mcq_prompt,
@@ -87,7 +111,9 @@ from janus_eval.task import (
     JanusEvalError,
     LmmsEvalProtocol,
     Metric,
+    RunContext,
     UnderstandingTask,
+    PaperProtocol,
     VLMEvalKitProtocol,
     record_scores,
 )
@@ -97,6 +123,8 @@ MC_PROMPT = "Answer with the option's letter from the given choices directly."
 OPEN_PROMPT = "Answer the question using a single word or phrase."
 IMAGE_TOKEN = re.compile(r"<image (\d+)>")
 IMAGE_COLUMNS = tuple(f"image_{k}" for k in range(1, 8))
+LMMS_EVAL_RANDOM_SEED = 0
+"""``random.seed`` lmms-eval's CLI applies before evaluating (``--seed``'s first value, default 0)."""
 OTHER_ANSWERS = "Other Answers"
 """Option B of an open question turned into a multiple-choice one by VLMEvalKit's ``MMMU_preproc``."""
 DOMAINS: dict[str, tuple[str, ...]] = {
@@ -129,7 +157,8 @@ def subject_of(doc_id: str) -> str:
 # -- lmms-eval ----------------------------------------------------------------------------------
 class MMMULmmsEval(LmmsEvalProtocol):
     """``construct_prompt`` with ``<image k>`` kept, the referenced images first; the official MMMU
-    parsers (seeded fallback letter); accuracy per subject and domain, instance-weighted."""
+    parsers (fallback letters replayed from lmms-eval's seeded stream); accuracy per subject and domain,
+    instance-weighted."""
 
     generation = GenerationSettings(max_new_tokens=128)
     prompt_template = (
@@ -137,7 +166,7 @@ class MMMULmmsEval(LmmsEvalProtocol):
         + " | open: {question}\n\n" + OPEN_PROMPT + " | <image k> kept; image_k per distinct k, sorted, first"
     )  # fmt: skip
     metrics = (
-        Metric(HEADLINE, form="mean", scale=100.0, headline=True),  # instance-weighted = the plain mean, unrounded
+        Metric(HEADLINE, form="custom", headline=True),  # instance-weighted mean x 100, unrounded; guesses replayed
         Metric("mmmu_acc", form="custom"),  # rounded to 5 decimals
         *(Metric(f"mmmu_acc/Overall-{domain}", form="custom") for domain in DOMAINS),  # rounded; no domain field
         Metric("mmmu_acc/{subdomain}", form="custom", group="subdomain"),  # rounded
@@ -150,33 +179,34 @@ class MMMULmmsEval(LmmsEvalProtocol):
     def prompt(self, doc: dict[str, Any]) -> str:
         return text_prompt(doc)  # <image k> kept, images first: lmms-eval's simple-model input (see module doc)
 
+    fallback_replay: ClassVar[str] = (
+        f"lmms-eval random stream: Random({LMMS_EVAL_RANDOM_SEED}), one choice per guessed row, dataset order"
+    )
+    """How ``aggregate`` draws the fallback letters (part of the scoring identity: records made before are re-scored)."""
+
     def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        """The parsed answer; a multiple-choice row with no readable letter is left for ``aggregate`` to guess."""
         doc_id, answer = str(doc["id"]), str(doc["answer"])
+        fallback = ""
         if doc["question_type"] == "multiple-choice":
-            rng = random.Random(f"mmmu:{doc_id}")
-            state = rng.getstate()
-            parsed: Any = mmmu_choice(prediction, options_of(doc), rng)
+            options = options_of(doc)
+            parsed: Any = mmmu_choice(prediction, options)
             correct = parsed == answer
-            guessed = rng.getstate() != state  # the parser drew its fallback letter
+            if parsed is None:
+                fallback = "".join(option_letters(len(options)))
         else:
             parsed = parse_open(prediction)
             correct = open_correct(answer, parsed)
-            guessed = False
-        return {
-            "score": float(correct),
-            "id": doc_id,
-            "subdomain": subject_of(doc_id),
-            "question_type": doc["question_type"],
-            "answer": answer,
-            "parsed_pred": parsed,
-            "guessed": guessed,
-        }
+        row = {"score": float(correct), "id": doc_id, "subdomain": subject_of(doc_id),
+               "question_type": doc["question_type"], "answer": answer, "parsed_pred": parsed,
+               "guessed": bool(fallback)}  # fmt: skip
+        return {**row, "fallback_letters": fallback} if fallback else row
 
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
         by_subject: dict[str, list[float]] = defaultdict(list)  # insertion order = first appearance
-        for record in records:
-            scored = record_scores(record)
-            by_subject[scored["subdomain"]].append(float(scored["score"]))
+        for scored, letter in zip(map(record_scores, records), replay_guesses(records)):
+            correct = float(letter == scored["answer"]) if letter is not None else float(scored["score"])
+            by_subject[scored["subdomain"]].append(correct)
         accuracy = {s: (sum(v) / len(v), len(v)) for s, v in by_subject.items()}
         result: dict[str, float] = {}
         for domain, subjects in DOMAINS.items():
@@ -188,6 +218,16 @@ class MMMULmmsEval(LmmsEvalProtocol):
         result["mmmu_acc"] = round(overall, 5)
         result[HEADLINE] = 100.0 * overall
         return result
+
+
+def replay_guesses(records: list[dict[str, Any]]) -> list[str | None]:
+    """lmms-eval's fallback letter for each guessed record, drawn in the records' order; None for the others."""
+    rng = random.Random(LMMS_EVAL_RANDOM_SEED)
+    letters: list[str | None] = []
+    for record in records:
+        pool = record_scores(record).get("fallback_letters")
+        letters.append(rng.choice(list(pool)) if pool else None)
+    return letters
 
 
 def text_prompt(doc: dict[str, Any]) -> str:
@@ -279,7 +319,7 @@ def open_correct(gold: str, candidates: list[Any]) -> bool:
 
 
 # -- VLMEvalKit ---------------------------------------------------------------------------------
-class MMMUVLMEvalKit(VLMEvalKitProtocol):
+class MMMUVLMEvalKit(VLMEvalKitMatching, VLMEvalKitProtocol):
     """The Janus wrapper's MCQ prompt with every image of the row first; ``MMMU_preproc`` + ``can_infer``;
     ``report_acc`` per split (``validation``), discipline and subject."""
 
@@ -306,13 +346,18 @@ class MMMUVLMEvalKit(VLMEvalKitProtocol):
     def prompt(self, doc: dict[str, Any]) -> str:
         return janus_content(mcq_prompt(doc["question"], vlmevalkit_choices(doc)), len(self.image_columns(doc)))
 
-    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
-        """``MMMU_preproc`` (open -> A = gold text, B = "Other Answers"; non-letter gold -> A), then ``can_infer``."""
-        doc_id, answer, choices = str(doc["id"]), str(doc["answer"]), vlmevalkit_choices(doc)
-        if "A" not in choices:
-            choices = {"A": answer, "B": OTHER_ANSWERS}
+    def mcq_choices(self, doc: dict[str, Any]) -> dict[str, str]:
+        """``MMMU_preproc``: an open question becomes A = the gold text, B = "Other Answers"."""
+        choices = vlmevalkit_choices(doc)
+        return choices if "A" in choices else {"A": str(doc["answer"]), "B": OTHER_ANSWERS}
+
+    def mcq_key(self, doc: dict[str, Any]) -> str:
+        return str(doc["id"])
+
+    def mcq_record(self, doc: dict[str, Any], letter: str | None) -> dict[str, Any]:
+        """Right when the letter is the gold one (a gold that is not a capital letter is ``A``)."""
+        doc_id, answer = str(doc["id"]), str(doc["answer"])
         gold = answer if len(answer) == 1 and answer in string.ascii_uppercase else "A"
-        letter = can_infer(prediction, choices)
         subject = subject_of(doc_id)
         discipline = next((d for d, subjects in DOMAINS.items() if subject in subjects), "unknown")
         return {"score": float(letter == gold), "hit": float(letter == gold), "id": doc_id, "answer": answer,
@@ -329,17 +374,27 @@ def vlmevalkit_choices(doc: dict[str, Any]) -> dict[str, str]:
     return choices_of({chr(ord("A") + i): option for i, option in enumerate(options_of(doc))})
 
 
+class MMMUPaper(PaperProtocol, MMMUVLMEvalKit):
+    """The Janus paper's rules for this benchmark: VLMEvalKit's, unchanged (only the protocol's name and reference)."""
+
+
 @task("mmmu")
-class MMMU(UnderstandingTask):
+class MMMU(JudgeMatchedTask, UnderstandingTask):
     headline: ClassVar[str] = HEADLINE
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
         repo="MMMU", split="validation", fixture="MMMU", columns=("id", "question", "options", "answer", "question_type")
     )
-    protocols = {"lmms-eval": MMMULmmsEval, "vlmevalkit": MMMUVLMEvalKit}
+    protocols = {"lmms-eval": MMMULmmsEval, "vlmevalkit": MMMUVLMEvalKit, "paper": MMMUPaper}
     rules: MMMULmmsEval | MMMUVLMEvalKit
 
     def doc_id(self, doc: dict[str, Any]) -> str:
         return str(doc["id"])
+
+    def scoring_identity(self, ctx: RunContext) -> dict[str, Any]:
+        """Plus how fallback guesses are drawn (lmms-eval protocol): records guessed another way are re-scored."""
+        base = super().scoring_identity(ctx)
+        replay = getattr(self.rules, "fallback_replay", None)
+        return {**base, "mmmu_fallback": replay} if replay else base
 
     def images(self, doc: dict[str, Any]) -> list[Image.Image]:
         """The images the protocol puts before the text (``image_columns``), in its order."""

@@ -60,6 +60,22 @@ else 0.0 after the fifth (here: unjudged, as above). Divergence: a ``nan`` reply
 poison the averages). ``MMVet_acc`` in percent: ``Overall`` (the paper's number, also ``mmvet_score``),
 per capability (single-capability rows counted twice, VLMEvalKit's quirk) and ``fine/<combination>``.
 VLMEvalKit has no offline MM-Vet path; without a judge we report only ``mmvet_unjudged``, as above.
+
+``--protocol paper`` grades as the MM-Vet authors' evaluator does (``janus_eval.metrics.mmvet_official``,
+which says what was read in yuweihao/MM-Vet ``mm-vet_evaluator.py``): the Janus paper's MM-Vet was graded
+with it and a GPT-4 judge, not with VLMEvalKit's copy (PR #541's description). The model's side is
+VLMEvalKit's (system prompt, ``<image>\n{question}``, greedy, 512 new tokens, as above). Judge: default
+model ``gpt-4-0613``, the evaluator's prompt + ``"\n{question} | {answer'} | {prediction} | "``,
+``max_tokens`` 3, the text before the first space read with ``float`` in [0, 1] (``0.7 because`` is 0.7;
+`` 0.4`` and ``0.7\nx`` fail; ``nan`` fails here, divergence), retries with ``"\nPredict the correctness of
+the answer (digit): "`` appended at temperatures 0, 0, 0.5, 1.0, 1.5, 2.0, the sixth reply never read
+(0.0, here: unjudged). ``num_runs`` judge runs (the evaluator's ``--num_run``, default 1). Metrics: the
+evaluator's capability table (``rec`` ... ``math``: samples whose capability set holds it, each once),
+``total``, ``std`` (population std of the run totals), ``run/<i>``, all rounded to 1 decimal as it prints
+them, and ``cap_int/<sorted set>``; ``mmvet_score`` is the unrounded mean over runs of ``total``.
+
+Where MM-Vet's grading lives, per protocol: lmms-eval -> this module (``judge_prompt``, ``read_score``,
+``grade``); vlmevalkit -> ``janus_eval.metrics.vlmevalkit_mmvet``; paper -> ``janus_eval.metrics.mmvet_official``.
 """
 
 from __future__ import annotations
@@ -70,7 +86,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from janus_eval.io import write_json
-from janus_eval.metrics import vlmevalkit_mmvet
+from janus_eval.metrics import mmvet_official, vlmevalkit_mmvet
 from janus_eval.metrics.judge import DEFAULT_JUDGE_URL as DEFAULT_JUDGE_URL  # re-exported: importable from here
 from janus_eval.metrics.judge import DEFAULT_TIMEOUT_S, JudgeClient, JudgeSettings
 from janus_eval.metrics.vlmevalkit_mcq import janus_content
@@ -86,6 +102,7 @@ from janus_eval.task import (
     RunContext,
     UnderstandingProtocol,
     UnderstandingTask,
+    PaperProtocol,
     VLMEvalKitProtocol,
     record_scores,
 )
@@ -359,6 +376,42 @@ class MMVetVLMEvalKit(MMVetJudged, VLMEvalKitProtocol):
         return {**result, "mmvet_score": result.get("Overall", 0.0)}
 
 
+# -- the paper: VLMEvalKit's generation, the official MM-Vet evaluator's grading --------------------
+class MMVetPaper(PaperProtocol, MMVetVLMEvalKit):
+    """VLMEvalKit's MM-Vet prompt and generation; grading and averaging of MM-Vet's own evaluator."""
+
+    default_judge_model = mmvet_official.DEFAULT_JUDGE_MODEL
+    num_runs: int = mmvet_official.DEFAULT_RUNS
+    """The evaluator's ``--num_run``: independent gradings per sample (the reply cache keys each run apart)."""
+    metrics = (
+        Metric("mmvet_score", form="custom", headline=True),  # mean over runs of total, not rounded
+        Metric("total", form="custom"),
+        Metric("std", form="custom", higher_is_better=False),
+        *(Metric(cap, form="custom") for cap in mmvet_official.CAPABILITIES),
+        Metric("run/{run}", form="custom", group="run"),
+        Metric("cap_int/{capability_set}", form="custom", group="capability_set"),
+        UNJUDGED,
+    )
+
+    def judge_prompt(self, doc: dict[str, Any], prediction: str) -> str:
+        return mmvet_official.judge_prompt(doc["question"], doc["answer"], prediction)
+
+    def grade(self, client: JudgeClient, prompt: str) -> dict[str, Any]:
+        return mmvet_official.grade(client, prompt, self.num_runs)
+
+    def grading_card(self) -> dict[str, Any]:
+        return {"temperatures": list(mmvet_official.TEMPERATURES), "max_tokens": mmvet_official.JUDGE_MAX_TOKENS,
+                "retry_suffix": mmvet_official.RETRY_SUFFIX, "runs": self.num_runs,
+                "prompt": "MM-Vet mm-vet_evaluator.py prompt (yuweihao/MM-Vet acde843)",
+                "prompt_sha256": mmvet_official.JUDGE_PREFIX_SHA256}  # fmt: skip
+
+    def judged_metrics(self, scored: list[dict[str, Any]]) -> dict[str, float]:
+        rows = [{"capabilities": s["capabilities"], "run_scores": s.get("run_scores") or [s["score"]]} for s in scored]
+        result = mmvet_official.export_result(rows)
+        result["mmvet_score"] = result.pop("total_unrounded")
+        return result
+
+
 # -- the task -----------------------------------------------------------------------------------
 @task("mmvet")
 class MMVet(UnderstandingTask):
@@ -367,7 +420,7 @@ class MMVet(UnderstandingTask):
         repo="MMVet", split="test", fixture="MMVet", columns=("question_id", "question", "answer", "capability", "image"),
         nullable=("image",),  # lmms-eval's mmvet_doc_to_visual asks a row without an image as a text-only question
     )
-    protocols = {"lmms-eval": MMVetLmmsEval, "vlmevalkit": MMVetVLMEvalKit}
+    protocols = {"lmms-eval": MMVetLmmsEval, "vlmevalkit": MMVetVLMEvalKit, "paper": MMVetPaper}
     rules: MMVetJudged
     unscored: ClassVar[UnscoredMark | None] = UnscoredMark(flag="judged", count_metric=UNJUDGED.name)
     """A record without a judge's verdict keeps score 0.0 and ``judged: false``: neither averaged nor a failure."""

@@ -16,6 +16,15 @@ is ``<image>\n{question}\nAnswer ...`` with no system prompt; ``YOrN_Extraction`
 Unknown); Unknown is wrong for accuracy and counts as a "no" for precision/recall/F1. Its numbers
 are percentages: ``Overall`` (F1 x 100, the reported one), ``acc``, ``precision``, ``recall``, overall
 and per setting.
+
+``--protocol paper`` is the vlmevalkit protocol with the headline the Janus paper printed: the F1 of
+the ``random`` setting x 100 (``Overall/random``), not the F1 over all rows. Checked in VLMEvalKit
+b3a2f81 ``vlmeval/dataset/utils/yorn.py``, ``POPE_rating``: it explodes the comma-joined ``category``,
+computes F1/precision/recall from TP, FP, FN with ``y_pred = extracted == "Yes"`` (Unknown is a "no"),
+and returns one table row per split plus ``Overall``, whose column ``Overall`` is F1 x 100. PR #541's
+description: 85.5 overall against 87.1 for the ``random`` row, beside the paper's 87.0. Every other
+number (overall F1, the other two settings, acc/precision/recall) stays, as non-headline metrics. A
+run without ``random`` rows (``--limit``) has no headline.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from janus_eval.task import (
     LmmsEvalProtocol,
     Metric,
     UnderstandingTask,
+    PaperProtocol,
     VLMEvalKitProtocol,
     record_scores,
 )
@@ -138,6 +148,27 @@ def _vlmevalkit_rating(scored: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+# -- the paper (VLMEvalKit + PR #541's changes) -------------------------------------------------------
+PAPER_SPLIT = "random"
+"""The POPE setting whose F1 the Janus paper's Table 2 prints (PR #541's description)."""
+
+
+class PopePaper(PaperProtocol, PopeVLMEvalKit):
+    """VLMEvalKit's POPE with the paper's column as headline: the ``random`` row's F1 (``Overall/random``)."""
+
+    metrics = (
+        Metric("pope_f1", form="custom", headline=True),  # = Overall/random
+        *(m for m in PopeVLMEvalKit.metrics if not m.headline),
+    )
+
+    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        result = PopeVLMEvalKit.aggregate(self, records)
+        del result["pope_f1"]
+        if f"Overall/{PAPER_SPLIT}" in result:
+            result["pope_f1"] = result[f"Overall/{PAPER_SPLIT}"]
+        return result
+
+
 # -- both ---------------------------------------------------------------------------------------
 def _overall_and_per_split(scored: list[dict[str, Any]], metrics: Any) -> dict[str, float]:
     """``metrics`` over every sample, then over each POPE setting as ``<metric>/<setting>``."""
@@ -159,7 +190,7 @@ class Pope(UnderstandingTask):
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
         repo="POPE", split="test", fixture="POPE", columns=("question_id", "question", "answer", "image")
     )
-    protocols = {"lmms-eval": PopeLmmsEval, "vlmevalkit": PopeVLMEvalKit}
+    protocols = {"lmms-eval": PopeLmmsEval, "vlmevalkit": PopeVLMEvalKit, "paper": PopePaper}
 
     def doc_id(self, doc: dict[str, Any]) -> str:
         return str(doc["question_id"])

@@ -27,8 +27,17 @@ image rows only (``load`` drops ``data_type != "image"``); the Janus wrapper's M
 given choices directly.``, no system prompt; the letter comes from VLMEvalKit's ``can_infer``
 (``janus_eval.metrics.vlmevalkit_mcq``: ``(B)``, ``B.``, ``The answer is B`` and the option text
 ``dog`` are B; ``b`` is not a letter; a refusal is ``Z``), and an unreadable reply is wrong (no random
-letter offline). ``report_acc`` fractions: ``Overall`` and one key per category (the dimension name of
+letter offline). With a judge (``--judge-url``, ``ctx.judge``) an unreadable reply goes to VLMEvalKit's
+judge matcher (``janus_eval.metrics.answer_judge``: its prompt, ``gpt-3.5-turbo-0125`` by default, 3
+replies read by ``can_infer``, then a random letter over the options plus ``Z``, drawn per question
+here); records say ``matched_by`` and the card's ``answer_matching`` which matcher ran. lmms-eval's
+``seedbench`` asks no judge. ``report_acc`` fractions: ``Overall`` and one key per category (the dimension name of
 ``question_type_id``); the paper's number is ``Overall`` x 100 (``seed_image_accuracy``).
+
+``--protocol paper``: exactly the vlmevalkit rules (``SEEDBench_IMG``; PR #541's description: paper 63.7,
+VLMEvalKit 63.8). Checked in VLMEvalKit b3a2f81 ``vlmeval/dataset/image_mcq.py``,
+``ImageMCQDataset.evaluate``: SEED is not circular (its name holds neither "mmbench" nor "ccbench"), so
+``mcq_vanilla_eval`` scores each row and ``report_acc``'s ``Overall`` is the paper's number.
 """
 
 from __future__ import annotations
@@ -40,7 +49,8 @@ from typing import Any, ClassVar
 from PIL import Image
 
 from janus_eval.hfdata import DocSet, decode_image
-from janus_eval.metrics.vlmevalkit_mcq import can_infer, choices_of, janus_content, mcq_prompt, report_acc
+from janus_eval.metrics.answer_judge import JudgeMatchedTask
+from janus_eval.metrics.vlmevalkit_mcq import VLMEvalKitMatching, choices_of, janus_content, mcq_prompt, report_acc
 from janus_eval.registry import task
 from janus_eval.task import (
     IMAGE_PLACEHOLDER,
@@ -50,6 +60,7 @@ from janus_eval.task import (
     Metric,
     RunContext,
     UnderstandingTask,
+    PaperProtocol,
     VLMEvalKitProtocol,
     record_scores,
 )
@@ -96,7 +107,7 @@ class SEEDLmmsEval(LmmsEvalProtocol):
 
 
 # -- VLMEvalKit ---------------------------------------------------------------------------------
-class SEEDVLMEvalKit(VLMEvalKitProtocol):
+class SEEDVLMEvalKit(VLMEvalKitMatching, VLMEvalKitProtocol):
     """``SEEDBench_IMG``: image rows, the Janus MCQ prompt, ``can_infer``'s letter, ``report_acc`` fractions."""
 
     data_types: ClassVar[tuple[str, ...] | None] = ("image",)
@@ -114,8 +125,14 @@ class SEEDVLMEvalKit(VLMEvalKitProtocol):
         n_images = max(1, len(doc.get("image") or []))
         return janus_content(mcq_prompt(doc["question"], vlmevalkit_choices(doc)), n_images)
 
-    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
-        letter, answer = can_infer(prediction, vlmevalkit_choices(doc)), str(doc["answer"])
+    def mcq_choices(self, doc: dict[str, Any]) -> dict[str, str]:
+        return vlmevalkit_choices(doc)
+
+    def mcq_key(self, doc: dict[str, Any]) -> str:
+        return str(doc["question_id"])
+
+    def mcq_record(self, doc: dict[str, Any], letter: str | None) -> dict[str, Any]:
+        answer = str(doc["answer"])
         return {"score": float(letter == answer), "hit": float(letter == answer), "prediction": letter or "Z",
                 "answer": answer, "category": DIMENSIONS.get(int(doc["question_type_id"]), "unknown")}  # fmt: skip
 
@@ -133,14 +150,18 @@ def vlmevalkit_choices(doc: dict[str, Any]) -> dict[str, str]:
 
 
 # -- data ---------------------------------------------------------------------------------------
+class SEEDPaper(PaperProtocol, SEEDVLMEvalKit):
+    """The Janus paper's rules for this benchmark: VLMEvalKit's, unchanged (only the protocol's name and reference)."""
+
+
 @task("seed")
-class SEEDBench(UnderstandingTask):
+class SEEDBench(JudgeMatchedTask, UnderstandingTask):
     headline: ClassVar[str] = "seed_image_accuracy"
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
         repo="SEED-Bench", split="test", fixture="SEED-Bench",
         columns=("question_id", "question", "answer", "data_type", "question_type_id", "choice_a", "choice_b", "choice_c", "choice_d", "image"),
     )
-    protocols = {"lmms-eval": SEEDLmmsEval, "vlmevalkit": SEEDVLMEvalKit}
+    protocols = {"lmms-eval": SEEDLmmsEval, "vlmevalkit": SEEDVLMEvalKit, "paper": SEEDPaper}
 
     def load(self, ctx: RunContext | Path | None = None) -> DocSet:
         """The rows of the data types the protocol holds (``data_types``; None: every row)."""

@@ -24,6 +24,12 @@ lmms-eval quirks kept on purpose:
 answer normalisation, VQA accuracy and metric names above; ``reference`` stays lmms-eval 0.7.3), while
 generation follows the run's protocol (VLMEvalKit's Janus settings: no system prompt, greedy, 512 new
 tokens, the .xlsx round trip before scoring). ``card()`` says so under ``protocol_note``.
+
+``--protocol paper``: the paper's VQAv2 column is **test-dev**, scored by the EvalAI server, not by
+VLMEvalKit (which has no VQAv2 at b3a2f81; PR #541 does not mention it). So under ``paper`` VQAv2 is
+the vlmevalkit variant above (VLMEvalKit's Janus generation settings, lmms-eval's local scoring of a
+split with answers), and the paper's number comes from uploading ``write_evalai_submission`` of a
+test-dev run; ``protocol_note`` in the card says so.
 """
 
 from __future__ import annotations
@@ -43,12 +49,17 @@ from janus_eval.task import (
     Metric,
     RunContext,
     UnderstandingTask,
+    PaperProtocol,
     VLMEvalKitProtocol,
     record_scores,
 )
 
 POST_PROMPT = SHORT_ANSWER_PROMPT
 VLMEVALKIT_NOTE = "VQAv2 is not in VLMEvalKit: scored with lmms-eval's rules"
+PAPER_NOTE = (
+    "the paper's VQAv2 is test-dev, scored by the EvalAI server (write_evalai_submission); VQAv2 is not in "
+    "VLMEvalKit, so a local score uses lmms-eval's rules with VLMEvalKit's Janus generation settings"
+)
 
 
 # -- lmms-eval ----------------------------------------------------------------------------------
@@ -118,13 +129,20 @@ class VQAv2VLMEvalKit(VLMEvalKitProtocol, VQAv2LmmsEval):
     note: ClassVar[str | None] = VLMEVALKIT_NOTE
 
 
+class VQAv2Paper(PaperProtocol, VQAv2VLMEvalKit):
+    """The vlmevalkit variant (lmms-eval's scoring) with the paper's note: its number is EvalAI's test-dev."""
+
+    reference = LMMS_EVAL_REFERENCE  # not in VLMEvalKit: its lmms-eval scoring stays
+    note: ClassVar[str | None] = PAPER_NOTE
+
+
 @task("vqav2")
 class VQAv2(UnderstandingTask):
     headline: ClassVar[str] = "vqav2_accuracy"
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
         repo="VQAv2", split="validation", fixture="VQAv2", columns=("question_id", "question", "image")
     )
-    protocols = {"lmms-eval": VQAv2LmmsEval, "vlmevalkit": VQAv2VLMEvalKit}
+    protocols = {"lmms-eval": VQAv2LmmsEval, "vlmevalkit": VQAv2VLMEvalKit, "paper": VQAv2Paper}
 
     def doc_id(self, doc: dict[str, Any]) -> str:
         return str(doc["question_id"])

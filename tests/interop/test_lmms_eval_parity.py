@@ -10,9 +10,12 @@ lmms-eval.
 
 Judges: one fake chat server on 127.0.0.1 plays MM-Vet's grader for both doors (a score derived
 from the judge prompt, so the same prediction gets the same grade) and MMBench's answer matcher for
-lmms-eval (always ``E``, "no option": such a row is wrong, as janus-eval counts an unread MMBench row).
-MMMU's unreadable replies: lmms-eval draws an unseeded ``random.choice`` (its documented
-irreproducibility); here that draw is janus-eval's seeded one, so scores compare row for row.
+both (always ``E``, "no option": the row is wrong either way).
+MMMU's unreadable replies: lmms-eval draws ``random.choice`` from the global generator its CLI seeds
+with 0; janus-eval replays that stream in document order. In this eight-task process other tasks
+could draw from the same generator first, so here MMMU's parser gets a fresh ``Random(0)`` of its own
+(the stream of a single-task run); ``test_mmmu_alone_draws_the_same_fallback_letters`` runs
+``lmms-eval --tasks mmmu_val`` untouched and compares.
 
 Needs the optional extra (``pip install 'janus-eval[lmms-eval]'``); skipped without it. CI installs it.
 """
@@ -151,15 +154,6 @@ def excel_safe(check_string: Any) -> Any:
     return check
 
 
-def seeded_mmmu_guess(choices: list[str]) -> str:
-    """lmms-eval's MMMU fallback ``random.choice``, drawn as janus-eval draws it: ``Random(f"mmmu:{id}")``."""
-    frame = sys._getframe(1)
-    while frame is not None and "doc" not in frame.f_locals:
-        frame = frame.f_back
-    assert frame is not None, "the MMMU fallback was drawn outside mmmu_process_results"
-    return random.Random(f"mmmu:{frame.f_locals['doc']['id']}").choice(choices)
-
-
 # -- the two doors ----------------------------------------------------------------------------------
 @dataclass
 class DoorRun:
@@ -169,7 +163,8 @@ class DoorRun:
     results: dict[str, dict[str, Any]]
 
 
-def run_lmms_eval(root: Path, out: Path, batch_size: int, url: str) -> DoorRun:
+def run_lmms_eval(root: Path, out: Path, batch_size: int, url: str, tasks: dict[str, str] = LMMS_TASKS,
+                  own_mmmu_stream: bool = True) -> DoorRun:  # fmt: skip
     """``lmms-eval --model janus --tasks ... --log_samples``, in-process, from the data folder."""
     from lmms_eval.__main__ import cli_evaluate
     from lmms_eval.tasks._task_utils import mmmu_mcq_utils
@@ -178,15 +173,16 @@ def run_lmms_eval(root: Path, out: Path, batch_size: int, url: str) -> DoorRun:
     calls: list[Call] = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(JanusAdapter, "understand", recording(calls))
-        mp.setattr(mmmu_mcq_utils, "random", type("SeededRandom", (), {"choice": staticmethod(seeded_mmmu_guess)}))
+        if own_mmmu_stream:
+            mp.setattr(mmmu_mcq_utils, "random", random.Random(0))  # a single-task run's stream (module doc)
         mp.setattr(Cell, "check_string", excel_safe(Cell.check_string))
         mp.chdir(root)  # `lmms-lab-encoder/POPE` resolves to the local folder first
         mp.setattr(sys, "argv", ["lmms-eval", "--model", "janus", "--model_args", "pretrained=tiny,dtype=float32,device=cpu",
-                                 "--tasks", ",".join(LMMS_TASKS), "--batch_size", str(batch_size), "--log_samples",
+                                 "--tasks", ",".join(tasks), "--batch_size", str(batch_size), "--log_samples",
                                  "--output_path", str(out)])  # fmt: skip
         cli_evaluate()
     samples: dict[str, list[dict[str, Any]]] = {}
-    for lmms_task, name in LMMS_TASKS.items():
+    for lmms_task, name in tasks.items():
         paths = sorted(out.rglob(f"*_samples_{lmms_task}.jsonl"))
         assert len(paths) == 1, paths
         path = paths[0]
@@ -195,17 +191,17 @@ def run_lmms_eval(root: Path, out: Path, batch_size: int, url: str) -> DoorRun:
     # <model>/<date>_<time>_results.json; tasks write their own *_results.json submissions beside it
     (results_file,) = [p for p in out.rglob("*_results.json") if re.fullmatch(r"\d{8}_\d{6}_results\.json", p.name)]
     results = json.loads(results_file.read_text())["results"]
-    return DoorRun(calls, samples, {name: results[lmms_task] for lmms_task, name in LMMS_TASKS.items()})
+    return DoorRun(calls, samples, {name: results[lmms_task] for lmms_task, name in tasks.items()})
 
 
-def run_janus_eval(root: Path, out: Path, batch_size: int, url: str) -> DoorRun:
+def run_janus_eval(root: Path, out: Path, batch_size: int, url: str, names: tuple[str, ...] = tuple(LMMS_TASKS.values())) -> DoorRun:
     """``janus-eval run --tasks ... --data-root ROOT`` with the same judge, in-process."""
     from janus_eval import cli
 
     calls: list[Call] = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(JanusAdapter, "understand", recording(calls))
-        mp.setattr(sys, "argv", ["janus-eval", "run", "--tasks", ",".join(LMMS_TASKS.values()), "--data-root", str(root),
+        mp.setattr(sys, "argv", ["janus-eval", "run", "--tasks", ",".join(names), "--data-root", str(root),
                                  "--out", str(out), "--batch-size", str(batch_size), "--dtype", "float32",
                                  "--judge-url", url, "--judge-model", JUDGE_MODEL, "--no-progress"])  # fmt: skip
         with pytest.raises(SystemExit) as exit_info:
@@ -213,7 +209,7 @@ def run_janus_eval(root: Path, out: Path, batch_size: int, url: str) -> DoorRun:
             raise SystemExit(0)
         assert not exit_info.value.code
     samples = {}
-    for name in LMMS_TASKS.values():
+    for name in names:
         task = get_task(name)
         order = [task.doc_id(doc) for doc in load_docset(task.dataset, root).docs]
         records = {r["id"]: r for r in map(json.loads, (out / name / "samples.jsonl").read_text().splitlines())}
@@ -317,11 +313,40 @@ def test_same_predictions_and_per_sample_scores(doors: tuple[DoorRun, DoorRun], 
     lmms, janus = doors
     docs = _docs(name, data_root)
     assert len(lmms.samples[name]) == len(janus.samples[name]) == len(docs)
-    for sample, record, doc in zip(lmms.samples[name], janus.samples[name], docs):
+    ours = janus_sample_scores(name, janus.samples[name])
+    for sample, record, doc, score in zip(lmms.samples[name], janus.samples[name], docs, ours):
         prediction = sample["filtered_resps"]
         prediction = prediction[0] if isinstance(prediction, list) else prediction
         assert prediction.strip() == record["prediction"], record["id"]
-        assert lmms_sample_score(name, sample, doc) == record["scores"]["score"], record["id"]
+        assert lmms_sample_score(name, sample, doc) == score, record["id"]
+
+
+def janus_sample_scores(name: str, records: list[dict[str, Any]]) -> list[float]:
+    """Each record's score; MMMU's guessed rows with the letter janus-eval's aggregate replays for them."""
+    scores = [float(r["scores"]["score"]) for r in records]
+    if name != "mmmu":
+        return scores
+    from janus_eval.tasks.mmmu import replay_guesses
+
+    letters = replay_guesses(records)
+    return [s if x is None else float(x == r["score_info"]["answer"]) for s, x, r in zip(scores, letters, records)]
+
+
+def test_mmmu_alone_draws_the_same_fallback_letters(data_root: Path, judge_url: str, tmp_path: Path) -> None:
+    """``lmms-eval --tasks mmmu_val`` untouched (its CLI's ``random.seed(0)``, its own draws) vs ``janus-eval run --tasks mmmu``."""
+    from janus_eval.tasks.mmmu import replay_guesses
+
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}.items():
+            mp.setenv(key, value)
+        lmms = run_lmms_eval(data_root, tmp_path / "lmms", 1, judge_url, {"mmmu_val": "mmmu"}, own_mmmu_stream=False)
+        janus = run_janus_eval(data_root, tmp_path / "janus", 4, judge_url, ("mmmu",))
+    records = janus.samples["mmmu"]
+    guessed = [r["score_info"].get("guessed", False) for r in records]
+    assert sum(guessed) >= 3  # the tiny model's replies leave several rows to the stream
+    theirs = [s["mmmu_acc"]["parsed_pred"][0] for s, g in zip(lmms.samples["mmmu"], guessed) if g]
+    assert [x for x in replay_guesses(records) if x is not None] == theirs
+    assert janus.results["mmmu"]["mmmu_acc"] == lmms.results["mmmu"]["mmmu_acc,none"]
 
 
 @pytest.mark.parametrize("name", TASK_NAMES)

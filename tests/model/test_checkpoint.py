@@ -119,3 +119,22 @@ def test_bad_checkpoints(tmp_path, setup, message):
 def test_missing_checkpoint_says_what_to_fetch(tmp_path):
     with pytest.raises(JanusEvalError, match="does not exist.*`hf download deepseek-ai/Janus-1.3B"):
         load(tmp_path / "Janus-1.3B")
+
+
+def test_config_that_does_not_match_its_weights_is_one_line_and_writes_nothing(tmp_path, tiny_adapter, cli_invoke, capsys):
+    """Through the CLI: a config.json whose sizes disagree with the weights names the tensor and both shapes,
+    says what is wrong (not "fetch it again"), exits 2, and creates nothing in a fresh --out."""
+    ckpt = tmp_path / "ckpt"
+    tiny_adapter.model.save_pretrained(ckpt)
+    save_tokenizer(ckpt)
+    config = json.loads((ckpt / "config.json").read_text())
+    config["text_config"]["intermediate_size"] = 96
+    (ckpt / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "out"
+    capsys.readouterr()  # save_pretrained's progress bar
+    code, _, err = cli_invoke("run", "--tasks", "pope", "--ckpt", str(ckpt), "--out", str(out), "--limit", "2", "--no-progress")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert "config.json and the weights disagree" in err and "mlp.down_proj.weight is [64, 128]" in err, err
+    assert "[64, 96]" in err and "fetch" not in err, err
+    assert not out.exists()

@@ -1,4 +1,12 @@
-"""Auto batch size: the estimate grows with free memory, shrinks with sequence length, and stays in bounds."""
+"""Auto batch size: the estimate grows with free memory, shrinks with sequence length, and stays in bounds;
+and ``--batch-size auto`` end to end through the CLI.
+
+The end-to-end tests run the GPU path on CPU: a fake ``memory.free_bytes`` probe reports free GPU memory
+(on CPU the real one says memory is no limit) and a wrapped ``understand`` raises CUDA's out-of-memory error
+above a batch size, so ``Runner._within_memory`` halves the batch, and at batch 1 the CLI prints one line.
+What cannot run without CUDA (real allocator OOMs, ``torch.cuda.empty_cache``, an OOM inside the compiled
+step's CUDA graph) is in ``bench/gpu_check.sh``.
+"""
 
 import torch
 
@@ -39,3 +47,50 @@ def test_bounds():
 
 def test_cpu_adapter_uses_the_fixed_cpu_batch(tiny_adapter):
     assert tiny_adapter.batch_size_for("understand", "Is there a cat?", 1, 3) == memory.CPU_BATCH_SIZE
+
+
+# -- --batch-size auto end to end: the GPU path on CPU ---------------------------------------------
+def _fake_gpu(monkeypatch, fits: int) -> list[int]:
+    """Free memory reported as 3 GiB (room for a batch of 256 tiny rows); ``understand`` OOMs above ``fits``."""
+    from janus_eval.model.adapter import JanusAdapter
+
+    monkeypatch.setattr(memory, "free_bytes", lambda device: 3 * GIB)
+    real, sizes = JanusAdapter.understand, []
+
+    def understand(self, images, questions, *args, **kwargs):
+        sizes.append(len(questions))
+        if len(questions) > fits:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return real(self, images, questions, *args, **kwargs)
+
+    monkeypatch.setattr(JanusAdapter, "understand", understand)
+    return sizes
+
+
+def _records(out) -> list[dict]:
+    import json
+
+    rows = [json.loads(line) for line in (out / "pope" / "samples.jsonl").read_text().splitlines()]
+    return sorted(rows, key=lambda row: row["id"])
+
+
+def test_auto_batch_size_halves_on_out_of_memory(cli_invoke, tmp_path, monkeypatch):
+    """The probe sizes the batch (all 12 POPE samples, where CPU would take 8); each OOM halves it, for the
+    batch and the task's later ones; the records are those of a run at the size that fits."""
+    args = ("run", "--tasks", "pope", "--limit", "12", "--workers", "0", "--no-progress")
+    assert cli_invoke(*args, "--batch-size", "3", "--out", str(tmp_path / "fixed"))[0] == 0
+    sizes = _fake_gpu(monkeypatch, fits=3)
+    code, _, err = cli_invoke(*args, "--batch-size", "auto", "--out", str(tmp_path / "auto"))
+    assert code == 0, err
+    assert sizes == [12, 6, 3, 3, 3, 3]
+    assert _records(tmp_path / "auto") == _records(tmp_path / "fixed")
+
+
+def test_out_of_memory_at_batch_one_is_one_clear_line(cli_invoke, tmp_path, monkeypatch):
+    sizes = _fake_gpu(monkeypatch, fits=0)
+    code, _, err = cli_invoke("run", "--tasks", "pope", "--limit", "12", "--workers", "0", "--no-progress",
+                              "--batch-size", "auto", "--out", str(tmp_path / "run"))  # fmt: skip
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert "out of GPU memory with a batch of one sample" in err
+    assert sizes == [12, 6, 3, 1]

@@ -1,6 +1,7 @@
 """MMMU val scoring checked against lmms-eval 0.7.3's rules (mmmu_process_results + mmmu_aggregate_results)."""
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -65,12 +66,86 @@ def test_mc_score_and_record():
     assert numeric == {"score": 1.0} and info["guessed"] is False
 
 
-def test_seeded_fallback_is_deterministic_per_question():
-    d = mc(doc_id="validation_Art_3", answer="A")
-    first = TASK.score_sample(d, "**no idea**")
-    assert first["guessed"] is True
-    assert first["parsed_pred"] == random.Random("mmmu:validation_Art_3").choice(["A", "B", "C", "D"])
-    assert all(TASK.score_sample(d, "**no idea**")["parsed_pred"] == first["parsed_pred"] for _ in range(5))
+def test_an_unreadable_row_is_left_for_lmms_eval_s_stream():
+    scored = TASK.score_sample(mc(doc_id="validation_Art_3", answer="A", options=("x", "y", "z")), "**no idea**")
+    assert scored["guessed"] is True and scored["parsed_pred"] is None and scored["score"] == 0.0
+    assert scored["fallback_letters"] == "ABC"
+    numeric, info = split_scores(scored)
+    assert numeric == {"score": 0.0} and info["fallback_letters"] == "ABC"  # a string: never a numeric score
+
+
+# Replies per row: readable ones, and unreadable ones over 4, 2 and 3 options (the stream's draws differ by count).
+STREAM_ROWS = [
+    (mc("validation_Art_1", "A"), "**D**"),
+    (mc("validation_Math_1", "C"), ""),
+    (mc("validation_Math_2", "B", ("1", "2")), "(B)"),
+    (mc("validation_Math_3", "A", ("1", "2")), "b"),
+    (open_q("validation_Physics_1", "42"), "it is 42"),
+    (mc("validation_Design_1", "C"), "E"),
+    (mc("validation_Design_2", "B", ("p", "q", "r")), "nothing"),
+    (mc("validation_Art_2", "D"), "C)"),
+]
+
+
+def _records(rows):
+    return [TASK.score_sample(doc, reply) for doc, reply in rows]
+
+
+def test_aggregate_replays_lmms_eval_s_seeded_stream_in_document_order():
+    """lmms-eval's own process_results and aggregation after its CLI's ``random.seed(0)``: the same numbers."""
+    lmms = pytest.importorskip("lmms_eval.tasks.mmmu.utils")
+    state = random.getstate()
+    random.seed(0)  # what lmms-eval's simple_evaluate does before any task runs
+    try:
+        reference = [lmms.mmmu_process_results(doc, [reply])["mmmu_acc"] for doc, reply in STREAM_ROWS]
+    finally:
+        random.setstate(state)
+    expected = lmms.mmmu_aggregate_results(reference)
+    result = TASK.aggregate(_records(STREAM_ROWS))
+    assert result["mmmu_acc"] == expected
+    from janus_eval.tasks.mmmu import replay_guesses
+
+    flags = [TASK.score_sample(doc, reply)["guessed"] for doc, reply in STREAM_ROWS]
+    guessed = [r["parsed_pred"][0] for r, flag in zip(reference, flags) if flag]
+
+    assert [x for x in replay_guesses(_records(STREAM_ROWS)) if x is not None] == guessed
+    assert len(guessed) == 6  # every multiple-choice reply but "(B)"
+
+
+def test_the_stream_follows_record_order_not_the_question():
+    """The guess depends on the row's place among the guessed rows (lmms-eval's shared generator)."""
+    from janus_eval.tasks.mmmu import replay_guesses
+
+    records = _records(STREAM_ROWS)
+    first = replay_guesses(records)
+    assert replay_guesses(records) == first  # replayable
+    assert replay_guesses(records[1:])[0] == first[0]  # Math_1 now takes Art_1's draw (both over ABCD)
+
+
+def test_resumed_runs_replay_the_same_letters(tmp_path, tiny_adapter):
+    """Batch size, interruption and the order records were written in never change the replayed letters."""
+    import json
+
+    from janus_eval.runner import RunConfig, Runner
+
+    def run(out, batch_size):
+        config = RunConfig(tasks=["mmmu"], out=out, batch_size=batch_size, show_progress=False)
+        return Runner(config, model_factory=lambda: tiny_adapter).run()["mmmu"]
+
+    whole = run(tmp_path / "a", 8)
+    samples = tmp_path / "a" / "mmmu" / "samples.jsonl"
+    records = [json.loads(line) for line in samples.read_text().splitlines()]
+    assert any(r["score_info"].get("guessed") for r in records)
+    (tmp_path / "b").mkdir()
+    run(tmp_path / "b", 8)
+    kept = records[3:][::-1]  # a run killed after some batches, records in the order batches finished
+    (tmp_path / "b" / "mmmu" / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+    (tmp_path / "b" / "results.json").unlink()
+    assert run(tmp_path / "b", 1) == whole
+    from janus_eval.tasks.mmmu import replay_guesses
+
+    merged = [json.loads(line) for line in (tmp_path / "b" / "mmmu" / "samples.jsonl").read_text().splitlines()]
+    assert replay_guesses(merged) == replay_guesses(records)
 
 
 # -- open questions -------------------------------------------------------------------------------
@@ -168,3 +243,35 @@ def test_vlmevalkit_multiple_choice_and_report_acc():
     result = VLM.aggregate(records)
     assert result["validation/Overall"] == 0.75 and result["mmmu_accuracy"] == 75.0
     assert result["validation/Math"] == pytest.approx(2 / 3) and result["validation/Science"] == 0.75
+
+
+def test_vlmevalkit_judge_sees_mmmu_preproc_options(tmp_path: Path):
+    """An open question's judge prompt offers A = the gold text and B = "Other Answers", as ``MMMU_preproc`` makes it."""
+    from fake_chat_server import serve
+
+    from janus_eval.metrics.answer_judge import vlmevalkit_prompt
+    from janus_eval.metrics.judge import JudgeSettings
+    from janus_eval.task import RunContext
+
+    with serve(lambda request, n: (200, "A")) as (url, seen):
+        ctx = RunContext(task_dir=tmp_path, judge=JudgeSettings(url, "m"))
+        (record,) = VLM.score_samples([open_q(answer="42")], ["forty-two"], ctx)
+    assert seen[0]["body"]["messages"][0]["content"] == vlmevalkit_prompt("Compute it.", {"A": "42", "B": "Other Answers"}, "forty-two")
+    assert record["hit"] == 1.0 and record["matched_by"] == "judge" and record["judge_letter"] == "A"
+    assert VLM.card(ctx)["answer_matching"].startswith("heuristic + judge m at")
+    assert TASK.card(ctx)["answer_matching"] == "heuristic only (the reference asks no judge)"
+
+
+def test_score_command_replays_the_stream_in_dataset_order_whatever_the_file_order(tmp_path: Path):
+    """``janus-eval score``: predictions listed in any order give the letters a run in dataset order gives."""
+    import json
+
+    from janus_eval.scoring import score_predictions
+
+    ids = [TASK.doc_id(d) for d in TASK.load(None).docs]
+    lines = [json.dumps({"id": i, "prediction": "no letter here"}) for i in ids]
+    forward, backward = tmp_path / "f.jsonl", tmp_path / "b.jsonl"
+    forward.write_text("\n".join(lines) + "\n")
+    backward.write_text("\n".join(reversed(lines)) + "\n")
+    first = score_predictions("mmmu", forward, None, "lmms-eval")["metrics"]
+    assert score_predictions("mmmu", backward, None, "lmms-eval")["metrics"] == first

@@ -1,5 +1,7 @@
 """POPE scoring checked against lmms-eval 0.7.3's rules (pope_process_results + pope_aggregate_*)."""
 
+from pathlib import Path
+
 import pytest
 
 from janus_eval.registry import get_task
@@ -129,3 +131,69 @@ def test_postprocess_per_protocol():
     assert strip_reasoning_tags("<think>unclosed yes") == "<think>unclosed yes"
     assert vlmevalkit_cell("") == "nan" and vlmevalkit_cell("None") == "nan" and vlmevalkit_cell("=1+1") == "0"
     assert VLM.postprocess(" Yes\n\nmore") == " Yes\n\nmore"  # VLMEvalKit neither strips nor cuts
+
+
+# -- --protocol paper -----------------------------------------------------------------------------
+# Reference (VLMEvalKit b3a2f81, vlmeval/dataset/utils/yorn.py, POPE_rating): y_true = answer == "Yes",
+# y_pred = extracted == "Yes" (Unknown is a "no"); F1 from TP/FP/FN, 0 on a 0 denominator; one row per split.
+# PR #541: the paper's POPE is the `random` row's F1 x 100, not the Overall row's.
+PAPER_PREDICTIONS = {  # fixture question_id -> reply; gt alternates yes/no within each split of 4
+    "1": "Yes", "2": "Yes", "3": "Yes", "4": "Yes",  # adversarial: every "no" answered yes
+    "5": "Yes", "6": "No", "7": "Yes", "8": "No",  # popular: all right
+    "9": "No", "10": "No", "11": "Yes", "12": "I am not sure",  # random: a miss and an Unknown
+}
+EXTRACTED = {"Yes": True, "No": False, "I am not sure": False}  # Unknown counts as a "no" prediction
+
+
+def _reference_f1(rows: list[tuple[bool, bool]]) -> float:
+    """POPE_rating's cal_f1_score over (y_true, y_pred) pairs, x 100."""
+    tp = sum(t and p for t, p in rows)
+    fp = sum(p and not t for t, p in rows)
+    fn = sum(t and not p for t, p in rows)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return 100 * (2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+
+
+def _paper_records(task) -> tuple[list[dict], list[dict]]:
+    from janus_eval.task import split_scores
+
+    docs = list(task.load(None).docs)
+    records = []
+    for d in docs:
+        scores, info = split_scores(task.score_sample(d, task.postprocess(PAPER_PREDICTIONS[d["question_id"]])))
+        records.append({"id": d["question_id"], "scores": scores, "score_info": info})
+    return docs, records
+
+
+def test_paper_headline_is_the_random_split_f1():
+    task = get_task("pope", protocol="paper")
+    docs, records = _paper_records(task)
+    pairs = {d["question_id"]: (d["answer"] == "yes", EXTRACTED[PAPER_PREDICTIONS[d["question_id"]]]) for d in docs}
+    random_f1 = _reference_f1([pairs[d["question_id"]] for d in docs if d["category"] == "random"])
+    overall_f1 = _reference_f1(list(pairs.values()))
+    assert round(random_f1, 6) != round(overall_f1, 6)  # the fixture tells the two protocols apart
+    result = task.aggregate(records)
+    assert result[task.headline] == pytest.approx(random_f1, abs=1e-9)
+    assert result["Overall"] == pytest.approx(overall_f1, abs=1e-9)  # kept, not the headline
+    assert get_task("pope", protocol="vlmevalkit").aggregate(records)["pope_f1"] == pytest.approx(overall_f1, abs=1e-9)
+    assert task.card()["protocol"] == "paper" and "PR #541" in task.card()["reference"]
+
+
+def test_paper_without_random_rows_has_no_headline():
+    task = get_task("pope", protocol="paper")
+    _, records = _paper_records(task)
+    assert "pope_f1" not in task.aggregate([r for r in records if r["score_info"]["category"] != "random"])
+
+
+def test_paper_protocol_through_the_score_command(cli_invoke, tmp_path: Path):
+    import json
+
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text("".join(json.dumps({"id": i, "prediction": p}) + "\n" for i, p in PAPER_PREDICTIONS.items()))
+    code, out, _ = cli_invoke("score", "--task", "pope", "--predictions", str(preds), "--protocol", "paper")
+    assert code == 0
+    docs, _ = _paper_records(get_task("pope", protocol="paper"))
+    random_pairs = [(d["answer"] == "yes", EXTRACTED[PAPER_PREDICTIONS[d["question_id"]]]) for d in docs
+                    if d["category"] == "random"]  # fmt: skip
+    assert json.loads(out)["metrics"]["pope_f1"] == pytest.approx(_reference_f1(random_pairs), abs=1e-9)

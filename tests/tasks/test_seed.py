@@ -1,5 +1,7 @@
 """SEED-Bench scoring checked against lmms-eval 0.7.3's rules (seed_process_result + seed_aggregation_result)."""
 
+from pathlib import Path
+
 import pytest
 
 from janus_eval.registry import get_task
@@ -122,3 +124,25 @@ def test_vlmevalkit_keeps_image_rows_and_reports_fractions():
     result = VLM.aggregate(records)
     assert result["Overall"] == pytest.approx(2 / 3) and result["seed_image_accuracy"] == pytest.approx(200 / 3)
     assert result["Scene Understanding"] == 0.5 and result["Text Understanding"] == 1.0
+
+
+def test_vlmevalkit_judge_matches_unreadable_replies(tmp_path: Path):
+    """With a judge, VLMEvalKit's matcher settles what ``can_infer`` cannot; offline the row stays wrong."""
+    from fake_chat_server import serve
+
+    from janus_eval.metrics.answer_judge import vlmevalkit_prompt
+    from janus_eval.metrics.judge import JudgeSettings
+    from janus_eval.task import RunContext
+
+    docs = [doc("B", qid="1"), doc("B", qid="2"), doc("C", qid="3")]
+    predictions = ["a barking animal", "B", "a hooting bird"]
+    with serve(lambda request, n: (200, "B" if "barking" in request["body"]["messages"][0]["content"] else "D")) as (url, seen):
+        ctx = RunContext(task_dir=tmp_path, judge=JudgeSettings(url, "m"))
+        records = VLM.score_samples(docs, predictions, ctx)
+    choices = {"A": "cat", "B": "dog", "C": "cow", "D": "owl"}
+    assert [r["body"]["messages"][0]["content"] for r in seen] == [vlmevalkit_prompt("Which?", choices, p) for p in predictions[::2]]
+    assert [(r["prediction"], r["hit"], r["matched_by"]) for r in records] == [("B", 1.0, "judge"), ("B", 1.0, "heuristic"),
+                                                                                ("D", 0.0, "judge")]  # fmt: skip
+    assert VLM.aggregate(records)["Overall"] == pytest.approx(2 / 3)
+    offline = VLM.score_samples(docs, predictions, None)
+    assert [(r["hit"], r["matched_by"]) for r in offline] == [(0.0, "none"), (1.0, "heuristic"), (0.0, "none")]

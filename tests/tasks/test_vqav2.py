@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from janus_eval.registry import get_task
-from janus_eval.task import JanusEvalError, split_scores
+from janus_eval.task import split_scores
 from janus_eval.tasks import vqav2 as vqav2_module
 from janus_eval.tasks.vqav2 import write_evalai_submission
 
