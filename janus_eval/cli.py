@@ -225,11 +225,10 @@ def leaderboard_command(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Checkpoints ranked per headline metric and by mean rank, with bootstrap CIs and the paper's row."""
-    from janus_eval.references import task_reference
     from janus_eval.results.leaderboard import write_leaderboard
     from janus_eval.results.rundir import load_runs
 
-    board = write_leaderboard(load_runs(runs or []), out, n_boot=bootstrap, seed=seed, references=task_reference)
+    board = write_leaderboard(load_runs(runs or []), out, n_boot=bootstrap, seed=seed)
     out_console.print(f"{len(board.entries)} runs ranked over {len(board.columns)} metrics -> {out}")
 
 

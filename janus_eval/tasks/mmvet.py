@@ -91,6 +91,7 @@ from janus_eval.metrics.judge import DEFAULT_JUDGE_URL as DEFAULT_JUDGE_URL  # r
 from janus_eval.metrics.judge import DEFAULT_TIMEOUT_S, JudgeClient, JudgeError, JudgeSettings
 from janus_eval.metrics.vlmevalkit_mcq import janus_content
 from janus_eval.registry import task
+from janus_eval.task import UnscoredMark
 from janus_eval.task import (
     IMAGE_PLACEHOLDER,
     DatasetSpec,
@@ -432,6 +433,8 @@ class MMVet(UnderstandingTask):
     )
     protocols = {"lmms-eval": MMVetLmmsEval, "vlmevalkit": MMVetVLMEvalKit, "paper": MMVetPaper}
     rules: MMVetJudged
+    unscored: ClassVar[UnscoredMark | None] = UnscoredMark(flag="judged", count_metric=UNJUDGED.name)
+    """A record without a judge's verdict keeps score 0.0 and ``judged: false``: neither averaged nor a failure."""
 
     def doc_id(self, doc: dict[str, Any]) -> str:
         return str(doc["question_id"])
