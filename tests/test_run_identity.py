@@ -97,7 +97,7 @@ def test_a_task_joins_a_run_whose_earlier_task_used_task_options(cli_invoke, tmp
     assert set(json.loads((out / "results.json").read_text())) == {"geneval", "pope"}
     # ... but not with another seed: one run directory, one model and seed
     assert_one_line_error(cli_invoke("run", "--tasks", "mme", "--seed", "7", "--out", str(out), *FAST),
-                          "geneval records made with a different seed")  # fmt: skip
+                          "geneval, pope records made with a different seed", "--tasks mme,geneval,pope --overwrite")  # fmt: skip
 
 
 def test_overwrite_removes_only_what_janus_eval_wrote(cli_invoke, tmp_path):
