@@ -4,9 +4,11 @@
 folder is shared). The first rank to arrive takes it exclusively, settles the directory (checks what
 is there, removes what ``--overwrite`` replaces) and only then *publishes*: it writes the launch id
 into the lock and turns its hold into a shared one. Other ranks wait while the lock is held
-exclusively, then join with a shared hold if the published launch is theirs; a rank of any other
-launch (any seed, any command, any node) is refused in one line. ``.janus-eval/lock.guard``, held
-for a moment around each step, makes "look, then take" one step for every janus-eval process.
+exclusively, then join with a shared hold if the published launch is theirs (also when they find the
+lock free because their launch's other ranks have all ended: a launch settles the directory once); a
+rank of any other launch (any seed, any command, any node) is refused in one line.
+``.janus-eval/lock.guard``, held for a moment around each step, makes "look, then take" one step for
+every janus-eval process.
 
 Nothing is written before publishing, so a run refused while settling leaves every byte and every
 mtime in ``--out`` as it was. The kernel drops a dead process's hold, so a killed run never leaves a
@@ -50,14 +52,18 @@ class RunLock:
             while True:
                 with self._guard():
                     if _try(fd, fcntl.LOCK_EX):
-                        self._fd, self.first = fd, True
-                        return True
+                        if _published(fd)[0] != self.launch:
+                            self._fd, self.first = fd, True
+                            return True
+                        fcntl.flock(fd, fcntl.LOCK_SH)  # this launch's ranks that settled it have all ended
+                        self._fd = fd
+                        return False
                     if _try(fd, fcntl.LOCK_SH):  # published: ours to join, or another launch's
-                        launch, _, holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").partition("\n")
+                        launch, holder = _published(fd)
                         if launch == self.launch:
                             self._fd = fd
                             return False
-                        raise self._in_use(holder.strip() or "unknown process")
+                        raise self._in_use(holder or "unknown process")
                 time.sleep(POLL_S)  # held exclusively: its first rank is still settling the directory
         except BaseException:
             os.close(fd)  # closing drops any hold taken above
@@ -98,6 +104,12 @@ class RunLock:
     def _in_use(self, holder: str) -> JanusEvalError:
         out = self.path.parent.parent
         return JanusEvalError(f"--out {out} is in use by another janus-eval run ({holder}); wait for it to end or pass another --out")
+
+
+def _published(fd: int) -> tuple[str, str]:
+    """(launch id, holder description) of the last launch that published into the lock file."""
+    launch, _, holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").partition("\n")
+    return launch, holder.strip()
 
 
 def _try(fd: int, kind: int) -> bool:

@@ -96,6 +96,17 @@ def kill_launch(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def finished_launch(command: list[str]) -> subprocess.CompletedProcess:
+    """Run a launch to its end; past the timeout, kill its workers too (they would outlive torchrun)."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        kill_launch(proc)
+        raise
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
+
+
 def launch_tokens(out: Path) -> set[str]:
     return {json.loads(flag.read_text())["token"] for flag in (out / ".ranks").glob("rank*.json")}
 
@@ -115,7 +126,7 @@ def test_plain_torchrun_killed_and_launched_again_resumes_to_the_same_results(tm
     assert first.poll() is None, "the first launch ended before it was killed"
     kill_launch(first)
     assert not (out / "results.json").exists()
-    again = subprocess.run(plain_torchrun(out, port), capture_output=True, text=True, timeout=600)
+    again = finished_launch(plain_torchrun(out, port))
     assert again.returncode == 0, again.stderr[-3000:]
     expected = json.loads((reference / "results.json").read_text())
     assert json.loads((out / "results.json").read_text()) == expected
@@ -124,7 +135,7 @@ def test_plain_torchrun_killed_and_launched_again_resumes_to_the_same_results(tm
     # A third plain launch (nothing left to run) beside a "failed" flag of the second launch: not its own.
     (token,) = launch_tokens(out)
     (out / ".ranks" / "rank00001.json").write_text(json.dumps({"token": token, "state": "failed", "error": "stale"}))
-    third = subprocess.run(plain_torchrun(out, port), capture_output=True, text=True, timeout=600)
+    third = finished_launch(plain_torchrun(out, port))
     assert third.returncode == 0, third.stderr[-3000:]
     assert json.loads((out / "results.json").read_text()) == expected
     (fresh,) = launch_tokens(out)
@@ -167,7 +178,7 @@ def test_no_rank_writes_before_the_first_rank_has_settled_the_directory(tmp_path
 
     out = tmp_path / "run"
     assert cli_invoke("run", "--tasks", "pope", "--seed", "1", "--out", str(out), *FAST)[0] == 0
-    first = RunLock(out, rank=0, launch="this-launch")
+    first, rank1 = RunLock(out, rank=0, launch="this-launch"), None
     assert first.acquire()
     try:
         before = exact_snapshot(out)
@@ -188,6 +199,9 @@ def test_no_rank_writes_before_the_first_rank_has_settled_the_directory(tmp_path
         assert not (out / "pope" / "samples.jsonl").exists()  # the seed-1 records went before rank 1 wrote
     finally:
         first.release()
+        if rank1 is not None and rank1.poll() is None:  # a failed assertion above: do not leave it running
+            rank1.kill()
+            rank1.communicate()
 
 
 def _open_files(pid: int) -> list[str]:
