@@ -200,13 +200,22 @@ def test_declarations_compute_themselves():
 
 
 def test_today_s_keywords_still_declare_a_metric():
-    """Protocols declared with the keyword form keep working, with the default unit; their own aggregate wins."""
+    """Protocols declared with the keyword form keep working, with the default unit."""
     from janus_eval.protocol import SAMPLE
 
     metric = Metric("pope_f1/random", form="custom", higher_is_better=True, headline=True, scale=100.0, group="category",
                     group_value="random")  # fmt: skip
     assert metric.unit == SAMPLE and metric.compute is None and metric.card()["unit"]["kind"] == "sample"
-    assert type(get_task("pope").rules).aggregate is not type(get_task("gqa").rules).aggregate  # POPE still hand-writes it
+
+
+@pytest.mark.parametrize(("name", "protocol"), CASES)
+def test_aggregate_only_applies_the_declarations(name: str, protocol: str):
+    """No protocol hand-writes ``aggregate``: its metrics say how they are computed, and custom ones carry the code."""
+    from janus_eval.protocol import UnderstandingProtocol
+
+    rules = get_task(name, protocol).rules
+    assert type(rules).aggregate is UnderstandingProtocol.aggregate, f"{name}/{protocol} overrides aggregate"
+    assert all(m.compute is not None for m in rules.metrics if m.form == "custom"), (name, protocol)
 
 
 # -- --protocol paper: headlines against re-statements of VLMEvalKit b3a2f81 + PR #541's changes ---------

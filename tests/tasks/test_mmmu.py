@@ -8,7 +8,8 @@ import pytest
 from janus_eval.hfdata import decode_image
 from janus_eval.registry import get_task
 from janus_eval.task import IMAGE_PLACEHOLDER, JanusEvalError, split_scores
-from janus_eval.tasks.mmmu import normalize, open_correct, parse_open, subject_of
+from janus_eval.metrics.mmmu_open import normalize, open_correct, parse_open
+from janus_eval.tasks.mmmu import subject_of
 
 TASK = get_task("mmmu")
 MC_POST = "\n\nAnswer with the option's letter from the given choices directly."
