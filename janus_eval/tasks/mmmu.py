@@ -303,7 +303,6 @@ class MMMUVLMEvalKit(VLMEvalKitMatching, VLMEvalKitProtocol):
                 "l2-category": discipline}  # fmt: skip
 
 
-
 def vlmevalkit_choices(doc: dict[str, Any]) -> dict[str, str]:
     """The options as VLMEvalKit's TSV columns ``A``, ``B``, ... (missing ones left out)."""
     return choices_of({chr(ord("A") + i): option for i, option in enumerate(options_of(doc))})

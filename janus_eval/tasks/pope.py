@@ -148,7 +148,6 @@ class PopeLmmsEval(LmmsEvalProtocol):
                 "category": doc.get("category")}  # fmt: skip
 
 
-
 # -- VLMEvalKit ---------------------------------------------------------------------------------
 class PopeVLMEvalKit(VLMEvalKitProtocol):
     """``YOrN_Extraction`` of the reply; ``POPE_rating`` in percent, Unknown counted as "no" for P/R/F1."""
@@ -169,7 +168,6 @@ class PopeVLMEvalKit(VLMEvalKitProtocol):
         answer = str(doc["answer"]).capitalize()
         return {"score": float(extracted == answer), "prediction": extracted, "ground_truth": answer,
                 "category": doc.get("category")}  # fmt: skip
-
 
 
 # -- the paper (VLMEvalKit + PR #541's changes) -------------------------------------------------------
