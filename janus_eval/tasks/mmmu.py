@@ -271,9 +271,10 @@ class MMMUVLMEvalKit(VLMEvalKitMatching, VLMEvalKitProtocol):
     # report_acc's means of ``hit`` (= score) per split, discipline and subject, in its own order and
     # arithmetic (a custom computation, so results keep VLMEvalKit's key order and rounding).
     metrics = (
-        custom(HEADLINE, _vlmevalkit_scores, headline=True),  # validation/Overall x 100
-        custom("validation/Overall", _vlmevalkit_scores),
-        *(custom(f"validation/{discipline}", _vlmevalkit_scores) for discipline in DOMAINS),
+        custom(HEADLINE, _vlmevalkit_scores, group="split", group_value="validation", headline=True),  # x 100
+        custom("validation/Overall", _vlmevalkit_scores, group="split", group_value="validation"),
+        *(custom(f"validation/{discipline}", _vlmevalkit_scores, group="l2-category", group_value=discipline)
+          for discipline in DOMAINS),  # fmt: skip
         custom("validation/{category}", _vlmevalkit_scores, group="category"),
     )
 
