@@ -18,7 +18,8 @@ from fake_chat_server import serve
 from janus_eval.metrics.judge import JudgeSettings
 from janus_eval.protocol import Metric
 from janus_eval.registry import get_task, list_tasks, task_class
-from janus_eval.task import RunContext, UnderstandingTask, split_scores
+from janus_eval.contract import RunContext
+from janus_eval.task import UnderstandingTask, split_scores
 
 UNDERSTANDING = [name for name in list_tasks() if task_class(name).kind == "understanding"]
 CASES = [(name, protocol) for name in UNDERSTANDING for protocol in task_class(name).protocols]

@@ -197,7 +197,7 @@ def test_two_runs_at_once_with_different_seeds_never_mix(tmp_path):
 def test_scorers_follow_the_rank_device(tmp_path):
     """Under torchrun each rank's detector, CLIP and Inception go to its own GPU, not cuda:0."""
     from janus_eval.registry import get_task
-    from janus_eval.task import RunContext
+    from janus_eval.contract import RunContext
 
     for name, option in (("geneval", "scoring_device"), ("coco30k", "fid_device"), ("mjhq30k", "fid_device")):
         task = get_task(name)

@@ -40,7 +40,8 @@ from janus_eval.metrics.answer_judge import (
     vlmevalkit_fallback,
     vlmevalkit_prompt,
 )
-from janus_eval.protocol import IMAGE_PLACEHOLDER, vlmevalkit_cell
+from janus_eval.contract import IMAGE_PLACEHOLDER
+from janus_eval.protocol import vlmevalkit_cell
 
 MCQ_INSTRUCTION = "\nAnswer with the option's letter from the given choices directly."
 OPEN_INSTRUCTION = "\nAnswer the question directly. "

@@ -38,15 +38,13 @@ from typing import Any, ClassVar
 from janus_eval.hfdata import DocSet, load_docset
 from janus_eval.protocol import custom
 from janus_eval.registry import task
+from janus_eval.contract import DatasetSpec, IMAGE_PLACEHOLDER, RunContext
 from janus_eval.task import (
-    IMAGE_PLACEHOLDER,
     SHORT_ANSWER_PROMPT,
-    DatasetSpec,
     GenerationSettings,
     JanusEvalError,
     LmmsEvalProtocol,
     Metric,
-    RunContext,
     UnderstandingTask,
     PaperProtocol,
     VLMEvalKitProtocol,

@@ -119,12 +119,10 @@ from janus_eval.metrics.vlmevalkit_mcq import (
 )
 from janus_eval.protocol import SAMPLE, Compute, Metric, Unit, custom, per_group
 from janus_eval.registry import task
+from janus_eval.contract import DatasetSpec, IMAGE_PLACEHOLDER, RunContext
 from janus_eval.task import (
-    IMAGE_PLACEHOLDER,
-    DatasetSpec,
     GenerationSettings,
     LmmsEvalProtocol,
-    RunContext,
     UnderstandingTask,
     PaperProtocol,
     VLMEvalKitProtocol,

@@ -106,13 +106,11 @@ from janus_eval.metrics.vlmevalkit_mcq import (
 )
 from janus_eval.protocol import custom
 from janus_eval.registry import task
+from janus_eval.contract import DatasetSpec, IMAGE_PLACEHOLDER, RunContext
 from janus_eval.task import (
-    IMAGE_PLACEHOLDER,
-    DatasetSpec,
     GenerationSettings,
     JanusEvalError,
     LmmsEvalProtocol,
-    RunContext,
     UnderstandingTask,
     PaperProtocol,
     VLMEvalKitProtocol,

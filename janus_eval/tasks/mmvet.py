@@ -92,14 +92,12 @@ from janus_eval.metrics.judge import DEFAULT_TIMEOUT_S, JudgeClient, JudgeError,
 from janus_eval.metrics.vlmevalkit_mcq import janus_content
 from janus_eval.registry import task
 from janus_eval.task import UnscoredMark
+from janus_eval.contract import DatasetSpec, IMAGE_PLACEHOLDER, RunContext
 from janus_eval.task import (
-    IMAGE_PLACEHOLDER,
-    DatasetSpec,
     GenerationSettings,
     JanusEvalError,
     LmmsEvalProtocol,
     Metric,
-    RunContext,
     UnderstandingProtocol,
     UnderstandingTask,
     PaperProtocol,

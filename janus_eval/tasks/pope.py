@@ -34,10 +34,9 @@ from typing import Any, ClassVar
 from janus_eval.metrics.yes_no import vlmevalkit_yes_no as yes_no_extraction
 from janus_eval.protocol import custom
 from janus_eval.registry import task
+from janus_eval.contract import DatasetSpec, IMAGE_PLACEHOLDER
 from janus_eval.task import (
-    IMAGE_PLACEHOLDER,
     SHORT_ANSWER_PROMPT,
-    DatasetSpec,
     GenerationSettings,
     LmmsEvalProtocol,
     UnderstandingTask,

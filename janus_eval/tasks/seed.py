@@ -53,13 +53,11 @@ from janus_eval.metrics.answer_judge import JudgeMatchedTask
 from janus_eval.metrics.vlmevalkit_mcq import VLMEvalKitMatching, choices_of, janus_content, mcq_prompt, report_acc
 from janus_eval.protocol import custom
 from janus_eval.registry import task
+from janus_eval.contract import DatasetSpec, IMAGE_PLACEHOLDER, RunContext
 from janus_eval.task import (
-    IMAGE_PLACEHOLDER,
-    DatasetSpec,
     GenerationSettings,
     LmmsEvalProtocol,
     Metric,
-    RunContext,
     UnderstandingTask,
     PaperProtocol,
     VLMEvalKitProtocol,

@@ -42,12 +42,11 @@ from janus_eval.metrics.vqa_normalize import vqa_accuracy
 from janus_eval.protocol import LMMS_EVAL_REFERENCE
 from janus_eval.protocol import custom
 from janus_eval.registry import task
+from janus_eval.contract import DatasetSpec, RunContext
 from janus_eval.task import (
     SHORT_ANSWER_PROMPT,
-    DatasetSpec,
     GenerationSettings,
     LmmsEvalProtocol,
-    RunContext,
     UnderstandingTask,
     PaperProtocol,
     VLMEvalKitProtocol,
