@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal
 from janus_eval.contract import DatasetSpec, RunContext
 from janus_eval.errors import JanusEvalError, TaskNotImplemented
 from janus_eval.protocol import (
-    LmmsEvalProtocol,
-    PaperProtocol,
-    VLMEvalKitProtocol,
     GenerationSettings,
+    LmmsEvalProtocol,
     Metric,
+    PaperProtocol,
     UnderstandingProtocol,
+    VLMEvalKitProtocol,
     apply_metrics,
     strip_reasoning_tags,
     vlmevalkit_cell,

@@ -6,11 +6,11 @@ import pytest
 import torch
 from checkpoint_writers import write_original
 
+from janus_eval.errors import JanusEvalError
 from janus_eval.model import load
 from janus_eval.model.checkpoint import weight_files
 from janus_eval.model.original_format import load_original, original_key
 from janus_eval.model.tiny import TOKEN_IDS, build_tokenizer, tiny_config
-from janus_eval.errors import JanusEvalError
 
 
 @pytest.fixture(scope="module")
