@@ -89,7 +89,7 @@ from janus_eval.io import write_json
 from janus_eval.metrics import mmvet_official, vlmevalkit_mmvet
 from janus_eval.metrics.judge import DEFAULT_JUDGE_URL as DEFAULT_JUDGE_URL  # re-exported: importable from here
 from janus_eval.metrics.judge import DEFAULT_TIMEOUT_S, JudgeClient, JudgeError, JudgeSettings
-from janus_eval.metrics.vlmevalkit_mcq import janus_content
+from janus_eval.metrics.vlmevalkit_prompt import janus_content
 from janus_eval.registry import task
 from janus_eval.task import (
     IMAGE_PLACEHOLDER,
