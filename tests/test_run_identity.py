@@ -142,17 +142,22 @@ def test_two_runs_at_once_with_different_seeds_never_mix(tmp_path):
     assert geneval and all(r["seed"] == derive_seed(1, int(r["id"][:5]), 0) for r in geneval)
 
 
-def test_scorers_follow_the_rank_device(tmp_path):
-    """Under torchrun each rank's detector, CLIP and Inception go to its own GPU, not cuda:0."""
+@pytest.mark.parametrize("cuda_available, expected", [(True, "cuda"), (False, "cpu")])
+def test_scorers_follow_the_rank_device(tmp_path, monkeypatch, cuda_available, expected):
+    """Under torchrun each rank's detector, CLIP and Inception go to its own GPU, not cuda:0; a run on
+    the CPU scores on the GPU when the machine has one, else on the CPU."""
+    import torch
+
     from janus_eval.registry import get_task
     from janus_eval.task import RunContext
 
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda_available)
     for name, option in (("geneval", "scoring_device"), ("coco30k", "fid_device"), ("mjhq30k", "fid_device")):
         task = get_task(name)
         ctx = RunContext(task_dir=tmp_path / name, device="cuda:3")
         assert ctx.scorer_device(getattr(task, option)) == "cuda:3"
         assert ctx.scorer_device("cpu") == "cpu"
-        assert RunContext(task_dir=tmp_path / name, device="cpu").scorer_device(None) in ("cpu", "cuda")
+        assert RunContext(task_dir=tmp_path / name, device="cpu").scorer_device(None) == expected
 
 
 def test_runner_device_is_the_local_rank(monkeypatch, tmp_path):
