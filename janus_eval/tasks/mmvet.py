@@ -9,20 +9,8 @@ following question: \\n\\n{question}"``. Generation: ``max_new_tokens 1024``, st
 framework default, which cuts multi-paragraph answers), greedy: lmms-eval's yaml says
 ``temperature: 0.2`` but also ``do_sample: false``, so the temperature has no effect.
 
-Judge (lmms-eval's ``mmvet_process_results``): the MM-Vet few-shot grading prompt
-(``janus_eval/data/mmvet_judge_prompt.txt``, byte-identical to lmms-eval's ``MM_VET_PROMPT``, whose
-table header reads ``gpt_query_prompt`` where MM-Vet's own evaluator says ``Question``) + ``"\\n"`` +
-``"{question} | {answer'} | {prediction} |"``, where ``answer'`` has every ``<AND>`` replaced by
-``" <AND> "`` and ``<OR>`` by ``" <OR> "``. One user message, ``temperature 0``, ``max_tokens 128``,
-through any OpenAI-compatible endpoint (``janus_eval.metrics.judge``; lmms-eval's default judge is
-``gpt-4o-2024-11-20``). The reply's text before the first space is read with ``float()``:
-- in [0, 1]: the score;
-- not a number (``"0.7\\nbecause"``, ``"**0.5**"``, ``"0.8,"``): the temperature rises by 0.5, one
-  extra reply is requested and discarded, and the judge is asked again; at temperature 2.0 the
-  score is 0.0 (8 calls for a judge that never answers with a number);
-- empty: asked up to 3 times at the same temperature, then 0.0.
-- outside [0, 1] (or nan): asked again at the same temperature. Divergence: lmms-eval loops forever
-  on a judge that keeps answering so; we stop after ``MAX_OUT_OF_RANGE`` (5) such replies with 0.0.
+Judge: lmms-eval's ``mmvet_process_results`` (``janus_eval.metrics.mmvet.lmms_eval`` says how it asks and
+reads), through any OpenAI-compatible endpoint (``janus_eval.metrics.judge``).
 Divergence: where lmms-eval records 0.0 (never a number, empty, out of range), the record keeps
 ``score`` 0.0 and ``judge_outcome`` but is ``judged: false`` with an ``unjudged_reason``: it is left
 out of every mean and counted in ``mmvet_unjudged``; with no sample judged there is no score. Judged

@@ -1,7 +1,21 @@
 """MM-Vet grading as lmms-eval 0.7.3 does it (``mmvet_process_results``, ``mmvet_aggregate_results``),
-for ``--protocol lmms-eval``; the rules are told in ``janus_eval.tasks.mmvet``'s docstring.
+for ``--protocol lmms-eval``. Its siblings: ``vlmevalkit`` (VLMEvalKit's copy of the grader) and
+``official`` (MM-Vet's evaluator); ``janus_eval.tasks.mmvet`` says what we do with unusable replies.
 
-Its siblings: ``vlmevalkit`` (VLMEvalKit's copy of the grader) and ``official`` (MM-Vet's evaluator).
+The judge prompt is the MM-Vet few-shot grading prompt
+(``janus_eval/data/mmvet_judge_prompt.txt``, byte-identical to lmms-eval's ``MM_VET_PROMPT``, whose
+table header reads ``gpt_query_prompt`` where MM-Vet's own evaluator says ``Question``) + ``"\\n"`` +
+``"{question} | {answer'} | {prediction} |"``, where ``answer'`` has every ``<AND>`` replaced by
+``" <AND> "`` and ``<OR>`` by ``" <OR> "``. One user message, ``temperature 0``, ``max_tokens 128``,
+through any OpenAI-compatible endpoint (``janus_eval.metrics.judge``; lmms-eval's default judge is
+``gpt-4o-2024-11-20``). The reply's text before the first space is read with ``float()``:
+- in [0, 1]: the score;
+- not a number (``"0.7\\nbecause"``, ``"**0.5**"``, ``"0.8,"``): the temperature rises by 0.5, one
+  extra reply is requested and discarded, and the judge is asked again; at temperature 2.0 the
+  score is 0.0 (8 calls for a judge that never answers with a number);
+- empty: asked up to 3 times at the same temperature, then 0.0.
+- outside [0, 1] (or nan): asked again at the same temperature. Divergence: lmms-eval loops forever
+  on a judge that keeps answering so; we stop after ``MAX_OUT_OF_RANGE`` (5) such replies with 0.0.
 """
 
 from __future__ import annotations
