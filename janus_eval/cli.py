@@ -69,11 +69,20 @@ def _parse_batch_size(value: str) -> int | None:
         raise JanusEvalError(f"--batch-size must be a number or auto, got {value!r}") from None
 
 
+def _run_dir(out: str | None) -> Path:
+    """``--out``, or ``runs/<timestamp>``; an empty ``--out`` is refused, not taken as the current directory."""
+    if out is None:
+        return Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    if not out.strip():
+        raise JanusEvalError("--out is empty; pass the run directory to write, e.g. --out runs/mine (--out . for the current directory)")
+    return Path(out)
+
+
 @app.command("run")
 def run_command(
     tasks: Annotated[str, typer.Option("--tasks", help="Comma-separated task names, e.g. pope,geneval, or table2 / table3 / table4 / paper.")],
     ckpt: Annotated[Optional[str], typer.Option("--ckpt", help="Local checkpoint directory; default: embedded tiny model.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Run directory; default runs/<timestamp>.")] = None,
+    out_option: Annotated[Optional[str], typer.Option("--out", help="Run directory; default runs/<timestamp>.")] = None,
     data_root: DataRoot = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Evaluate only the first N samples of each task.")] = None,
     batch_size: Annotated[str, typer.Option("--batch-size", help="Samples per batch, or auto: from free GPU memory (8 on CPU).")] = "auto",
@@ -100,7 +109,7 @@ def run_command(
 
     from janus_eval.registry import PRESETS, expand_presets
 
-    out = out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = _run_dir(out_option)
     names = _split_tasks(tasks)
     tables = [name.removeprefix("table") for name in names if name in PRESETS]
     config = RunConfig(
@@ -225,11 +234,10 @@ def leaderboard_command(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Checkpoints ranked per headline metric and by mean rank, with bootstrap CIs and the paper's row."""
-    from janus_eval.references import task_reference
     from janus_eval.results.leaderboard import write_leaderboard
     from janus_eval.results.rundir import load_runs
 
-    board = write_leaderboard(load_runs(runs or []), out, n_boot=bootstrap, seed=seed, references=task_reference)
+    board = write_leaderboard(load_runs(runs or []), out, n_boot=bootstrap, seed=seed)
     out_console.print(f"{len(board.entries)} runs ranked over {len(board.columns)} metrics -> {out}")
 
 

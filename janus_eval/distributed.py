@@ -6,6 +6,12 @@ every rank's "done" flag, merges the files into ``samples.jsonl`` and aggregates
 through small flag files (no collectives): a rank that fails writes a "failed" flag with its error,
 and rank 0 stops with that error instead of waiting forever. The output folder must be shared by
 all nodes, as it must be anyway for the results to land in one place.
+
+Every flag carries the launch's id. torchrun's own variables (run id, restart count, master address
+and port) are the same for every plain ``torchrun --nproc-per-node N`` launch, so rank 0 draws a
+fresh id and hands it to the other ranks through torchrun's key-value store, the one thing every
+rank of a launch (and no other launch) reaches: a resumed launch never takes an earlier launch's
+"done" or "failed" flag for its own.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from janus_eval.io import write_json
 from janus_eval.errors import JanusEvalError
@@ -26,8 +34,9 @@ class World:
     rank: int = 0
     size: int = 1
     local_rank: int = 0
-    token: str = "single"
-    """Identifies this launch, so flags left by an earlier (crashed) launch are not mistaken for ours."""
+    token: str = ""
+    """This launch's id (see ``launched``), so flags and locks left by an earlier (crashed) launch are never
+    mistaken for ours; empty until known."""
 
     @classmethod
     def from_env(cls) -> World:
@@ -35,10 +44,13 @@ class World:
         if size <= 1:
             return cls()
         rank = int(os.environ["RANK"])
-        token = os.environ.get("JANUS_EVAL_RUN_TOKEN") or "-".join(
-            os.environ.get(k, "") for k in ("TORCHELASTIC_RUN_ID", "TORCHELASTIC_RESTART_COUNT", "MASTER_ADDR", "MASTER_PORT")
-        )
-        return cls(rank=rank, size=size, local_rank=int(os.environ.get("LOCAL_RANK", rank)), token=token)
+        return cls(rank=rank, size=size, local_rank=int(os.environ.get("LOCAL_RANK", rank)))
+
+    def launched(self) -> World:
+        """This world with the launch's fresh id: drawn here when alone, else by rank 0 and shared through the store."""
+        if self.size == 1:
+            return replace(self, token=uuid.uuid4().hex)
+        return replace(self, token=_shared_launch_id(self.rank, self.size))
 
     @property
     def is_main(self) -> bool:
@@ -77,6 +89,41 @@ class World:
                     pending.discard(rank)
             if pending:
                 time.sleep(poll_s)
+
+
+LAUNCH_KEY = "janus-eval/launch"
+STORE_TIMEOUT_S = 600
+"""How long a rank waits for rank 0 to publish the launch id (rank 0 does so first thing)."""
+_stores: list[Any] = []
+"""Keeps the store alive for the process: on rank 0 it may be the server the other ranks read from."""
+
+
+def _shared_launch_id(rank: int, size: int) -> str:
+    """Rank 0 draws the id and sets it in torchrun's store (keyed by restart, which may reuse the store); the others read it."""
+    missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name)]
+    if missing:
+        raise JanusEvalError(
+            f"WORLD_SIZE={size} but {' and '.join(missing)} not set; start every rank with torchrun, which sets them"
+        )
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    key = f"{LAUNCH_KEY}/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
+    where = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
+    try:
+        store, _, _ = next(dist.rendezvous("env://", timeout=timedelta(seconds=STORE_TIMEOUT_S)))
+        _stores.append(store)
+        if rank == 0:
+            launch = uuid.uuid4().hex
+            store.set(key, launch)
+            return launch
+        return store.get(key).decode()
+    except (RuntimeError, ValueError) as err:  # the store's errors (DistStoreError is a RuntimeError)
+        raise JanusEvalError(
+            f"rank {rank} could not get this launch's id from rank 0 through torchrun's store at {where}: "
+            f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
+        ) from None
 
 
 def shard_of(sample_id: str, world_size: int) -> int:

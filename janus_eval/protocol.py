@@ -13,21 +13,23 @@ An understanding benchmark has up to three protocols, each a class in the task's
   paper class subclasses its VLMEvalKit class and overrides only what differs, so a fix to the
   VLMEvalKit rules is a fix to the paper's.
 
-A protocol says how a doc becomes a prompt, how a prediction is cleaned, extracted and scored, how
-scores aggregate, and which metrics it reports (``Metric``: name, statistical form, direction,
-headline). The declared metrics go into ``run.json`` so that results/ never has to guess them.
+A protocol says how a doc becomes a prompt, how a prediction is cleaned, extracted and scored, and
+which metrics it reports. A ``Metric`` is executable: its computation (``mean``, ``grouped`` or
+``custom(fn)``), direction, resampling unit and whether it is the headline; the default ``aggregate``
+applies the declarations. They go into ``run.json`` (all but the code) so results/ never guesses them.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal
 
 if TYPE_CHECKING:
     from janus_eval.task import RunContext
 
 MetricForm = Literal["mean", "grouped", "custom"]
+UnitKind = Literal["sample", "group", "set"]
 VLMEVALKIT_REFERENCE = "VLMEvalKit b3a2f81 (PR #541, Oct 2024), exact_matching (no LLM judge)"
 LMMS_EVAL_REFERENCE = "lmms-eval 0.7.3"
 PAPER_REFERENCE = (
@@ -36,18 +38,52 @@ PAPER_REFERENCE = (
 )
 IMAGE_PLACEHOLDER = "<image_placeholder>"
 """Where a prompt puts an image; the model adapter expands it. Prompts without one get images first."""
+Records = list[dict[str, Any]]
+Compute = Callable[[Records], dict[str, float]]
+"""A custom metric's computation: records -> every metric it yields (one call may serve several declarations)."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    """What a bootstrap resample draws: single samples, whole groups of records, or nothing (the whole set).
+
+    A metric computed over groups (MMBench's circular copies of a question, MME's two questions per
+    image) must be resampled by group, or its interval describes a statistic nobody computes.
+    ``key`` names the ``score_info`` field holding a record's group; with ``modulo`` the group is
+    ``int(value) % modulo`` (MMBench: copy k of question i has index ``i + k * 10**6``).
+    """
+
+    kind: UnitKind = "sample"
+    key: str | None = None
+    modulo: int | None = None
+
+    def card(self) -> dict[str, Any]:
+        return {"kind": self.kind, "key": self.key, "modulo": self.modulo}
+
+
+SAMPLE = Unit("sample")
+WHOLE_SET = Unit("set")
+"""A set-level metric (FID): no per-sample resampling exists, so no interval either."""
+
+
+def per_group(key: str, modulo: int | None = None) -> Unit:
+    """Resample whole groups of records sharing ``score_info[key]`` (or its value modulo ``modulo``)."""
+    return Unit("group", key, modulo)
 
 
 @dataclass(frozen=True)
 class Metric:
-    """One reported metric: how it is computed from per-sample records, and which way is better.
+    """One reported metric: how it is computed from per-sample records, its direction and its resampling unit.
 
     ``form``: ``mean`` is ``scale x`` the mean of ``scores[key]`` (over the records whose
     ``score_info[group]`` is ``group_value`` when both are set); ``grouped`` is ``scale x`` the mean
-    over the groups present of each ``score_info[group]`` group's mean; ``custom`` has no closed
-    form and only the task's ``aggregate`` recomputes it (F1, sums, FID).
+    over the groups present of each ``score_info[group]`` group's mean; ``custom`` is computed by
+    ``compute`` (F1, sums, circular groups, FID), a function of the records returning this metric
+    (and possibly others declared beside it, computed once).
     A ``name`` holding ``{group}`` (e.g. ``pope_accuracy/{category}``) declares one metric per value
     of ``score_info[group]``, computed over the records with that value.
+    ``unit`` is what a bootstrap resample draws (``SAMPLE``, ``per_group(key)``, ``WHOLE_SET``).
+    Build them with ``mean(...)``, ``grouped(...)`` and ``custom(...)``, or with the keywords.
     """
 
     name: str
@@ -58,9 +94,33 @@ class Metric:
     scale: float = 1.0
     group: str | None = None
     group_value: str | None = None
+    unit: Unit = SAMPLE
+    compute: Compute | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def is_template(self) -> bool:
+        return self.group is not None and "{" + self.group + "}" in self.name
 
     def card(self) -> dict[str, Any]:
-        return asdict(self)
+        """The declaration as ``run.json`` records it: everything but the code of a custom computation."""
+        return {"name": self.name, "form": self.form, "higher_is_better": self.higher_is_better,
+                "headline": self.headline, "key": self.key, "scale": self.scale, "group": self.group,
+                "group_value": self.group_value, "unit": self.unit.card()}  # fmt: skip
+
+
+def mean(name: str, **declared: Any) -> Metric:
+    """``scale`` x the mean of ``scores[key]`` (within one group with ``group`` and ``group_value``)."""
+    return Metric(name, form="mean", **declared)
+
+
+def grouped(name: str, group: str, **declared: Any) -> Metric:
+    """``scale`` x the mean over the groups present of each ``score_info[group]`` group's mean."""
+    return Metric(name, form="grouped", group=group, **declared)
+
+
+def custom(name: str, compute: Compute | None, **declared: Any) -> Metric:
+    """A metric with no closed form, computed by ``compute(records)`` (a dict holding at least this metric)."""
+    return Metric(name, form="custom", compute=compute, **declared)
 
 
 def headline_metric(metrics: tuple[Metric, ...]) -> Metric:
@@ -69,6 +129,69 @@ def headline_metric(metrics: tuple[Metric, ...]) -> Metric:
     if len(marked) != 1:
         raise ValueError(f"exactly one headline metric expected, got {[m.name for m in marked]}")
     return marked[0]
+
+
+def _info(record: dict[str, Any]) -> dict[str, Any]:
+    """A record's ``score_info`` and scores together (a ``samples.jsonl`` record or a ``score_sample`` result)."""
+    if isinstance(record.get("scores"), dict):
+        return {**(record.get("score_info") or {}), **record["scores"]}
+    return record
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _numbers_first(value: str) -> tuple[int, int | str]:
+    """Group order of a template's metrics: numeric labels by value (2 before 10), then the others by name."""
+    return (0, int(value)) if value.isdigit() else (1, value)
+
+
+def apply_metrics(metrics: tuple[Metric, ...], records: Records) -> dict[str, float]:
+    """Every declared metric computed from ``records``, in declaration order (templates: groups in order).
+
+    A custom computation runs once, where its first declaration stands, and yields every metric it
+    computes that its declarations name, in its own order (MME's per-category triples stay together).
+    A metric with no records to average over is left out.
+    """
+    rows = [_info(r) for r in records]
+    result: dict[str, float] = {}
+    computed: set[int] = set()
+    for metric in metrics:
+        if metric.form == "custom":
+            if metric.compute is None:
+                raise TypeError(f"custom metric {metric.name!r} declares no computation")
+            if id(metric.compute) not in computed:
+                computed.add(id(metric.compute))
+                siblings = [m for m in metrics if m.compute is metric.compute]
+                values = metric.compute(records)
+                result.update({k: v for k, v in values.items() if any(_names(m, k) for m in siblings)})
+        elif metric.form == "grouped":
+            by: dict[str, list[float]] = {}
+            for row in rows:
+                by.setdefault(str(row.get(metric.group)), []).append(float(row[metric.key]))
+            if by:
+                result[metric.name] = metric.scale * _mean([_mean(v) for v in by.values()])
+        elif metric.is_template:
+            by = {}
+            for row in rows:
+                by.setdefault(str(row.get(metric.group)), []).append(float(row[metric.key]))
+            for value in sorted(by, key=_numbers_first):
+                result[metric.name.replace("{" + str(metric.group) + "}", value)] = metric.scale * _mean(by[value])
+        else:
+            picked = [float(r[metric.key]) for r in rows
+                      if metric.group_value is None or str(r.get(metric.group)) == metric.group_value]  # fmt: skip
+            if picked:
+                result[metric.name] = metric.scale * _mean(picked)
+    return result
+
+
+def _names(metric: Metric, name: str) -> bool:
+    """Whether ``name`` is ``metric`` or, for a template, one of the metrics it declares."""
+    if not metric.is_template:
+        return name == metric.name
+    before, _, after = metric.name.partition("{" + str(metric.group) + "}")
+    return name.startswith(before) and name.endswith(after) and len(name) > len(before) + len(after)
 
 
 @dataclass(frozen=True)
@@ -121,9 +244,12 @@ class UnderstandingProtocol(ABC):
         """``score_sample`` for each (doc, prediction), in order; a protocol may score them concurrently."""
         return [self.score_sample(doc, prediction) for doc, prediction in zip(docs, predictions, strict=True)]
 
-    @abstractmethod
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        """The framework's metrics under its own names, plus the task's headline on the paper's scale."""
+        """The framework's metrics under its own names, plus the task's headline on the paper's scale.
+
+        Applies the declared ``metrics``; a protocol overrides it only where a declaration cannot say it.
+        """
+        return apply_metrics(self.metrics, records)
 
 
 class LmmsEvalProtocol(UnderstandingProtocol):

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
-from janus_eval import __version__, identity
+from janus_eval import __version__
 from janus_eval.distributed import World
 from janus_eval.identity import TaskIdentity
 from janus_eval.io import append_jsonl, notice, read_jsonl, sha256_file, weights_sha256, write_json
@@ -23,8 +23,9 @@ from janus_eval.overlap import PromptScorer
 from janus_eval.pipeline import PngWriter, default_workers, loaded_windows
 from janus_eval.preflight import prepare_all
 from janus_eval.provenance import environment, now, read_json, tiny_model_hash
-from janus_eval.records import merge_task_records, read_task_records, valid_png
+from janus_eval.records import latest_by_id, merge_task_records, read_task_records, valid_png
 from janus_eval.registry import check_name, get_task
+from janus_eval.settle import TaskClaim, settle
 from janus_eval.task import (
     IMAGE_PLACEHOLDER,
     GenerationTask,
@@ -191,31 +192,6 @@ def _prepare(task: Task, config: RunConfig, device: str) -> TaskRun:
     return TaskRun(task=task, docset=docset, indices=indices, ids=ids, ctx=ctx, requests=requests, full_size=full_size)
 
 
-RUN_FILES = ("run.json", "results.json", "report.md", "report.html")
-"""What janus-eval writes at the top of a run directory (besides task folders, ``.ranks`` and the lock)."""
-
-
-def remove_task_files(task_dir: Path) -> None:
-    """``--overwrite`` of one task: its folder holds only what janus-eval wrote there."""
-    import shutil
-
-    if task_dir.is_dir() and ((task_dir / identity.IDENTITY_FILE).exists() or identity.has_outputs(task_dir)):
-        shutil.rmtree(task_dir)
-
-
-def remove_run_files(out: Path) -> None:
-    """``--overwrite`` of a whole run: janus-eval's own files and task folders, never a user's other files."""
-    import shutil
-
-    from janus_eval.registry import list_tasks
-
-    for name in RUN_FILES:
-        (out / name).unlink(missing_ok=True)
-    shutil.rmtree(out / ".ranks", ignore_errors=True)
-    for name in list_tasks():
-        remove_task_files(out / name)
-
-
 def _windows(items: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -262,6 +238,7 @@ class Runner:
 
     # -- the run ------------------------------------------------------------------------------
     def run(self) -> dict[str, dict[str, float]]:
+        self.world = self.world.launched()  # first: rank 0 hands the launch id to ranks waiting for it
         tasks = self._tasks or [get_task(name, self.config.protocol) for name in self.config.tasks]
         for task in tasks:
             task.configure(**self.config.task_options.get(task.name, {}))
@@ -269,9 +246,15 @@ class Runner:
         _check_writable(self.out)
         if self.on_plan is not None and self.world.is_main:
             self.on_plan({r.task.name: (len(r.ids), "images" if r.requests else "samples") for r in runs})
-        with RunLock(self.out, self.world.rank) as lock:
+        self._set_identities(runs)
+        lock = RunLock(self.out, self.world.rank, self.world.token)
+        try:
+            first = lock.acquire()
             self._lock_path = lock.path
-            self._check_identities(runs)
+            claims = [TaskClaim(r.dir_name, r.identity, r.ids) for r in runs]  # type: ignore[arg-type]
+            settle(self.out, claims, self.config.overwrite, first, PROTOCOLS)
+            if first:
+                lock.publish()  # only now may this launch's other ranks read and write records
             try:
                 for task_run in runs:
                     self._run_task(task_run)
@@ -284,6 +267,8 @@ class Runner:
             if self.world.size > 1:
                 self.world.wait_for_all(self.out)
             return self.finish(runs)
+        finally:
+            lock.release()
 
     @property
     def device(self) -> str:
@@ -323,29 +308,11 @@ class Runner:
         inputs = {**run_wide, "protocol": task.protocol, "data_sha256": data, "options": task.option_values()}
         return TaskIdentity(inputs=inputs, scoring=task.scoring_identity(task_run.ctx))
 
-    def _check_identities(self, runs: list[TaskRun]) -> None:
-        """Resume only into records of the same inputs; ``--overwrite`` replaces the ones that differ."""
+    def _set_identities(self, runs: list[TaskRun]) -> None:
+        """What each task's records are made from (weights and data hashed here, before the lock, read-only)."""
         run_wide = self._run_wide_identity()
-        names = {r.task.name for r in runs}
         for task_run in runs:
             task_run.identity = self._task_identity(task_run, run_wide)
-        lead = next((r for r in runs if isinstance(r.task, UnderstandingTask)), runs[0])  # carries --protocol
-        others = identity.run_wide_conflicts(self.out, lead.identity, skip=names, understanding=PROTOCOLS)  # type: ignore[arg-type]
-        if others:
-            task, diff = next(iter(others.items()))
-            if not self.config.overwrite:
-                raise identity.refusal(self.out, f"{task} records", diff)
-            if self.world.is_main:
-                remove_run_files(self.out)
-        for task_run in runs:
-            task_dir = self.out / task_run.dir_name
-            diff = identity.conflicts(task_dir, task_run.identity, PROTOCOLS)  # type: ignore[arg-type]
-            if diff and not self.config.overwrite:
-                raise identity.refusal(self.out, f"{task_run.task.name} records", diff)
-            if diff and self.world.is_main:
-                remove_task_files(task_dir)
-        for task_run in runs:
-            identity.record(self.out / task_run.dir_name, task_run.identity)  # type: ignore[arg-type]
 
     def _identity(self) -> dict[str, Any]:
         """The run-wide inputs, as ``run.json`` shows them."""
@@ -443,10 +410,7 @@ class Runner:
 
     def _latest_records(self, task_run: TaskRun) -> list[dict[str, Any]]:
         """One record per id: the last one written (a re-scored record follows the one it replaces)."""
-        latest: dict[str, dict[str, Any]] = {}
-        for record in read_task_records(self.out / task_run.dir_name):
-            latest[record["id"]] = record
-        return list(latest.values())
+        return list(latest_by_id(read_task_records(self.out / task_run.dir_name)).values())
 
     def _understand_batch(
         self,

@@ -22,6 +22,7 @@ from janus_eval.protocol import (
     GenerationSettings,
     Metric,
     UnderstandingProtocol,
+    apply_metrics,
     strip_reasoning_tags,
     vlmevalkit_cell,
 )
@@ -47,6 +48,22 @@ SHORT_ANSWER_PROMPT = "\nAnswer the question using a single word or phrase."
 Kind = Literal["understanding", "generation"]
 ColumnType = Literal["text", "integer", "id", "image", "images"]
 """A dataset column's type: ``id`` is text or integer; ``image`` a ``{bytes, path}`` struct, ``images`` a list of them."""
+
+
+@dataclass(frozen=True)
+class UnscoredMark:
+    """How a task's records say "no score yet" (MM-Vet's record without a judge's verdict), recorded in ``run.json``.
+
+    Such a record keeps a placeholder ``score`` (0.0); readers must neither average it nor show it as a failure.
+    """
+
+    flag: str
+    """The ``score_info`` field that is false on a placeholder record."""
+    count_metric: str
+    """The metric in ``results.json`` counting those records."""
+
+    def card(self) -> dict[str, str]:
+        return {"flag": self.flag, "count_metric": self.count_metric}
 
 
 @dataclass(frozen=True)
@@ -162,6 +179,9 @@ class Task(ABC):
     dataset: ClassVar[DatasetSpec]
     protocols: ClassVar[tuple[str, ...]] = ("lmms-eval",)
 
+    unscored: ClassVar[UnscoredMark | None] = None
+    """Set where a record can hold a placeholder score (a judge-scored task); None: every score is real."""
+
     options: ClassVar[dict[str, Option]] = {}
     """Task parameters settable with ``-T task.name=value``; each is an attribute of the task."""
 
@@ -242,12 +262,14 @@ class Task(ABC):
     def doc_id(self, doc: dict[str, Any]) -> str: ...
 
     # -- score --------------------------------------------------------------------------------
-    @abstractmethod
-    def aggregate(self, records: list[dict[str, Any]], ctx: RunContext | None = None) -> dict[str, float]: ...
+    def aggregate(self, records: list[dict[str, Any]], ctx: RunContext | None = None) -> dict[str, float]:
+        """The declared ``metrics`` computed from the records (a task overrides it where they need the run)."""
+        return apply_metrics(self.metrics, records)
 
     def card(self, ctx: RunContext | None = None) -> dict[str, Any]:
         """What ``run.json`` records about this task's protocol."""
         return {
+            "kind": self.kind,
             "protocol": self.protocol,
             "reference": self.reference_version,
             "dataset_id": self.dataset.dataset_id,
@@ -255,6 +277,7 @@ class Task(ABC):
             "config": self.dataset.config,
             "headline": self.headline,
             "metrics": [m.card() for m in self.metrics],
+            "unscored": None if self.unscored is None else self.unscored.card(),
         }
 
 

@@ -118,9 +118,35 @@ def test_run_json_records_each_task_s_declared_metrics(tmp_path, tiny_adapter):
     card = json.loads((tmp_path / "run.json").read_text())["tasks"]["pope"]
     declared = {m["name"]: m for m in card["metrics"]}
     assert declared["pope_f1"] == {"name": "pope_f1", "form": "custom", "higher_is_better": True, "headline": True,
-                                   "key": "score", "scale": 1.0, "group": None, "group_value": None}
+                                   "key": "score", "scale": 1.0, "group": None, "group_value": None,
+                                   "unit": {"kind": "sample", "key": None, "modulo": None}}  # fmt: skip
     assert declared["pope_accuracy/{category}"]["group"] == "category"
     assert sum(m["headline"] for m in card["metrics"]) == 1
+    assert card["kind"] == "understanding" and card["unscored"] is None
+
+
+CIRCULAR_GROUP = {"kind": "group", "key": "index", "modulo": 1_000_000}
+"""MMBench's circular copies of one question."""
+SAMPLE_UNIT = {"kind": "sample", "key": None, "modulo": None}
+
+
+@pytest.mark.parametrize(("name", "unit"), [
+    ("mmbench", {"lmms-eval": CIRCULAR_GROUP, "vlmevalkit": CIRCULAR_GROUP, "paper": SAMPLE_UNIT}),  # paper: circular=False
+    ("mme", {"kind": "group", "key": "question_id", "modulo": None}),  # the two questions about one image
+    ("coco30k", {"kind": "set", "key": None, "modulo": None}),  # FID: no per-sample resampling
+    ("mjhq30k", {"kind": "set", "key": None, "modulo": None}),
+    ("geneval", SAMPLE_UNIT),
+])  # fmt: skip
+def test_the_headline_declares_the_unit_it_is_computed_over(name: str, unit: dict[str, Any]):
+    for protocol in task_class(name).protocols:
+        card = get_task(name, protocol).card()
+        expected = unit.get(protocol, unit) if "kind" not in unit else unit
+        assert next(m["unit"] for m in card["metrics"] if m["headline"]) == expected, (name, protocol)
+
+
+def test_mmvet_declares_its_placeholder_records():
+    for protocol in task_class("mmvet").protocols:
+        assert get_task("mmvet", protocol).card()["unscored"] == {"flag": "judged", "count_metric": "mmvet_unjudged"}
 
 
 def test_generation_tasks_declare_their_headline_and_direction():
@@ -139,6 +165,48 @@ def test_every_declaration_is_one_results_can_read(name: str, protocol: str):
     task = get_task(name, protocol)
     specs = parse_metrics([m.card() for m in task.metrics], f"{name}/{protocol}")
     assert [s.name for s in specs if s.headline] == [task.headline]
+
+
+def _rec(score: float, **info: str) -> dict[str, Any]:
+    return {"id": "x", "scores": {"score": score}, "score_info": info}
+
+
+def test_declarations_compute_themselves():
+    """``aggregate``'s default applies the declarations: means, group means, templates, custom computations."""
+    from janus_eval.protocol import apply_metrics, custom, grouped, mean
+
+    calls: list[int] = []
+
+    def counts(records: list[dict[str, Any]]) -> dict[str, float]:
+        calls.append(len(records))
+        return {"n/b": 2.0, "n/a": 1.0, "total": float(len(records)), "unrelated": 9.0}
+
+    records = [_rec(1.0, tag="2"), _rec(0.0, tag="10"), _rec(1.0, tag="10"), _rec(1.0, tag="a")]
+    metrics = (
+        mean("acc", scale=100.0, headline=True),
+        grouped("acc_by_tag", group="tag"),
+        mean("acc/{tag}", group="tag"),
+        mean("acc_ten", group="tag", group_value="10"),
+        custom("total", counts),
+        custom("n/{k}", counts, group="k"),
+    )
+    assert list(apply_metrics(metrics, records).items()) == [
+        ("acc", 75.0), ("acc_by_tag", (1.0 + 0.5 + 1.0) / 3), ("acc/2", 1.0), ("acc/10", 0.5), ("acc/a", 1.0),
+        ("acc_ten", 0.5), ("n/b", 2.0), ("n/a", 1.0), ("total", 4.0),  # one call, in its own order, undeclared left out
+    ]  # fmt: skip
+    assert calls == [4]
+    with pytest.raises(TypeError, match="declares no computation"):
+        apply_metrics((Metric("f1", form="custom"),), records)
+
+
+def test_today_s_keywords_still_declare_a_metric():
+    """Protocols declared with the keyword form keep working, with the default unit; their own aggregate wins."""
+    from janus_eval.protocol import SAMPLE
+
+    metric = Metric("pope_f1/random", form="custom", higher_is_better=True, headline=True, scale=100.0, group="category",
+                    group_value="random")  # fmt: skip
+    assert metric.unit == SAMPLE and metric.compute is None and metric.card()["unit"]["kind"] == "sample"
+    assert type(get_task("pope").rules).aggregate is not type(get_task("gqa").rules).aggregate  # POPE still hand-writes it
 
 
 # -- --protocol paper: headlines against re-statements of VLMEvalKit b3a2f81 + PR #541's changes ---------

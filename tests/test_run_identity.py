@@ -1,5 +1,6 @@
 """A run directory never mixes records made from different inputs, driven through the CLI:
-changed data, replaced weights, another judge, another seed, two runs at once, --overwrite."""
+changed data, replaced weights, another judge, another seed, two runs at once, --overwrite, an empty --out;
+and a refused run changes nothing in it, not even an mtime."""
 
 from __future__ import annotations
 
@@ -23,9 +24,19 @@ def records(out: Path, task: str) -> list[dict]:
     return read_jsonl(out / task / "samples.jsonl")
 
 
+def exact_snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under ``folder``, the run lock included, with its bytes and mtime."""
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))
+            if p.is_file()}  # fmt: skip
+
+
+def flip_answers(table):
+    return with_column(table, "answer", ["no" if a == "yes" else "yes" for a in table.column("answer").to_pylist()])
+
+
 def test_changed_data_with_the_same_ids_is_refused_then_replaced(cli_invoke, tmp_path):
     original = pope_copy(tmp_path / "a", lambda t: t)
-    flipped = pope_copy(tmp_path / "b", lambda t: with_column(t, "answer", ["no" if a == "yes" else "yes" for a in t.column("answer").to_pylist()]))
+    flipped = pope_copy(tmp_path / "b", flip_answers)
     out = tmp_path / "run"
     assert cli_invoke("run", "--tasks", "pope", "--data-root", str(original), "--out", str(out), *FAST)[0] == 0
     before = snapshot(out)
@@ -97,7 +108,7 @@ def test_a_task_joins_a_run_whose_earlier_task_used_task_options(cli_invoke, tmp
     assert set(json.loads((out / "results.json").read_text())) == {"geneval", "pope"}
     # ... but not with another seed: one run directory, one model and seed
     assert_one_line_error(cli_invoke("run", "--tasks", "mme", "--seed", "7", "--out", str(out), *FAST),
-                          "geneval records made with a different seed")  # fmt: skip
+                          "geneval, pope records made with a different seed", "--tasks mme,geneval,pope --overwrite")  # fmt: skip
 
 
 def test_overwrite_removes_only_what_janus_eval_wrote(cli_invoke, tmp_path):
@@ -110,6 +121,47 @@ def test_overwrite_removes_only_what_janus_eval_wrote(cli_invoke, tmp_path):
     assert cli_invoke("run", "--tasks", "pope", "--seed", "2", "--out", str(out), "--overwrite", *FAST)[0] == 0
     assert (out / "notes.txt").read_text() == "mine" and (out / "analysis" / "plot.csv").read_text() == "a,b\n"
     assert json.loads((out / "run.json").read_text())["identity"]["seed"] == 2
+
+
+def test_a_refused_run_leaves_every_byte_and_mtime_as_it_was(cli_invoke, tmp_path):
+    """Issue 24.12: another seed, other data or a torn samples.jsonl used to rewrite the lock file of the --out refused."""
+    data, flipped, out = pope_copy(tmp_path / "a", lambda t: t), pope_copy(tmp_path / "b", flip_answers), tmp_path / "run"
+    run = ("run", "--tasks", "pope", "--out", str(out), *FAST)
+    assert cli_invoke(*run, "--data-root", str(data))[0] == 0
+    refused = {"different seed": ("--data-root", str(data), "--seed", "7"), "different data files": ("--data-root", str(flipped))}
+    for fragment, args in refused.items():
+        before = exact_snapshot(out)
+        assert_one_line_error(cli_invoke(*run, *args), fragment)
+        assert exact_snapshot(out) == before
+    samples = out / "pope" / "samples.jsonl"
+    first, second = samples.read_text().splitlines(keepends=True)
+    samples.write_text(first[:20] + "\n" + second)  # a torn line that is not the last: not a kill's leftover
+    before = exact_snapshot(out)
+    assert_one_line_error(cli_invoke(*run, "--data-root", str(data)), "line 1 of 2 is not a valid JSON record")
+    assert exact_snapshot(out) == before
+
+
+def test_overwrite_never_removes_a_task_it_does_not_run(cli_invoke, tmp_path):
+    """Issue 24.18: ``--tasks pope --seed 7 --overwrite`` silently deleted mme's folder and results; now it names mme."""
+    out = tmp_path / "run"
+    assert cli_invoke("run", "--tasks", "pope,mme", "--out", str(out), *FAST)[0] == 0
+    before = exact_snapshot(out)
+    assert_one_line_error(cli_invoke("run", "--tasks", "pope", "--seed", "7", "--overwrite", "--out", str(out), *FAST),
+                          "holds mme records made with a different seed", "--tasks pope,mme --overwrite")  # fmt: skip
+    assert exact_snapshot(out) == before
+    code, _, err = cli_invoke("run", "--tasks", "pope,mme", "--seed", "7", "--overwrite", "--out", str(out), *FAST)
+    assert code == 0, err
+    for task in ("pope", "mme"):
+        assert json.loads((out / task / "identity.json").read_text())["inputs"]["seed"] == 7
+    assert json.loads((out / "run.json").read_text())["identity"]["seed"] == 7
+    assert set(json.loads((out / "results.json").read_text())) == {"pope", "mme"}
+
+
+def test_an_empty_out_is_refused_not_taken_as_the_current_directory(cli_invoke, tmp_path, monkeypatch):
+    """Issue 24.17: ``--out ""`` wrote run.json, results.json, reports and task folders into the current directory."""
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(cli_invoke("run", "--tasks", "pope", "--out", "", *FAST), "--out is empty")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_second_run_into_a_locked_directory_is_refused(cli_invoke, tmp_path):

@@ -1,15 +1,15 @@
-"""Bootstrap confidence intervals over samples, recomputed from per-sample records.
+"""Bootstrap confidence intervals, recomputed from per-sample records by each metric's declared unit.
+
+A resample draws what the metric is computed over (its declared ``unit``): single records, or whole
+groups (MMBench's circular copies of one question, MME's two questions about one image); a set-level
+metric (FID) has no per-sample interval. Drawing rows for a metric computed over groups would describe
+a statistic nobody computes (and break MME's pairs outright).
 
 Most headline metrics are a (scaled) mean of a per-sample score, or a mean of per-group means
-(GenEval's overall is the mean of its six tag accuracies); for those a resample is a vector of
-draw counts and every statistic is a matrix product, so 1,000 resamples of 200K samples take
-seconds. Which closed form a metric follows comes from its declaration in ``run.json``
-(``MetricSpec``: form ``mean`` or ``grouped``). Custom metrics (POPE F1, MME sums) are recomputed
-on every resample by a ``reference``: the task's own ``aggregate``, which the caller passes in,
-since ``results`` never imports the task code.
-
-Run directories from before the declarations take the legacy path: ``detect_form`` probes closed
-forms against the reference (or the recorded value) on the full data and on a few resamples.
+(GenEval's overall); for those a resample is a vector of draw counts and every statistic is a matrix
+product, so 1,000 resamples of 200K samples take seconds. Custom metrics (POPE F1, MME sums, MMBench's
+circular accuracy) are recomputed on every resample by a ``reference``: the task's own ``aggregate``,
+which the caller passes in, since ``results`` never imports the task code.
 """
 
 from __future__ import annotations
@@ -19,15 +19,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from janus_eval.results.declared import MetricSpec
+from janus_eval.results.declared import MetricSpec, UnitSpec
 from janus_eval.errors import JanusEvalError
 
 Records = list[dict[str, Any]]
 Reference = Callable[[Records], float]
 ReferenceFactory = Callable[[str, str, str], Reference | None]
 """(task, metric, protocol) -> the metric recomputed by the task's own aggregate, or None if unavailable."""
-PROBES = 3
-"""Resamples on which a closed form must agree with ``aggregate`` before it is trusted."""
 MAX_CELLS = 4_000_000
 """Resample-matrix entries held at once (rows x samples), bounding memory for large benchmarks."""
 
@@ -104,119 +102,101 @@ def _check_scores(form: ClosedForm, metric: str, runs: list[Records]) -> None:
 
 
 def needed_reference(
-    references: ReferenceFactory | None, spec: MetricSpec | None, task: str, metric: str, protocol: str
+    references: ReferenceFactory | None, spec: MetricSpec, task: str, metric: str, protocol: str
 ) -> Reference | None:
     """The task's aggregate for ``metric``, asked for only where no declared closed form makes it unnecessary."""
-    if references is None or (spec is not None and spec.form != "custom"):
+    if references is None or spec.form != "custom":
         return None
     return references(task, metric, protocol)
 
 
-def resolve_form(
-    metric: str, spec: MetricSpec | None, runs: list[tuple[Records, float | None, Reference | None]], seed: int = 0
-) -> ClosedForm | None:
-    """The closed form of ``metric``: declared when ``spec`` is given, else detected (legacy run directories)."""
-    if spec is None:
-        return detect_form(metric, runs, seed)
+def closed_form(metric: str, spec: MetricSpec, runs: list[Records]) -> ClosedForm | None:
+    """The declared closed form of ``metric`` (None for a custom one), checked against the records."""
     form = declared_form(spec)
     if form is not None:
-        _check_scores(form, metric, [records for records, _, _ in runs])
+        _check_scores(form, metric, runs)
     return form
 
 
-def _candidates(metric: str, records: Records) -> list[ClosedForm]:
-    """Closed forms worth probing for ``metric``, from the keys the records carry."""
-    keys = ["score"] + ([metric] if metric != "score" and all(metric in (r.get("scores") or {}) for r in records) else [])
-    group_keys = []
-    for key in sorted({k for r in records for k, v in _info(r).items() if isinstance(v, str)}):
-        labels = {str(_info(r).get(key)) for r in records}
-        if 1 < len(labels) <= 50:
-            group_keys.append((key, sorted(labels)))
-    suffix = metric.rsplit("/", 1)[1] if "/" in metric else None
-    forms = []
-    for key in keys:
-        for scale in (1.0, 100.0):
-            forms.append(ClosedForm(key, scale))
-            for group_key, labels in group_keys:
-                forms.append(ClosedForm(key, scale, group_key))
-                for label in labels:
-                    if label == suffix or (suffix is None and metric.endswith("_" + label)):
-                        forms.append(ClosedForm(key, scale, group_key, label))
-    return forms
+class Units:
+    """The resampling units of one run's records: which group each record belongs to, in first-seen order."""
 
+    def __init__(self, records: Records, unit: UnitSpec) -> None:
+        if unit.kind == "set":
+            raise JanusEvalError("a set-level metric has no per-sample bootstrap")
+        self.unit, self.first_free = unit, 0
+        if unit.kind == "sample":
+            self.of_record = np.arange(len(records))
+            self.members = [[i] for i in range(len(records))]
+            return
+        labels = [unit.label(_info(r)) for r in records]
+        self.first_free = 1 + max((int(label) for label in labels), default=0) if unit.modulo is not None else 0
+        index: dict[str, int] = {}
+        self.of_record = np.array([index.setdefault(label, len(index)) for label in labels], dtype=np.int64)
+        self.members = [[] for _ in index]
+        for i, g in enumerate(self.of_record):
+            self.members[g].append(i)
 
-def _close(a: float, b: float) -> bool:
-    if np.isnan(a) or np.isnan(b):
-        return bool(np.isnan(a) and np.isnan(b))
-    return abs(a - b) <= 1e-6 * max(1.0, abs(b))
+    @property
+    def count(self) -> int:
+        return len(self.members)
 
+    def record_counts(self, unit_counts: np.ndarray) -> np.ndarray:
+        """Draw counts per unit [B, units] -> per record [B, n]: a record is drawn as often as its unit."""
+        return unit_counts[:, self.of_record]
 
-def _counts_from_indices(indices: np.ndarray, n: int) -> np.ndarray:
-    return np.bincount(indices, minlength=n).astype(np.float64)[None, :]
+    def draw(self, records: Records, units: np.ndarray) -> Records:
+        """The records of the drawn units, in draw order; a unit drawn again gets a fresh group label.
 
-
-def detect_form(
-    metric: str, runs: list[tuple[Records, float | None, Reference | None]], seed: int = 0
-) -> ClosedForm | None:
-    """The closed form ``metric`` follows on every run, or None: the legacy path, for undeclared metrics.
-
-    Each run is (records, recorded value, aggregate-based reference or None). A form must give the
-    reference's value on the full records and on ``PROBES`` resamples (or, with no reference, the
-    recorded value on the full records).
-    """
-    if not runs or any(not recs for recs, _, _ in runs):
-        return None
-    rng = np.random.default_rng(seed)
-    forms = _candidates(metric, runs[0][0])
-    groups = _group_labels(runs)
-    checks = []
-    for records, recorded, reference in runs:
-        n = len(records)
-        if reference is not None:
-            try:
-                reference(records)
-            except JanusEvalError:  # e.g. a generation task whose aggregate needs its run folder
-                reference = None
-        draws = [np.arange(n)] + ([rng.integers(0, n, n) for _ in range(PROBES)] if reference else [])
-        expected = []
-        for idx in draws:
-            if reference is not None:
-                expected.append(reference([records[i] for i in idx]))
+        A task's aggregate groups records by the unit's key (MME refuses three answers for one image
+        pair), so the k-th copy of a group must read as another group, as a real second question would.
+        """
+        out: Records = []
+        seen: dict[int, int] = {}
+        fresh = 0
+        for g in units.tolist():
+            copy = seen.get(g, 0)
+            seen[g] = copy + 1
+            if copy and self.unit.kind == "group":
+                fresh += 1
+                out += [_relabel(records[i], self.unit, fresh, self.first_free) for i in self.members[g]]
             else:
-                expected.append(np.nan if recorded is None else recorded)
-        checks.append((records, draws, expected))
-    for form in forms:
-        ok = True
-        for records, draws, expected in checks:
-            try:
-                prepared = form.prepare(records, groups.get(form.group_key or "", []))
-            except (TypeError, ValueError):
-                ok = False
-                break
-            if np.isnan(prepared[0]).any():
-                ok = False
-                break
-            got = form.statistic(prepared, np.vstack([_counts_from_indices(d, len(records)) for d in draws]))
-            if not all(_close(float(g), float(e)) for g, e in zip(got, expected)):
-                ok = False
-                break
-        if ok:
-            return form
-    return None
+                out += [records[i] for i in self.members[g]]
+        return out
 
 
-def _group_labels(runs: list[tuple[Records, Any, Any]]) -> dict[str, list[str]]:
-    keys = {k for recs, _, _ in runs for r in recs for k, v in _info(r).items() if isinstance(v, str)}
-    return {k: sorted({str(_info(r).get(k)) for recs, _, _ in runs for r in recs}) for k in keys}
+def _relabel(record: dict[str, Any], unit: UnitSpec, fresh: int, first_free: int) -> dict[str, Any]:
+    """``record`` in a new group: ``<label>~<fresh>``, or with a modulo the residue ``first_free + fresh - 1``."""
+    key = str(unit.key)
+    holder = record.get("score_info") if isinstance(record.get("scores"), dict) else record
+    value = (holder or {}).get(key)
+    if unit.modulo is None:
+        new: Any = f"{value}~{fresh}"
+    else:
+        number = int(value)
+        residue = first_free + fresh - 1
+        if residue >= unit.modulo:
+            raise JanusEvalError(f"too many resampled groups for {key!r} modulo {unit.modulo}")
+        new = number - number % unit.modulo + residue
+        new = str(new) if isinstance(value, str) else new
+    if holder is record:
+        return {**record, key: new}
+    return {**record, "score_info": {**(holder or {}), key: new}}
 
 
-def _count_chunks(rng: np.random.Generator, n: int, n_boot: int) -> Any:
-    """Draw-count matrices [chunk, n] covering ``n_boot`` resamples of ``n`` samples."""
+def _group_labels(runs: list[Records]) -> dict[str, list[str]]:
+    keys = {k for recs in runs for r in recs for k, v in _info(r).items() if isinstance(v, str)}
+    return {k: sorted({str(_info(r).get(k)) for recs in runs for r in recs}) for k in keys}
+
+
+def _count_chunks(rng: np.random.Generator, units: Units, n_boot: int) -> Any:
+    """Per-record draw-count matrices [chunk, n] covering ``n_boot`` resamples of the run's units."""
+    g, n = units.count, len(units.of_record)
     chunk = max(1, min(n_boot, MAX_CELLS // max(n, 1)))
     done = 0
     while done < n_boot:
         size = min(chunk, n_boot - done)
-        yield rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(np.float64)
+        yield units.record_counts(rng.multinomial(g, np.full(g, 1.0 / g), size=size).astype(np.float64))
         done += size
 
 
@@ -231,76 +211,74 @@ class PairedResult:
     n: int
 
 
-def paired_bootstrap(
-    base: Records,
-    cand: Records,
-    metric: str,
-    base_ref: Reference | None,
-    cand_ref: Reference | None,
-    base_recorded: float | None,
-    cand_recorded: float | None,
-    n_boot: int = 1000,
-    seed: int = 0,
-    alpha: float = 0.05,
-    spec: MetricSpec | None = None,
-) -> PairedResult:
-    """CI of ``metric(cand) - metric(base)`` resampling sample ids jointly (records aligned by position).
+def _unit_words(unit: UnitSpec) -> str:
+    if unit.kind == "sample":
+        return ""
+    return f", resampling {unit.key} groups" + (f" (mod {unit.modulo})" if unit.modulo else "")
 
-    ``spec`` is the metric's declaration; None (a run from before declarations) detects the form.
+
+def paired_bootstrap(
+    base: Records, cand: Records, metric: str, spec: MetricSpec,
+    base_ref: Reference | None = None, cand_ref: Reference | None = None,
+    n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
+) -> PairedResult:  # fmt: skip
+    """CI of ``metric(cand) - metric(base)``, drawing the declared units jointly (records aligned by position).
+
+    Both runs' records are grouped by the baseline's labels: the same sample ids form the same units.
     """
     if len(base) != len(cand) or not base:
         raise JanusEvalError("paired bootstrap needs the same, non-empty list of sample ids in both runs")
-    form = resolve_form(metric, spec, [(base, base_recorded, base_ref), (cand, cand_recorded, cand_ref)], seed)
-    n = len(base)
+    units = Units(base, spec.unit)
+    form = closed_form(metric, spec, [base, cand])
     rng = np.random.default_rng(seed)
     if form is not None:
-        groups = _group_labels([(base, None, None), (cand, None, None)]).get(form.group_key or "", [])
+        groups = _group_labels([base, cand]).get(form.group_key or "", [])
         pb, pc = form.prepare(base, groups), form.prepare(cand, groups)
-        full = np.ones((1, n))
+        full = np.ones((1, len(base)))
         b0, c0 = float(form.statistic(pb, full)[0]), float(form.statistic(pc, full)[0])
-        diffs = np.concatenate([form.statistic(pc, c) - form.statistic(pb, c) for c in _count_chunks(rng, n, n_boot)])
-        method = f"paired bootstrap, {form.describe()}"
+        diffs = np.concatenate([form.statistic(pc, c) - form.statistic(pb, c) for c in _count_chunks(rng, units, n_boot)])
+        method = f"paired bootstrap, {form.describe()}{_unit_words(spec.unit)}"
     elif base_ref is not None and cand_ref is not None:
         b0, c0 = base_ref(base), cand_ref(cand)
-        diffs = _aggregate_resamples(base, cand, base_ref, cand_ref, n_boot, seed)
-        method = "paired bootstrap, recomputed by the task's aggregate"
+        diffs = _aggregate_resamples(base, cand, units, base_ref, cand_ref, n_boot, seed)
+        method = f"paired bootstrap, recomputed by the task's aggregate{_unit_words(spec.unit)}"
     else:
         raise JanusEvalError(f"cannot bootstrap {metric!r}: it is not a mean of per-sample scores and the task's scorer is unavailable")
     low, high = _percentiles(diffs, alpha)
-    return PairedResult(b0, c0, c0 - b0, low, high, method, n)
+    return PairedResult(b0, c0, c0 - b0, low, high, method, len(base))
 
 
-_SLOW: tuple[Records, Records, Reference, Reference] | None = None
+_SLOW: tuple[Records, Records, Units, Reference, Reference] | None = None
 """Inherited by forked workers: closures over a task object do not pickle."""
 PARALLEL_CELLS = 500_000
 """Resamples x samples above which ``aggregate`` resamples run in worker processes."""
 
 
 def _resample_indices(seed: int, b: int, n: int) -> np.ndarray:
-    """Resample ``b``'s draws depend on (seed, b) only, so the CI is the same with any worker count."""
+    """Resample ``b``'s draws (of ``n`` units) depend on (seed, b) only, so the CI is the same with any worker count."""
     return np.random.default_rng([seed, b]).integers(0, n, n)
 
 
 def _slow_chunk(args: tuple[int, int, int]) -> np.ndarray:
     seed, start, stop = args
     assert _SLOW is not None
-    base, cand, base_ref, cand_ref = _SLOW
+    base, cand, units, base_ref, cand_ref = _SLOW
     out = np.empty(stop - start)
     for j, b in enumerate(range(start, stop)):
-        idx = _resample_indices(seed, b, len(base))
-        out[j] = cand_ref([cand[i] for i in idx]) - base_ref([base[i] for i in idx])
+        drawn = _resample_indices(seed, b, units.count)
+        out[j] = cand_ref(units.draw(cand, drawn)) - base_ref(units.draw(base, drawn))
     return out
 
 
 def _aggregate_resamples(
-    base: Records, cand: Records, base_ref: Reference, cand_ref: Reference, n_boot: int, seed: int
+    base: Records, cand: Records, units: Units, base_ref: Reference, cand_ref: Reference, n_boot: int, seed: int
 ) -> np.ndarray:
     """Paired differences through ``aggregate``, one call per resample and run; forked workers when large."""
     import multiprocessing
     import os
 
     global _SLOW
-    _SLOW = (base, cand, base_ref, cand_ref)
+    _SLOW = (base, cand, units, base_ref, cand_ref)
     try:
         workers = min(os.cpu_count() or 1, 16)
         if workers < 2 or n_boot * len(base) < PARALLEL_CELLS or "fork" not in multiprocessing.get_all_start_methods():
@@ -322,18 +300,16 @@ def _percentiles(values: np.ndarray, alpha: float) -> tuple[float, float]:
 
 
 def percentile_ci(
-    records: Records, metric: str, reference: Reference | None, recorded: float | None,
-    n_boot: int = 1000, seed: int = 0, alpha: float = 0.05, spec: MetricSpec | None = None,
+    records: Records, metric: str, spec: MetricSpec, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
 ) -> tuple[float, float] | None:  # fmt: skip
-    """Percentile CI of a per-sample-score metric over one run's samples; None if it has no closed form.
-
-    ``spec`` is the metric's declaration; None (a run from before declarations) detects the form.
-    """
-    form = resolve_form(metric, spec, [(records, recorded, reference)], seed)
+    """Percentile CI of a declared closed-form metric over one run's units; None for a custom or set-level one."""
+    if spec.unit.kind == "set":
+        return None
+    form = closed_form(metric, spec, [records])
     if form is None:
         return None
-    prepared = form.prepare(records, _group_labels([(records, None, None)]).get(form.group_key or "", []))
+    units = Units(records, spec.unit)
+    prepared = form.prepare(records, _group_labels([records]).get(form.group_key or "", []))
     rng = np.random.default_rng(seed)
-    stats = np.concatenate([form.statistic(prepared, c) for c in _count_chunks(rng, len(records), n_boot)])
+    stats = np.concatenate([form.statistic(prepared, c) for c in _count_chunks(rng, units, n_boot)])
     return _percentiles(stats, alpha)
-

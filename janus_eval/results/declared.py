@@ -4,13 +4,19 @@ A run directory says itself how each metric is computed from the per-sample reco
 runs (gate, leaderboard, tables, report) never import the task code to find out. A declaration is
 
     {"name", "form": "mean" | "grouped" | "custom", "higher_is_better", "headline",
-     "key": "score", "scale": 1.0, "group": null, "group_value": null}
+     "key": "score", "scale": 1.0, "group": null, "group_value": null,
+     "unit": {"kind": "sample" | "group" | "set", "key": null, "modulo": null}}
 
 ``mean``: ``scale`` x the mean of ``scores[key]`` (only over records whose ``score_info[group]`` equals
 ``group_value`` when both are set). ``grouped``: ``scale`` x the mean over the groups present of each
 group's mean (GenEval's overall). ``custom``: no closed form; only the task's own aggregate recomputes
 it (POPE F1, MME sums, FID). A name holding ``{<group>}`` is a template: one metric per value of
-``score_info[group]``, that value substituted into the name and used as ``group_value``.
+``score_info[group]``, that value substituted into the name and used as ``group_value``. ``unit`` is what a bootstrap resample draws:
+single records, whole groups of records sharing ``score_info[key]`` (``int(value) % modulo`` with a modulo),
+or nothing (``set``: a set-level metric such as FID has no per-sample interval).
+
+A run directory whose ``run.json`` lacks the declarations, their units or the task's ``kind`` was written by
+an older janus-eval: ``OldRunDir`` says so in one line and how to rescore it; nothing is guessed from names.
 """
 
 from __future__ import annotations
@@ -23,6 +29,37 @@ from typing import Any
 from janus_eval.errors import JanusEvalError
 
 FORMS = ("mean", "grouped", "custom")
+UNIT_KINDS = ("sample", "group", "set")
+KINDS = ("understanding", "generation")
+
+
+class OldRunDir(JanusEvalError):
+    """A run directory from before the declarations: one line naming the command that brings it up to date."""
+
+    def __init__(self, where: str, missing: str) -> None:
+        super().__init__(
+            f"{where}: written by an older janus-eval (run.json has no {missing}); rescore it by rerunning "
+            "the `janus-eval run` command that made it, with the same --out: finished records are kept, not recomputed"
+        )
+
+
+@dataclass(frozen=True)
+class UnitSpec:
+    """What one bootstrap resample draws (see the module docstring)."""
+
+    kind: str = "sample"
+    key: str | None = None
+    modulo: int | None = None
+
+    def label(self, record_info: dict[str, Any]) -> str:
+        """The group a record belongs to (only for ``kind == "group"``)."""
+        value = record_info.get(str(self.key))
+        if self.modulo is not None:
+            try:
+                return str(int(value) % self.modulo)
+            except (TypeError, ValueError):
+                raise JanusEvalError(f"a record's {self.key!r} is {value!r}, not the integer its resampling unit needs") from None
+        return str(value)
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
 
@@ -38,6 +75,7 @@ class MetricSpec:
     scale: float = 1.0
     group: str | None = None
     group_value: str | None = None
+    unit: UnitSpec = UnitSpec()
 
     @property
     def is_template(self) -> bool:
@@ -61,14 +99,14 @@ def find_spec(specs: list[MetricSpec], metric: str) -> MetricSpec | None:
 
 
 def parse_metrics(raw: Any, where: str) -> list[MetricSpec]:
-    """Validated declarations from ``run.json``; ``[]`` when the task declares none (a run from before them).
+    """Validated declarations from ``run.json``; ``OldRunDir`` when the task declares none (a run from before them).
 
     Args:
         raw: the task card's ``metrics`` value (None when absent).
         where: names the task in error messages, e.g. ``runs/a/run.json: task 'pope'``.
     """
     if raw is None:
-        return []
+        raise OldRunDir(where, "metric declarations")
     if not isinstance(raw, list) or not raw:
         raise JanusEvalError(f"{where}: 'metrics' must be a non-empty list of metric declarations")
     specs = [_parse_one(item, f"{where} metric #{i}") for i, item in enumerate(raw)]
@@ -96,6 +134,7 @@ def _parse_one(item: Any, where: str) -> MetricSpec:
         scale=_scale(item.get("scale", 1.0), where),
         group=_field(item, "group", str, where, None),
         group_value=_field(item, "group_value", str, where, None),
+        unit=_unit(item, where),
     )
     _check_shape(spec, f"{where} ({spec.name!r})")
     return spec
@@ -114,6 +153,32 @@ def _field(item: dict[str, Any], name: str, kind: type, where: str, default: Any
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)) or (kind is str and not value):
         raise JanusEvalError(f"{where}: '{name}' must be a {'non-empty string' if kind is str else kind.__name__}, got {value!r}")
     return value
+
+
+def _unit(item: dict[str, Any], where: str) -> UnitSpec:
+    raw = item.get("unit")
+    if raw is None:
+        raise OldRunDir(where, "resampling unit")
+    if not isinstance(raw, dict):
+        raise JanusEvalError(f"{where}: 'unit' must be an object, got {raw!r}")
+    kind = _field(raw, "kind", str, f"{where} unit")
+    if kind not in UNIT_KINDS:
+        raise JanusEvalError(f"{where}: unknown unit kind {kind!r}; expected one of: {', '.join(UNIT_KINDS)}")
+    key = _field(raw, "key", str, f"{where} unit", None)
+    modulo = _field(raw, "modulo", int, f"{where} unit", None)
+    if (kind == "group") != (key is not None) or (modulo is not None and (key is None or modulo < 1)):
+        raise JanusEvalError(f"{where}: a 'group' unit needs a 'key' (and a positive 'modulo' if any); others have neither")
+    return UnitSpec(kind, key, modulo)
+
+
+def task_kind(card: dict[str, Any], where: str) -> str:
+    """The task's ``kind`` as ``run.json`` records it (understanding or generation)."""
+    kind = card.get("kind")
+    if kind is None:
+        raise OldRunDir(where, "task kind")
+    if kind not in KINDS:
+        raise JanusEvalError(f"{where}: unknown kind {kind!r}; expected one of: {', '.join(KINDS)}")
+    return str(kind)
 
 
 def _scale(value: Any, where: str) -> float:

@@ -6,8 +6,9 @@ resample draws ids with replacement and recomputes the metric from both runs' re
 same ids, which cancels the per-sample difficulty both checkpoints share and so detects smaller
 drops than two separate CIs would. A metric regresses when the whole CI of its change (in the
 better direction) lies below ``-DELTA`` (``--max-drop task.metric=DELTA``, default 0: any
-significant drop). FID has no per-sample scores, so it is compared by an absolute tolerance
-(default 0.5 FID points) without a CI.
+significant drop). The resample draws each metric's declared unit (samples, or whole groups such as
+MMBench's circular copies). A set-level metric (declared unit ``set``: FID) has no per-sample scores,
+so it is compared by an absolute tolerance (default 0.5 points) without a CI.
 
 Exit codes: 0 pass (or improvement), 1 significant regression beyond tolerance, 2 the runs cannot
 be compared (different task sets, protocols or sample ids), with a one-line reason.
@@ -25,11 +26,11 @@ from xml.etree import ElementTree as ET
 from janus_eval.io import write_atomic
 from janus_eval.results.bootstrap import ReferenceFactory, needed_reference, paired_bootstrap
 from janus_eval.results.declared import MetricSpec
-from janus_eval.results.rundir import RunDir, is_fid_metric, legacy_higher_is_better
+from janus_eval.results.rundir import RunDir
 from janus_eval.errors import JanusEvalError
 
-FID_TOLERANCE = 0.5
-"""FID points a candidate may lose before the gate fails, when ``--max-drop`` names no other."""
+SET_TOLERANCE = 0.5
+"""Points a set-level metric (FID) may lose before the gate fails, when ``--max-drop`` names no other."""
 
 PASS, REGRESSION, IMPROVEMENT = "pass", "regression", "improvement"
 
@@ -135,26 +136,28 @@ def _judge(gain_low: float, gain_high: float, tolerance: float) -> str:
     return PASS
 
 
-def _declaration(base: RunDir, cand: RunDir, task: str, metric: str) -> MetricSpec | None:
-    """The metric's declaration, shared by both runs (a run from before declarations defers to the other)."""
+def _declaration(base: RunDir, cand: RunDir, task: str, metric: str) -> MetricSpec:
+    """The metric's declaration, which both runs must share."""
     b_spec, c_spec = base.metric_spec(task, metric), cand.metric_spec(task, metric)
-    if b_spec is not None and c_spec is not None and b_spec != c_spec:
+    if b_spec is None or c_spec is None:
+        raise CannotCompare(f"{task}: the {'baseline' if b_spec is None else 'candidate'}'s run.json declares no metric {metric!r}")
+    if b_spec != c_spec:
         raise CannotCompare(f"{task}: the runs declare {metric!r} differently (baseline {b_spec}, candidate {c_spec})")
-    return b_spec or c_spec
+    return b_spec
 
 
 def compare_metric(
     base: RunDir, cand: RunDir, task: str, metric: str, tolerance: float | None,
     n_boot: int, seed: int, alpha: float, references: ReferenceFactory | None = None,
 ) -> Verdict:  # fmt: skip
-    """One metric's verdict; ``references`` recomputes custom (and undeclared) metrics by the task's aggregate."""
-    spec = _declaration(base, cand, task, metric)
-    hib = legacy_higher_is_better(metric) if spec is None else spec.higher_is_better
+    """One metric's verdict; ``references`` recomputes custom metrics by the task's aggregate."""
     b_val, c_val = base.value(task, metric), cand.value(task, metric)
     if b_val is None or c_val is None:
         raise CannotCompare(f"{task}: metric {metric!r} is missing from the {'baseline' if b_val is None else 'candidate'}'s results")
-    if is_fid_metric(metric):
-        tol = FID_TOLERANCE if tolerance is None else tolerance
+    spec = _declaration(base, cand, task, metric)
+    hib = spec.higher_is_better
+    if spec.unit.kind == "set":
+        tol = SET_TOLERANCE if tolerance is None else tolerance
         if base.records(task) or cand.records(task):
             _aligned_records(base, cand, task)
         gain = (c_val - b_val) if hib else (b_val - c_val)
@@ -164,10 +167,10 @@ def compare_metric(
     tol = 0.0 if tolerance is None else tolerance
     br, cr = _aligned_records(base, cand, task)
     result = paired_bootstrap(
-        br, cr, metric,
+        br, cr, metric, spec,
         needed_reference(references, spec, task, metric, base.protocol(task)),
         needed_reference(references, spec, task, metric, cand.protocol(task)),
-        b_val, c_val, n_boot=n_boot, seed=seed, alpha=alpha, spec=spec,
+        n_boot=n_boot, seed=seed, alpha=alpha,
     )  # fmt: skip
     low, high = (result.low, result.high) if hib else (-result.high, -result.low)
     verdict = PASS if math.isnan(low) else _judge(low, high, tol)

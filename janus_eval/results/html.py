@@ -254,10 +254,17 @@ _GROUND_TRUTH_KEYS = ("ground_truth", "answer", "gt", "target", "answers")
 
 
 def failures_section(run: RunDir, task: str) -> str:
-    """Records scored 0: question, ground truth (from ``score_info``) and the model's answer."""
-    failed = [r for r in run.records(task) if (r.get("scores") or {}).get("score") == 0]
+    """Records scored 0: question, ground truth (from ``score_info``) and the model's answer.
+
+    A record whose 0 is a placeholder (MM-Vet without a judge's verdict, per the card's ``unscored``)
+    is not a failure: it is counted apart.
+    """
+    records = run.records(task)
+    placeholders = sum(run.is_placeholder(task, r) for r in records)
+    unjudged = f'<p class="muted">{placeholders} samples not yet judged (not failures).</p>' if placeholders else ""
+    failed = [r for r in records if (r.get("scores") or {}).get("score") == 0 and not run.is_placeholder(task, r)]
     if not failed:
-        return '<p class="muted">No sample scored 0.</p>'
+        return unjudged + '<p class="muted">No sample scored 0.</p>'
     rows = []
     for record in failed[:MAX_FAILURES]:
         info = record.get("score_info") or {}
@@ -269,15 +276,8 @@ def failures_section(run: RunDir, task: str) -> str:
             f"<td><pre>{_esc(json.dumps(extra, ensure_ascii=False) if extra else '')}</pre></td></tr>"
         )
     head = "<tr><th>id</th><th>question</th><th>ground truth</th><th>prediction</th><th>details</th></tr>"
-    return f"<h3>Failures ({min(len(failed), MAX_FAILURES)} of {len(failed)} scored 0)</h3><table class=\"failures\">{head}{''.join(rows)}</table>"
-
-
-def _is_generation(run: RunDir, task: str) -> bool:
-    """The task card's ``kind`` where ``run.json`` records one, else whether its predictions are PNG paths."""
-    kind = run.task_card(task).get("kind")
-    if kind:
-        return kind == "generation"
-    return any(str(r.get("prediction", "")).endswith(".png") for r in run.records(task)[:5])
+    return (f"{unjudged}<h3>Failures ({min(len(failed), MAX_FAILURES)} of {len(failed)} scored 0)</h3>"
+            f"<table class=\"failures\">{head}{''.join(rows)}</table>")
 
 
 def html_report(run_dir: Path) -> str:
@@ -297,7 +297,7 @@ def html_report(run_dir: Path) -> str:
     for task in run.tasks:
         body.append(f'<h2 id="task-{_esc(task)}">{_esc(task)}</h2>')
         body.append(metrics_section(run, task))
-        if _is_generation(run, task):
+        if run.kind(task) == "generation":
             body.append(image_grid(run, task))
         else:
             body.append(failures_section(run, task))

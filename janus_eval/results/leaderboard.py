@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from janus_eval.io import write_atomic
-from janus_eval.results.bootstrap import ReferenceFactory, needed_reference, percentile_ci
+from janus_eval.results.bootstrap import percentile_ci
 from janus_eval.results.layout import in_table_order
-from janus_eval.results.rundir import RunDir, is_fid_metric, unique_labels
+from janus_eval.results.rundir import RunDir, unique_labels
 from janus_eval.results.tables import janus_reference
 from janus_eval.errors import JanusEvalError
 
@@ -67,24 +67,16 @@ def _rank(values: list[tuple[int, float]], higher: bool) -> dict[int, int]:
     return ranks
 
 
-def _cell_ci(
-    run: RunDir, task: str, metric: str, value: float, references: ReferenceFactory | None, n_boot: int, seed: int, alpha: float
-) -> tuple[float, float] | None:
-    """The run's CI for one metric: none for set-level FID, none for custom metrics (not a mean of per-sample scores)."""
+def _cell_ci(run: RunDir, task: str, metric: str, n_boot: int, seed: int, alpha: float) -> tuple[float, float] | None:
+    """The run's CI for one metric over its declared units: none for set-level or custom metrics."""
     records = run.records(task)
-    if not records or n_boot <= 0 or is_fid_metric(metric):
+    if not records or n_boot <= 0:
         return None
-    spec = run.metric_spec(task, metric)
-    if spec is not None and spec.form == "custom":
-        return None
-    reference = needed_reference(references, spec, task, metric, run.protocol(task))
-    return percentile_ci(records, metric, reference, value, n_boot=n_boot, seed=seed, alpha=alpha, spec=spec)
+    return percentile_ci(records, metric, run.declaration(task, metric), n_boot=n_boot, seed=seed, alpha=alpha)
 
 
-def build_leaderboard(
-    runs: list[RunDir], n_boot: int = 1000, seed: int = 0, alpha: float = 0.05, references: ReferenceFactory | None = None
-) -> Leaderboard:
-    """Rank ``runs``; ``references`` (the tasks' aggregates) lets undeclared metrics be checked for a closed form."""
+def build_leaderboard(runs: list[RunDir], n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> Leaderboard:
+    """Rank ``runs`` by their headline metrics, each with a percentile CI where its declaration allows one."""
     if not runs:
         raise JanusEvalError("no run directory given")
     columns, higher = [], {}
@@ -100,7 +92,7 @@ def build_leaderboard(
             value = entry.run.value(task, metric)
             if value is None:
                 continue
-            ci = _cell_ci(entry.run, task, metric, value, references, n_boot, seed, alpha)
+            ci = _cell_ci(entry.run, task, metric, n_boot, seed, alpha)
             entry.cells[Leaderboard.key(task, metric)] = Cell(value, ci)
             present.append((i, value))
         for i, rank in _rank(present, higher[Leaderboard.key(task, metric)]).items():
@@ -227,13 +219,11 @@ def render_html(board: Leaderboard) -> str:
 RENDERERS = {".md": render_markdown, ".html": render_html, ".csv": render_csv}
 
 
-def write_leaderboard(
-    runs: list[RunDir], out: Path, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05, references: ReferenceFactory | None = None
-) -> Leaderboard:
-    """Build and write the leaderboard in the format named by ``out``'s suffix (``references``: see ``build_leaderboard``)."""
+def write_leaderboard(runs: list[RunDir], out: Path, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> Leaderboard:
+    """Build and write the leaderboard in the format named by ``out``'s suffix."""
     suffix = out.suffix.lower()
     if suffix not in RENDERERS:
         raise JanusEvalError(f"--out {out}: unknown format {suffix or '(none)'}; use a .md, .html or .csv file name")
-    board = build_leaderboard(runs, n_boot=n_boot, seed=seed, alpha=alpha, references=references)
+    board = build_leaderboard(runs, n_boot=n_boot, seed=seed, alpha=alpha)
     write_atomic(out, RENDERERS[suffix](board))
     return board

@@ -27,26 +27,30 @@ def summary_rows(results: dict[str, dict[str, float]], card: dict[str, Any]) -> 
         value = metrics.get(headline)
         samples = f"{task_card.get('samples', '?')}/{task_card.get('dataset_size', '?')}"
         shown = "-" if value is None else format_value(value)
-        unjudged = unjudged_count(name, metrics)
+        unjudged = unjudged_count(task_card, metrics)
         if unjudged:
             shown += f" ({unjudged} unjudged)"
         rows.append((name, headline, shown, samples))
     return rows
 
 
-def unjudged_count(task: str, metrics: dict[str, float]) -> int:
-    """Samples a judge-scored task could not score (``<task>_unjudged``); 0 for other tasks."""
-    return int(metrics.get(f"{task}_unjudged", 0) or 0)
+def unjudged_count(task_card: dict[str, Any], metrics: dict[str, float]) -> int:
+    """Samples a judge-scored task could not score (the count metric its card's ``unscored`` names); 0 for others."""
+    mark = task_card.get("unscored")
+    if not isinstance(mark, dict) or not mark.get("count_metric"):
+        return 0
+    return int(metrics.get(str(mark["count_metric"]), 0) or 0)
 
 
 def unjudged_notes(results: dict[str, dict[str, float]], card: dict[str, Any]) -> list[str]:
     """One line per task with unjudged samples, saying whether its score leaves them out or is absent."""
     notes = []
     for name, metrics in results.items():
-        count = unjudged_count(name, metrics)
+        task_card = card.get("tasks", {}).get(name, {})
+        count = unjudged_count(task_card, metrics)
         if not count:
             continue
-        headline = card.get("tasks", {}).get(name, {}).get("headline", "")
+        headline = task_card.get("headline", "")
         if metrics.get(headline) is None:
             notes.append(f"{name}: {count} samples unjudged, so no score is reported (configure a working judge)")
         else:

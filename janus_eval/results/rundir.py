@@ -13,25 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from janus_eval.io import read_jsonl
-from janus_eval.results.declared import MetricSpec, find_spec, parse_metrics
+from janus_eval.results.declared import MetricSpec, find_spec, parse_metrics, task_kind
 from janus_eval.results.layout import in_table_order
 from janus_eval.errors import JanusEvalError
 
 FULL_FID_IMAGES = 30_000
 """Tables 4's FID is over 30K generated images; fewer makes a subset (and a biased FID)."""
-
-
-def is_fid_metric(metric: str) -> bool:
-    """FID and its per-category breakdowns (``fid/<category>``) are the suite's lower-is-better metrics."""
-    return metric == "fid" or metric.startswith("fid/") or metric.endswith("_fid")
-
-
-def legacy_higher_is_better(metric: str) -> bool:
-    """Direction of a metric no declaration covers (run directories from before ``metrics`` in ``run.json``).
-
-    The legacy path: FID-like names are lower-is-better, every other metric higher-is-better.
-    """
-    return not is_fid_metric(metric)
+SET_SIZE_METRIC = "n_generated"
+"""What a set-level (``unit: set``) task reports as the size of the set its headline is computed over."""
 
 
 @dataclass
@@ -43,11 +32,13 @@ class RunDir:
     results: dict[str, dict[str, float]]
     _records: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
     _declared: dict[str, list[MetricSpec]] = field(default_factory=dict, repr=False)
+    _kinds: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        """Declarations are validated on load, so a malformed ``run.json`` fails before any table is drawn."""
+        """Declarations are validated on load, so a malformed or old ``run.json`` fails before any table is drawn."""
         for task in self.card.get("tasks", {}):
             card, where = self.task_card(task), f"{self.path / 'run.json'}: task {task!r}"
+            self._kinds[task] = task_kind(card, where)
             specs = parse_metrics(card.get("metrics"), where)
             declared, named = next((s.name for s in specs if s.headline), None), card.get("headline")
             if declared and named and declared != named:
@@ -98,17 +89,42 @@ class RunDir:
 
     # -- declared metrics ---------------------------------------------------------------------
     def declared(self, task: str) -> list[MetricSpec]:
-        """The task's metric declarations from ``run.json``; ``[]`` for a run from before them."""
+        """The task's metric declarations from ``run.json``."""
         return list(self._declared.get(task, []))
 
     def metric_spec(self, task: str, metric: str) -> MetricSpec | None:
         """The declaration of one concrete metric (templates resolved), or None when undeclared."""
         return find_spec(self._declared.get(task, []), metric)
 
-    def higher_is_better(self, task: str, metric: str) -> bool:
-        """The declared direction; an undeclared metric takes the legacy name rule (FID lower, others higher)."""
+    def declaration(self, task: str, metric: str) -> MetricSpec:
+        """``metric_spec``, required: results/ never guesses what an undeclared metric is."""
         spec = self.metric_spec(task, metric)
-        return legacy_higher_is_better(metric) if spec is None else spec.higher_is_better
+        if spec is None:
+            raise JanusEvalError(f"{self.path / 'run.json'}: task {task!r} declares no metric {metric!r}")
+        return spec
+
+    def higher_is_better(self, task: str, metric: str) -> bool:
+        """The declared direction; an undeclared metric (a count such as ``skipped_samples``) reads higher-is-better."""
+        spec = self.metric_spec(task, metric)
+        return True if spec is None else spec.higher_is_better
+
+    def kind(self, task: str) -> str:
+        """``understanding`` or ``generation``, as ``run.json`` records it."""
+        if task not in self._kinds:
+            raise JanusEvalError(f"{self.path / 'run.json'}: no task card for {task!r}")
+        return self._kinds[task]
+
+    def unscored(self, task: str) -> tuple[str, str] | None:
+        """(flag, count metric) where the task's records can hold a placeholder score (MM-Vet unjudged), else None."""
+        mark = self.task_card(task).get("unscored")
+        if not isinstance(mark, dict):
+            return None
+        return str(mark.get("flag")), str(mark.get("count_metric"))
+
+    def is_placeholder(self, task: str, record: dict[str, Any]) -> bool:
+        """True for a record whose score is not a real verdict (its task's unscored flag is false)."""
+        mark = self.unscored(task)
+        return mark is not None and not (record.get("score_info") or {}).get(mark[0], False)
 
     def headline(self, task: str) -> str:
         """The metric holding the paper's number: the task card's ``headline``, else the declared one."""
@@ -136,10 +152,11 @@ class RunDir:
     def subset_reason(self, task: str) -> str | None:
         """Why this task's number is not over the full benchmark, or None when it is."""
         samples, size = self.sample_counts(task)
-        if (self.task_card(task).get("fid") or {}).get("inception_stand_in"):
-            return "FID from a tiny random stand-in Inception (the bundled demo), non-comparable"
-        n_generated = self.results.get(task, {}).get("n_generated")
-        if n_generated is not None and is_fid_metric(self.headline(task)) and n_generated < FULL_FID_IMAGES:
+        if note := self.task_card(task).get("non_comparable"):
+            return str(note)
+        n_generated = self.results.get(task, {}).get(SET_SIZE_METRIC)
+        headline = self.metric_spec(task, self.headline(task))
+        if n_generated is not None and headline is not None and headline.unit.kind == "set" and n_generated < FULL_FID_IMAGES:
             return f"FID over {int(n_generated):,} < 30K images"
         if samples is not None and size is not None and samples < size:
             return f"{samples:,} of {size:,} samples"

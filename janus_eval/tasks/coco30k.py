@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 from janus_eval.hfdata import FIXTURES, DocSet
 from janus_eval.registry import task
 from janus_eval.task import DatasetSpec, ImageRequest, JanusEvalError, Metric, Option, RunContext, choice, derive_seed
-from janus_eval.tasks.fid_base import FID_METRIC, FID_OPTIONS, FidTask, run_folder
+from janus_eval.tasks.fid_base import COUNT, FID_METRIC, FID_OPTIONS, FidTask, run_folder
 
 N_PAIRS = 30_000
 SAMPLE_SEED = 0
@@ -71,8 +71,8 @@ class Coco30k(FidTask):
     dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="coco2014", split="val2014", fixture="coco2014")
     metrics: ClassVar[tuple[Metric, ...]] = (
         FID_METRIC,
-        Metric("n_generated", form="custom"),
-        Metric("n_reference", form="custom"),
+        Metric("n_generated", **COUNT),
+        Metric("n_reference", **COUNT),
     )
     options: ClassVar[dict[str, Option]] = {
         "reference": Option(choice(REFERENCES), "real set: full-val2014 (GigaGAN's code, default) or sampled-30k"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from janus_eval.protocol import WHOLE_SET
 from janus_eval.task import GenerationTask, JanusEvalError, Metric, Option, RunContext, choice
 
 if TYPE_CHECKING:
@@ -17,8 +18,10 @@ if TYPE_CHECKING:
     from janus_eval.metrics.inception import InceptionExtractor
 
 FID_BACKENDS = ("clean-fid", "torch-fidelity")
-FID_METRIC = Metric("fid", form="custom", higher_is_better=False, headline=True)
-"""FID is a set-level statistic: only the task's aggregate recomputes it."""
+FID_METRIC = Metric("fid", form="custom", higher_is_better=False, headline=True, unit=WHOLE_SET)
+"""FID is a set-level statistic: only the task's aggregate recomputes it, and no resample of samples gives its CI."""
+COUNT = {"form": "custom", "unit": WHOLE_SET}
+"""``n_generated`` / ``n_reference``: counts of the sets FID compares."""
 
 
 def _workers(raw: str) -> int:
@@ -36,6 +39,9 @@ FID_OPTIONS: dict[str, Option] = {
     "fid_workers": Option(_workers, "processes decoding and resizing images for Inception (default: CPUs - 1, at most 8)",
                           affects_results=False),
 }
+
+
+STAND_IN_NOTE = "FID from a tiny random stand-in Inception (the bundled demo), non-comparable"
 
 
 class FidTask(GenerationTask):
@@ -72,6 +78,12 @@ class FidTask(GenerationTask):
     def stand_in_label(self, ctx: RunContext) -> dict[str, float]:
         """Results of a stand-in run carry ``fid_stand_in_inception: 1.0``: the number compares with nothing."""
         return {"fid_stand_in_inception": 1.0} if self.uses_stand_in(ctx) else {}
+
+    def card(self, ctx: RunContext | None = None) -> dict[str, Any]:
+        """A stand-in run says so in the card's generic ``non_comparable`` field, which tables and reports show."""
+        ctx = ctx or RunContext()
+        label = {"non_comparable": STAND_IN_NOTE} if self.uses_stand_in(ctx) else {}
+        return {**super().card(ctx), **label}
 
     def weights(self, ctx: RunContext) -> Path:
         """The Inception file: the option, else ``--inception-weights``, else ``<data-root>/weights/``;

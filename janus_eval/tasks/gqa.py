@@ -66,8 +66,8 @@ class GQALmmsEval(LmmsEvalProtocol):
     generation = GenerationSettings(max_new_tokens=16)
     prompt_template = "{question}" + POST_PROMPT
     metrics = (
-        Metric("gqa_accuracy", form="mean", key="exact_match", scale=100.0, headline=True),
         Metric("exact_match", form="mean", key="exact_match"),
+        Metric("gqa_accuracy", form="mean", key="exact_match", scale=100.0, headline=True),
     )
 
     def prompt(self, doc: dict[str, Any]) -> str:
@@ -78,13 +78,6 @@ class GQALmmsEval(LmmsEvalProtocol):
         answer = _exact_match_form(str(doc["answer"]))
         score = 1.0 if pred == answer else 0.0
         return {"score": score, "exact_match": score, "prediction": pred, "ground_truth": answer}
-
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        scored = [record_scores(r) for r in records]
-        if not scored:
-            return {}
-        accuracy = sum(s["exact_match"] for s in scored) / len(scored)
-        return {"exact_match": accuracy, "gqa_accuracy": 100.0 * accuracy}
 
 
 def _exact_match_form(text: str) -> str:
@@ -109,6 +102,7 @@ class GQAVLMEvalKit(VLMEvalKitProtocol):
         return _vlmevalkit_accuracy(prediction, str(doc["answer"]))
 
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        """Hand-written: VLMEvalKit scales before dividing (100 * hits / n), which rounds unlike 100 x the mean."""
         scored = [record_scores(r) for r in records]
         if not scored:
             return {}

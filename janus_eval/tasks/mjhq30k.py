@@ -26,7 +26,8 @@ from janus_eval.hfdata import FIXTURES, DocSet
 from janus_eval.registry import task
 from janus_eval.hints import hf_download
 from janus_eval.task import DatasetSpec, ImageRequest, JanusEvalError, Metric, RunContext, derive_seed
-from janus_eval.tasks.fid_base import FID_METRIC, FidTask, run_folder
+from janus_eval.protocol import WHOLE_SET
+from janus_eval.tasks.fid_base import COUNT, FID_METRIC, FidTask, run_folder
 
 CATEGORIES = ("animals", "art", "fashion", "food", "indoor", "landscape", "logo", "people", "plants", "vehicles")
 IMAGE_FOLDER = "mjhq30k_imgs"
@@ -39,9 +40,9 @@ class Mjhq30k(FidTask):
     dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="MJHQ-30K", split="test", orgs=("playgroundai",), fixture="MJHQ-30K")
     metrics: ClassVar[tuple[Metric, ...]] = (
         FID_METRIC,
-        Metric("fid/{category}", form="custom", higher_is_better=False, group="category"),
-        Metric("n_generated", form="custom"),
-        Metric("n_reference", form="custom"),
+        Metric("fid/{category}", form="custom", higher_is_better=False, group="category", unit=WHOLE_SET),
+        Metric("n_generated", **COUNT),
+        Metric("n_reference", **COUNT),
     )
 
     # -- data ---------------------------------------------------------------------------------

@@ -117,6 +117,7 @@ from janus_eval.metrics.vlmevalkit_mcq import (
     split_overall,
 )
 from janus_eval.metrics.vlmevalkit_prompt import janus_content
+from janus_eval.protocol import per_group
 from janus_eval.registry import task
 from janus_eval.task import (
     IMAGE_PLACEHOLDER,
@@ -136,6 +137,8 @@ OPTIONS_HEADER = "There are several options:"
 POST_PROMPT = "\nAnswer with the option's letter from the given choices directly."
 CIRCULAR = 1_000_000
 """Circular copies of question i have index i + k * CIRCULAR."""
+QUESTION = per_group("index", modulo=CIRCULAR)
+"""Every MMBench metric is computed over circular groups, so a bootstrap resamples whole groups."""
 SUBMISSION_COLUMNS = ("index", "question", "answer", "prediction", "hint", "source", "split", "category",
                       "L2-category", "A", "B", "C", "D", "E")  # fmt: skip
 
@@ -149,14 +152,14 @@ class MMBenchLmmsEval(LmmsEvalProtocol):
     prompt_template = "[{hint} ]{question} " + OPTIONS_HEADER + "\nA. {A}\nB. {B}[\nC. {C}][\nD. {D}]\n" + POST_PROMPT
     """Bracketed parts are left out when the hint or option is missing or ``"nan"``."""
     metrics = (
-        Metric(HEADLINE, form="custom", headline=True),  # circular: a question is right only if every copy is
-        Metric("gpt_eval_score", form="custom"),
-        Metric("overall_acc", form="custom"),
-        Metric("category_acc/{category}", form="custom", group="category"),
-        Metric("l2_category_acc/{L2-category}", form="custom", group="L2-category"),
-        Metric("mmbench_questions", form="custom"),
-        Metric("mmbench_unresolved", form="custom", higher_is_better=False),
-        Metric("mmbench_unresolved_questions", form="custom", higher_is_better=False),
+        Metric(HEADLINE, form="custom", headline=True, unit=QUESTION),  # circular: a question is right only if every copy is
+        Metric("gpt_eval_score", form="custom", unit=QUESTION),
+        Metric("overall_acc", form="custom", unit=QUESTION),
+        Metric("category_acc/{category}", form="custom", group="category", unit=QUESTION),
+        Metric("l2_category_acc/{L2-category}", form="custom", group="L2-category", unit=QUESTION),
+        Metric("mmbench_questions", form="custom", unit=QUESTION),
+        Metric("mmbench_unresolved", form="custom", higher_is_better=False, unit=QUESTION),
+        Metric("mmbench_unresolved_questions", form="custom", higher_is_better=False, unit=QUESTION),
     )
 
     def prompt(self, doc: dict[str, Any]) -> str:
@@ -265,14 +268,14 @@ class MMBenchVLMEvalKit(VLMEvalKitMatching, VLMEvalKitProtocol):
         IMAGE_PLACEHOLDER + "\n[Hint: {hint}\n]{question}\nA. {A}\nB. {B}[\nC. {C}][\nD. {D}]\n" + POST_PROMPT
     )
     metrics = (
-        Metric(HEADLINE, form="custom", headline=True),  # dev/Overall x 100, circular
-        Metric("dev/Overall", form="custom"),
+        Metric(HEADLINE, form="custom", headline=True, unit=QUESTION),  # dev/Overall x 100, circular
+        Metric("dev/Overall", form="custom", unit=QUESTION),
         *(
-            Metric(f"dev/{abbreviation}", form="custom", group="l2-category", group_value=l2)
+            Metric(f"dev/{abbreviation}", form="custom", group="l2-category", group_value=l2, unit=QUESTION)
             for l2, abbreviation in MMB_ABBREVIATIONS.items()
         ),
-        Metric("dev/{category}", form="custom", group="category"),
-        Metric("mmbench_unresolved", form="custom", higher_is_better=False),
+        Metric("dev/{category}", form="custom", group="category", unit=QUESTION),
+        Metric("mmbench_unresolved", form="custom", higher_is_better=False, unit=QUESTION),
     )
 
     def prompt(self, doc: dict[str, Any]) -> str:
@@ -312,7 +315,7 @@ class MMBenchPaper(PaperProtocol, MMBenchVLMEvalKit):
         Metric(HEADLINE, form="mean", scale=100.0, group="split", group_value="dev", headline=True),
         Metric("dev/Overall", form="mean", group="split", group_value="dev"),
         *(m for m in MMBenchVLMEvalKit.metrics if not m.headline and m.name != "dev/Overall"),
-        Metric("mmbench_circular_accuracy", form="custom"),  # the vlmevalkit protocol's headline
+        Metric("mmbench_circular_accuracy", form="custom", unit=QUESTION),  # the vlmevalkit protocol's headline
     )
 
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:

@@ -50,6 +50,7 @@ from typing import Any, ClassVar
 
 from janus_eval.metrics.vlmevalkit_prompt import janus_content
 from janus_eval.metrics.yes_no import vlmevalkit_yes_no
+from janus_eval.protocol import custom, per_group
 from janus_eval.registry import task
 from janus_eval.task import (
     IMAGE_PLACEHOLDER,
@@ -68,7 +69,39 @@ from janus_eval.task import (
 POST_PROMPT = SHORT_ANSWER_PROMPT
 REMOVED_INSTRUCTION = " Please answer yes or no."
 PERCEPTION = ("existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark", "artwork", "OCR")
+IMAGE_PAIR = per_group("question_id")
+"""MME scores the two questions about an image together (acc+), so a bootstrap resamples images."""
 COGNITION = ("commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning")
+
+
+def _lmms_eval_scores(records: list[dict[str, Any]]) -> dict[str, float]:
+    """lmms-eval's ``mme_aggregate_results`` per category (acc + acc+ over image pairs), summed per eval type."""
+    scored = [record_scores(r) for r in records]
+    result: dict[str, float] = {}
+    incomplete = 0
+    for eval_type in ("perception", "cognition"):
+        subset = [s for s in scored if s["eval_type"] == eval_type]
+        if not subset:
+            continue
+        categories, dropped = _category_scores(subset)
+        incomplete += dropped
+        result[f"mme_{eval_type}_score"] = sum(c["score"] for c in categories.values())
+        for category, values in categories.items():
+            result[f"mme_score/{category}"] = values["score"]
+            result[f"mme_acc/{category}"] = values["acc"]
+            result[f"mme_acc_plus/{category}"] = values["acc_plus"]
+    if "mme_perception_score" in result:
+        result["mme_perception"] = result["mme_perception_score"]
+    result["mme_incomplete_pairs"] = float(incomplete)
+    return result
+
+
+def _vlmevalkit_scores(records: list[dict[str, Any]]) -> dict[str, float]:
+    """VLMEvalKit's ``MME_rating``, plus the paper's number (its perception sum)."""
+    result = _vlmevalkit_rating([record_scores(r) for r in records])
+    if "perception" in result:
+        result["mme_perception"] = result["perception"]
+    return result
 
 
 # -- lmms-eval ----------------------------------------------------------------------------------
@@ -78,13 +111,13 @@ class MMELmmsEval(LmmsEvalProtocol):
     generation = GenerationSettings(max_new_tokens=16)
     prompt_template = "{question without ' Please answer yes or no.'}" + POST_PROMPT
     metrics = (
-        Metric("mme_perception", form="custom", headline=True),
-        Metric("mme_perception_score", form="custom"),
-        Metric("mme_cognition_score", form="custom"),
-        Metric("mme_incomplete_pairs", form="custom", higher_is_better=False),
-        Metric("mme_score/{category}", form="custom", group="category"),
-        Metric("mme_acc/{category}", form="custom", group="category"),
-        Metric("mme_acc_plus/{category}", form="custom", group="category"),
+        custom("mme_perception", _lmms_eval_scores, headline=True, unit=IMAGE_PAIR),
+        custom("mme_perception_score", _lmms_eval_scores, unit=IMAGE_PAIR),
+        custom("mme_cognition_score", _lmms_eval_scores, unit=IMAGE_PAIR),
+        custom("mme_incomplete_pairs", _lmms_eval_scores, higher_is_better=False, unit=IMAGE_PAIR),
+        custom("mme_score/{category}", _lmms_eval_scores, group="category", unit=IMAGE_PAIR),
+        custom("mme_acc/{category}", _lmms_eval_scores, group="category", unit=IMAGE_PAIR),
+        custom("mme_acc_plus/{category}", _lmms_eval_scores, group="category", unit=IMAGE_PAIR),
     )
 
     def prompt(self, doc: dict[str, Any]) -> str:
@@ -104,26 +137,6 @@ class MMELmmsEval(LmmsEvalProtocol):
             "category": category,
             "eval_type": "perception" if category in PERCEPTION else "cognition",
         }
-
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        scored = [record_scores(r) for r in records]
-        result: dict[str, float] = {}
-        incomplete = 0
-        for eval_type in ("perception", "cognition"):
-            subset = [s for s in scored if s["eval_type"] == eval_type]
-            if not subset:
-                continue
-            categories, dropped = _category_scores(subset)
-            incomplete += dropped
-            result[f"mme_{eval_type}_score"] = sum(c["score"] for c in categories.values())
-            for category, values in categories.items():
-                result[f"mme_score/{category}"] = values["score"]
-                result[f"mme_acc/{category}"] = values["acc"]
-                result[f"mme_acc_plus/{category}"] = values["acc_plus"]
-        if "mme_perception_score" in result:
-            result["mme_perception"] = result["mme_perception_score"]
-        result["mme_incomplete_pairs"] = float(incomplete)
-        return result
 
 
 def parse_yes_no(prediction: str) -> str:
@@ -175,12 +188,12 @@ class MMEVLMEvalKit(VLMEvalKitProtocol):
 
     prompt_template = IMAGE_PLACEHOLDER + "\n{question}" + POST_PROMPT
     metrics = (
-        Metric("mme_perception", form="custom", headline=True),
-        Metric("perception", form="custom"),
-        Metric("reasoning", form="custom"),
-        Metric("mme_missing_categories", form="custom", higher_is_better=False),
-        Metric("mme_incomplete_pairs", form="custom", higher_is_better=False),
-        Metric("{category}", form="custom", group="category"),  # last: it fits every name
+        custom("mme_perception", _vlmevalkit_scores, headline=True, unit=IMAGE_PAIR),
+        custom("perception", _vlmevalkit_scores, unit=IMAGE_PAIR),
+        custom("reasoning", _vlmevalkit_scores, unit=IMAGE_PAIR),
+        custom("mme_missing_categories", _vlmevalkit_scores, higher_is_better=False, unit=IMAGE_PAIR),
+        custom("mme_incomplete_pairs", _vlmevalkit_scores, higher_is_better=False, unit=IMAGE_PAIR),
+        custom("{category}", _vlmevalkit_scores, group="category", unit=IMAGE_PAIR),  # last: it fits every name
     )
 
     def prompt(self, doc: dict[str, Any]) -> str:
@@ -190,12 +203,6 @@ class MMEVLMEvalKit(VLMEvalKitProtocol):
         extracted, answer = vlmevalkit_yes_no(prediction), str(doc["answer"])
         return {"score": float(extracted == answer), "prediction": extracted, "ground_truth": answer,
                 "question_id": str(doc["question_id"]), "category": str(doc["category"])}  # fmt: skip
-
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        result = _vlmevalkit_rating([record_scores(r) for r in records])
-        if "perception" in result:
-            result["mme_perception"] = result["perception"]
-        return result
 
 
 def _vlmevalkit_rating(scored: list[dict[str, Any]]) -> dict[str, float]:

@@ -81,6 +81,7 @@ from janus_eval.metrics.mmvet import lmms_eval, official, vlmevalkit
 from janus_eval.metrics.mmvet.common import CAPABILITIES, judged_flags
 from janus_eval.metrics.vlmevalkit_prompt import MMVET_SYSTEM_PROMPT, janus_content
 from janus_eval.registry import task
+from janus_eval.task import UnscoredMark
 from janus_eval.task import (
     IMAGE_PLACEHOLDER,
     DatasetSpec,
@@ -351,6 +352,8 @@ class MMVet(UnderstandingTask):
     dataset: ClassVar[DatasetSpec] = DATASET
     protocols = {"lmms-eval": MMVetLmmsEval, "vlmevalkit": MMVetVLMEvalKit, "paper": MMVetPaper}
     rules: MMVetJudged
+    unscored: ClassVar[UnscoredMark | None] = UnscoredMark(flag="judged", count_metric=UNJUDGED.name)
+    """A record without a judge's verdict keeps score 0.0 and ``judged: false``: neither averaged nor a failure."""
 
     def doc_id(self, doc: dict[str, Any]) -> str:
         return str(doc["question_id"])

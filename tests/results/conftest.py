@@ -77,9 +77,13 @@ def write_png(path: Path, colour: tuple[int, int, int], size: int = 384) -> None
     Image.new("RGB", (size, size), colour).save(path, format="PNG")
 
 
+SAMPLE_UNIT = {"kind": "sample", "key": None, "modulo": None}
+SET_UNIT = {"kind": "set", "key": None, "modulo": None}
+
+
 def _metric(name: str, form: str, headline: bool = False, higher: bool = True, **extra: Any) -> dict[str, Any]:
     return {"name": name, "form": form, "higher_is_better": higher, "headline": headline, "key": "score", "scale": 1.0,
-            "group": None, "group_value": None, **extra}  # fmt: skip
+            "group": None, "group_value": None, "unit": SAMPLE_UNIT, **extra}  # fmt: skip
 
 
 _POPE_CUSTOM = ("pope_precision", "pope_recall", "pope_f1_score", "pope_yes_ratio")
@@ -95,29 +99,43 @@ DECLARED: dict[str, list[dict[str, Any]]] = {
         _metric("geneval_overall", "grouped", headline=True, group="tag"),
         _metric("geneval_images_correct", "mean"), _metric("geneval_official_detector", "custom"),
     ],
-    "coco30k": [_metric("fid", "custom", headline=True, higher=False)],
-    "mjhq30k": [_metric("fid", "custom", headline=True, higher=False), _metric("fid/{category}", "custom", higher=False, group="category")],
-    "mme": [_metric("mme_perception", "custom", headline=True), _metric("mme_cognition", "custom")],
+    "coco30k": [_metric("fid", "custom", headline=True, higher=False, unit=SET_UNIT), _metric("n_generated", "custom", unit=SET_UNIT)],
+    "mjhq30k": [_metric("fid", "custom", headline=True, higher=False, unit=SET_UNIT),
+                _metric("fid/{category}", "custom", higher=False, group="category", unit=SET_UNIT),
+                _metric("n_generated", "custom", unit=SET_UNIT)],
+    "mme": [_metric("mme_perception", "custom", headline=True, unit={"kind": "group", "key": "question_id", "modulo": None}),
+            _metric("mme_cognition", "custom", unit={"kind": "group", "key": "question_id", "modulo": None})],
     "vqav2": [_metric("vqav2_accuracy", "mean", headline=True, scale=100.0)],
 }  # fmt: skip
 """What each task declares under ``run.json`` ``tasks.<name>.metrics``, for run directories built here."""
 
 
-def declare_metrics(run_dir: Path, declared: dict[str, list[dict[str, Any]]] | None = None) -> Path:
-    """Add metric declarations to a run directory's ``run.json`` for every task that has none yet.
+def _task_declarations(name: str, protocol: str) -> list[dict[str, Any]]:
+    """What the real task declares under ``protocol`` (for tasks ``DECLARED`` leaves out)."""
+    from janus_eval.registry import get_task
 
-    A run written by a janus-eval that already declares its metrics is left as it is, so tests that
-    build run directories with the CLI hold whichever of the two ``run.json`` versions they meet.
-    """
+    return get_task(name, protocol).card()["metrics"]
+
+
+KINDS = {"geneval": "generation", "coco30k": "generation", "mjhq30k": "generation"}
+"""A task's ``kind`` in ``run.json``; the others are understanding tasks."""
+
+
+def declare_metrics(run_dir: Path, declared: dict[str, list[dict[str, Any]]] | None = None) -> Path:
+    """Set the metric declarations (``declared``, else ``DECLARED``) and kind of the run directory's tasks."""
     card_path = run_dir / "run.json"
     card = json.loads(card_path.read_text())
     for name, task_card in card["tasks"].items():
-        task_card.setdefault("metrics", (declared or DECLARED)[name])
+        if declared is not None and name in declared:
+            task_card["metrics"] = declared[name]
+        else:
+            task_card.setdefault("metrics", DECLARED[name] if name in DECLARED else _task_declarations(name, task_card["protocol"]))
+        task_card.setdefault("kind", KINDS.get(name, "understanding"))
     card_path.write_text(json.dumps(card, indent=2))
     return run_dir
 
 
-HEADLINES = {"pope": "pope_f1", "geneval": "geneval_overall", "coco30k": "fid", "mjhq30k": "fid", "mme": "mme_perception",
+HEADLINES = {"pope": "pope_f1", "mmbench": "mmbench_accuracy", "geneval": "geneval_overall", "coco30k": "fid", "mjhq30k": "fid", "mme": "mme_perception",
              "vqav2": "vqav2_accuracy"}  # fmt: skip
 SPLITS = {"vqav2": "validation"}
 """The split a real run records where it is not the paper's (VQAv2 scores validation); others: test."""
@@ -132,11 +150,11 @@ def make_run(
     limit: int | None = None,
     dataset_sizes: dict[str, int] | None = None,
     images: bool = False,
-    declare: bool = False,
+    declare: bool = True,
 ) -> Path:
     """Write a run directory: ``tasks`` maps a task name to (records, results).
 
-    Without ``declare`` its ``run.json`` has no metric declarations (a run from before them, the legacy path).
+    Without ``declare`` its ``run.json`` has no metric declarations or kinds (a run from an older janus-eval).
     """
     path.mkdir(parents=True, exist_ok=True)
     cards = {}

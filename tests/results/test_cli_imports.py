@@ -1,8 +1,7 @@
 """``list``, ``table``, ``gate`` and ``leaderboard`` never import torch, nor the model or the runner.
 
 Each command runs in a fresh interpreter (this test process has torch loaded already) through typer's
-``CliRunner``, on real run directories written by ``janus-eval run``: once as a run from before metric
-declarations and once with them in ``run.json``.
+``CliRunner``, on real run directories written by ``janus-eval run`` (their ``run.json`` declares every metric).
 """
 
 from __future__ import annotations
@@ -59,24 +58,12 @@ def real_run(tmp_path_factory) -> Path:
 class Runs(NamedTuple):
     baseline: Path
     candidate: Path
-    declared: bool
 
 
-@pytest.fixture(params=["legacy", "declared"])
-def runs(request, real_run, tmp_path, synth) -> Runs:
-    """Two copies of the real run: without metric declarations (as before them), or with them."""
-    copies = []
-    for name in ("baseline", "candidate"):
-        path = shutil.copytree(real_run, tmp_path / name)
-        card = json.loads((path / "run.json").read_text())
-        if request.param == "legacy":
-            for task_card in card["tasks"].values():
-                task_card.pop("metrics", None)
-            (path / "run.json").write_text(json.dumps(card))
-        else:
-            synth.declare_metrics(path)
-        copies.append(path)
-    return Runs(copies[0], copies[1], request.param == "declared")
+@pytest.fixture
+def runs(real_run, tmp_path) -> Runs:
+    """Two copies of the real run."""
+    return Runs(*(shutil.copytree(real_run, tmp_path / name) for name in ("baseline", "candidate")))
 
 
 def test_list_imports_no_torch():
@@ -108,5 +95,4 @@ def test_leaderboard_imports_no_torch(runs, tmp_path):
     assert "2 runs ranked over 2 metrics" in result["output"] and out.is_file()
     for heavy in RUN_HEAVY:
         assert not loaded(result["modules"], heavy), heavy
-    if runs.declared:  # every CI here has a declared closed form or none: no task code
-        assert not loaded(result["modules"], "janus_eval.registry")
+    assert not loaded(result["modules"], "janus_eval.registry")  # every CI comes from a declaration: no task code

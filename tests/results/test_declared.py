@@ -7,8 +7,8 @@ import json
 import pytest
 
 from janus_eval.references import task_reference
-from janus_eval.results.bootstrap import ClosedForm, declared_form, paired_bootstrap, percentile_ci, resolve_form
-from janus_eval.results.declared import MetricSpec, find_spec, parse_metrics
+from janus_eval.results.bootstrap import ClosedForm, closed_form, declared_form, paired_bootstrap, percentile_ci
+from janus_eval.results.declared import MetricSpec, OldRunDir, UnitSpec, find_spec, parse_metrics
 from janus_eval.results.gate import CannotCompare, run_gate
 from janus_eval.results.leaderboard import build_leaderboard
 from janus_eval.results.rundir import RunDir
@@ -16,7 +16,8 @@ from janus_eval.errors import JanusEvalError
 
 
 def decl(name: str, form: str = "mean", headline: bool = False, **extra):
-    return {"name": name, "form": form, "higher_is_better": extra.pop("higher", True), "headline": headline, **extra}
+    unit = extra.pop("unit", {"kind": "sample"})
+    return {"name": name, "form": form, "higher_is_better": extra.pop("higher", True), "headline": headline, "unit": unit, **extra}
 
 
 def test_parse_defaults_and_templates(synth):
@@ -28,7 +29,8 @@ def test_parse_defaults_and_templates(synth):
     assert random == MetricSpec("pope_accuracy/random", "mean", True, group="category", group_value="random")
     assert find_spec(specs, "pope_f1_score/popular").form == "custom"
     assert find_spec(specs, "pope_nonsense") is None and find_spec(specs, "pope_accuracy/") is None
-    assert parse_metrics(None, "x") == []  # a run from before declarations
+    with pytest.raises(OldRunDir, match="no metric declarations"):
+        parse_metrics(None, "x")  # a run from before declarations
 
 
 def test_an_exact_name_wins_over_a_template():
@@ -54,6 +56,11 @@ def test_an_exact_name_wins_over_a_template():
     ([decl("a/{tag}/{tag}", headline=True, group="tag")], "exactly one placeholder"),
     ([decl("a/{tag}", "grouped", headline=True, group="tag")], "a template is form 'mean' or 'custom'"),
     ([decl("a/{tag}", headline=True, group="tag")], "must name one metric, not a template"),
+    ([{k: v for k, v in decl("a", headline=True).items() if k != "unit"}], "has no resampling unit"),
+    ([decl("a", headline=True, unit={"kind": "rows"})], "unknown unit kind 'rows'"),
+    ([decl("a", headline=True, unit={"kind": "group"})], "a 'group' unit needs a 'key'"),
+    ([decl("a", headline=True, unit={"kind": "sample", "key": "x"})], "others have neither"),
+    ([decl("a", headline=True, unit={"kind": "group", "key": "x", "modulo": 0})], "positive 'modulo'"),
 ])  # fmt: skip
 def test_malformed_declarations_are_rejected(raw, message):
     with pytest.raises(JanusEvalError) as info:
@@ -61,19 +68,36 @@ def test_malformed_declarations_are_rejected(raw, message):
     assert message in str(info.value) and str(info.value).startswith("runs/a/run.json: task 'pope'")
 
 
-def test_rundir_reads_direction_from_declarations(run_factory, synth):
+def test_rundir_reads_direction_and_kind_from_declarations(run_factory, synth):
     recs = synth.pope_records(30)
-    declared = RunDir.load(run_factory("d", {"pope": (recs, synth.pope_results(recs)), "coco30k": ([], {"fid": 9.0})}, declare=True))
-    legacy = RunDir.load(run_factory("l", {"pope": (recs, synth.pope_results(recs)), "coco30k": ([], {"fid": 9.0})}))
-    assert declared.metric_spec("pope", "pope_accuracy/adversarial").group_value == "adversarial"
-    assert not declared.higher_is_better("coco30k", "fid") and declared.higher_is_better("pope", "pope_f1")
-    assert legacy.declared("pope") == [] and legacy.metric_spec("pope", "pope_f1") is None
-    assert not legacy.higher_is_better("coco30k", "fid") and legacy.higher_is_better("pope", "pope_f1")  # the legacy name rule
+    run = RunDir.load(run_factory("d", {"pope": (recs, synth.pope_results(recs)), "coco30k": ([], {"fid": 9.0})}))
+    assert run.metric_spec("pope", "pope_accuracy/adversarial").group_value == "adversarial"
+    assert not run.higher_is_better("coco30k", "fid") and run.higher_is_better("pope", "pope_f1")
+    assert run.kind("pope") == "understanding" and run.kind("coco30k") == "generation"
+    assert run.metric_spec("coco30k", "fid").unit == UnitSpec("set")
 
 
-def test_a_declared_direction_overrides_the_name_rule(run_factory, synth):
+@pytest.mark.parametrize("missing", ["metrics", "kind", "unit"])
+def test_an_old_run_directory_gets_one_line_naming_the_rescore(run_factory, synth, cli_invoke, missing):
+    """A run.json from before the declarations is refused, not guessed at: no name rules, no probing."""
+    recs = synth.pope_records(30)
+    path = run_factory("old", {"pope": (recs, synth.pope_results(recs))})
+    card = json.loads((path / "run.json").read_text())
+    if missing == "unit":
+        for metric in card["tasks"]["pope"]["metrics"]:
+            del metric["unit"]
+    else:
+        del card["tasks"]["pope"][missing]
+    (path / "run.json").write_text(json.dumps(card))
+    for command in (("table", str(path)), ("gate", "--baseline", str(path), "--candidate", str(path))):
+        code, _, err = cli_invoke(*command)
+        assert code == 2 and err.strip().count("\n") == 0, err
+        assert "written by an older janus-eval" in err and "rerunning the `janus-eval run` command" in err
+
+
+def test_a_declared_direction_is_the_only_direction(run_factory, synth):
     path = run_factory("odd", {"coco30k": ([], {"fid": 9.0})})
-    synth.declare_metrics(path, {"coco30k": [decl("fid", "custom", headline=True, higher=True)]})
+    synth.declare_metrics(path, {"coco30k": [decl("fid", "custom", headline=True, higher=True, unit={"kind": "set"})]})
     assert RunDir.load(path).higher_is_better("coco30k", "fid")
 
 
@@ -108,15 +132,11 @@ def test_declared_form(spec, form):
     assert declared_form(spec) == form
 
 
-def _never(records):
-    raise AssertionError("a declared closed form must not consult the task's aggregate")
-
-
-def test_a_declared_form_is_not_probed(synth):
+def test_the_closed_form_is_read_from_the_declaration(synth):
     recs = synth.pope_records(100)
     spec = MetricSpec("pope_accuracy/random", "mean", True, group="category", group_value="random")
-    assert resolve_form("pope_accuracy/random", spec, [(recs, 0.123, _never)]) == ClosedForm("score", 1.0, "category", "random")
-    assert resolve_form("pope_f1", MetricSpec("pope_f1", "custom", True), [(recs, None, _never)]) is None
+    assert closed_form("pope_accuracy/random", spec, [recs]) == ClosedForm("score", 1.0, "category", "random")
+    assert closed_form("pope_f1", MetricSpec("pope_f1", "custom", True), [recs]) is None
 
 
 def test_declared_key_and_scale_drive_the_bootstrap(synth):
@@ -124,18 +144,18 @@ def test_declared_key_and_scale_drive_the_bootstrap(synth):
     for record in base + cand:
         record["scores"]["exact"] = record["scores"]["score"]
     spec = MetricSpec("acc100", "mean", True, key="exact", scale=100.0)
-    result = paired_bootstrap(base, cand, "acc100", None, None, None, None, n_boot=200, spec=spec)
+    result = paired_bootstrap(base, cand, "acc100", spec, n_boot=200)
     mean = sum(r["scores"]["exact"] for r in base) / len(base)
     assert result.method == "paired bootstrap, mean exact x100" and result.baseline == pytest.approx(100 * mean)
     del base[3]["scores"]["exact"]
     with pytest.raises(JanusEvalError, match=r"1 of 200 records lack it"):
-        percentile_ci(base, "acc100", None, None, n_boot=10, spec=spec)
+        percentile_ci(base, "acc100", spec, n_boot=10)
 
 
 def test_custom_metrics_need_the_callers_reference(synth):
     base = synth.pope_records(100)
     with pytest.raises(JanusEvalError, match="cannot bootstrap 'pope_f1'"):
-        paired_bootstrap(base, base, "pope_f1", None, None, None, None, n_boot=10, spec=MetricSpec("pope_f1", "custom", True))
+        paired_bootstrap(base, base, "pope_f1", MetricSpec("pope_f1", "custom", True), n_boot=10)
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from janus_eval.references import task_reference
-from janus_eval.results.bootstrap import ClosedForm, detect_form, paired_bootstrap
+from janus_eval.results.bootstrap import Units, paired_bootstrap
+from janus_eval.results.declared import MetricSpec
 from janus_eval.results.gate import CannotCompare, parse_max_drop, run_gate
 from janus_eval.results.rundir import RunDir
 from janus_eval.errors import JanusEvalError
@@ -142,24 +143,14 @@ def test_max_drop_parsing_and_unknown_names(pope_pair, synth):
         run_gate(run, run, {("pope", "pope_nonsense"): 1.0}, n_boot=10, references=task_reference)
 
 
-def test_closed_form_detection_against_aggregate(synth):
-    recs = synth.pope_records(300, 0.8)
-    accuracy = task_reference("pope", "pope_accuracy", "lmms-eval")
-    f1 = task_reference("pope", "pope_f1", "lmms-eval")
-    per_split = task_reference("pope", "pope_accuracy/random", "lmms-eval")
-    assert detect_form("pope_accuracy", [(recs, None, accuracy)]) == ClosedForm("score", 1.0)
-    assert detect_form("pope_accuracy/random", [(recs, None, per_split)]) == ClosedForm("score", 1.0, "category", "random")
-    assert detect_form("pope_f1", [(recs, None, f1)]) is None
-
-
 def test_fast_and_aggregate_paths_agree(synth):
     """The closed-form CI and the recompute-everything CI estimate the same distribution."""
     base, cand = synth.pope_records(300, 0.85), synth.pope_records(300, 0.85, flip=set(range(0, 300, 6)))
     ref = task_reference("pope", "pope_accuracy", "lmms-eval")
-    fast = paired_bootstrap(base, cand, "pope_accuracy", ref, ref, None, None, n_boot=2000, seed=1)
+    fast = paired_bootstrap(base, cand, "pope_accuracy", MetricSpec("pope_accuracy", "mean", True), n_boot=2000, seed=1)
     from janus_eval.results import bootstrap
 
-    slow = bootstrap._aggregate_resamples(base, cand, ref, ref, 2000, 1)
+    slow = bootstrap._aggregate_resamples(base, cand, Units(base, MetricSpec("a", "mean", True).unit), ref, ref, 2000, 1)
     assert fast.method.endswith("mean score")
     assert fast.low == pytest.approx(np.percentile(slow, 2.5), abs=0.01)
     assert fast.high == pytest.approx(np.percentile(slow, 97.5), abs=0.01)

@@ -93,12 +93,63 @@ def test_headless_screenshot(full_run, tmp_path):
     shutil.rmtree(tmp_path / "profile", ignore_errors=True)
 
 
-def test_task_kind_from_the_card_else_from_predictions(run_factory, synth):
-    """The report tells generation from understanding by run.json's ``kind``, or PNG predictions, never the registry."""
-    gen = synth.geneval_records(0.5, prompts_per_tag=1, images=1)
-    path = run_factory("kinds", {"geneval": (gen, synth.geneval_results(gen)), "mme": ([], {"mme_perception": 1200.0})})
-    card = json.loads((path / "run.json").read_text())
-    card["tasks"]["mme"]["kind"] = "generation"
-    (path / "run.json").write_text(json.dumps(card))
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory, tiny_adapter) -> Path:
+    """What ``janus-eval run`` writes (tiny model, bundled fixtures): POPE, MM-Vet without a judge, GenEval."""
+    from janus_eval.runner import RunConfig, Runner
+
+    out = tmp_path_factory.mktemp("html") / "run"
+    config = RunConfig(tasks=["pope", "mmvet", "geneval"], out=out, limit=4, batch_size=4, show_progress=False,
+                       task_options={"geneval": {"images_per_prompt": "1"}})  # fmt: skip
+    Runner(config, model_factory=lambda: tiny_adapter).run()
+    return out
+
+
+def _task_section(text: str, task: str) -> str:
+    start = text.index(f'<h2 id="task-{task}">')
+    end = text.find("<h2", start + 1)
+    return text[start:end]
+
+
+def test_real_run_report_shows_what_the_run_wrote(real_run):
+    """Headline values, each task's card and every scored-0 record come from run.json and samples.jsonl."""
+    from janus_eval.io import read_jsonl
+
+    text = (real_run / "report.html").read_text()
+    results = json.loads((real_run / "results.json").read_text())
+    card = json.loads((real_run / "run.json").read_text())
+    assert {t: c["kind"] for t, c in card["tasks"].items()} == {"pope": "understanding", "mmvet": "understanding",
+                                                               "geneval": "generation"}  # fmt: skip
+    for task in ("pope", "geneval"):
+        headline = card["tasks"][task]["headline"]
+        value = results[task][headline]
+        assert f"<b>{headline} (headline)</b>" in _task_section(text, task)
+        assert (f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}") in _task_section(text, task)
+        assert card["tasks"][task]["dataset_id"] in text
+    pope = _task_section(text, "pope")
+    failed = [r for r in read_jsonl(real_run / "pope" / "samples.jsonl") if r["scores"]["score"] == 0]
+    assert failed and f"of {len(failed)} scored 0" in pope
+    assert all(f"<td>{r['id']}</td>" in pope for r in failed)
+    geneval = _task_section(text, "geneval")  # a generation task (run.json's kind): thumbnails, not failures
+    shown = len(read_jsonl(real_run / "geneval" / "samples.jsonl"))
+    assert geneval.count("<figure>") == min(shown, MAX_IMAGES) and "Failures" not in geneval
+
+
+def test_unjudged_mmvet_records_are_not_failures(real_run):
+    """Without a judge every MM-Vet record holds score 0.0 and ``judged: false``: a placeholder, not a wrong answer."""
+    from janus_eval.io import read_jsonl
+
+    records = read_jsonl(real_run / "mmvet" / "samples.jsonl")
+    assert records and all(r["scores"]["score"] == 0.0 and r["score_info"]["judged"] is False for r in records)
+    mmvet = _task_section((real_run / "report.html").read_text(), "mmvet")
+    assert "Failures" not in mmvet and f"{len(records)} samples not yet judged (not failures)" in mmvet
+
+
+def test_the_kind_comes_from_the_card_not_from_predictions(run_factory, synth):
+    """An understanding task whose answers happen to end in ``.png`` is still an understanding task."""
+    recs = synth.pope_records(6, 0.5)
+    for record in recs:
+        record["prediction"] = record["score_info"]["prediction"] = f"{record['prediction']}.png"
+    path = run_factory("kinds", {"pope": (recs, synth.pope_results(recs))})
     text = write_html_report(path).read_text()
-    assert text.count("No generated images found") == 2 and "No sample scored 0" not in text
+    assert "Failures (" in text and "No generated images found" not in text

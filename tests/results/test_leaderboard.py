@@ -7,7 +7,6 @@ import io
 
 import pytest
 
-from janus_eval.references import task_reference
 from janus_eval.results.leaderboard import _rank, build_leaderboard, write_leaderboard
 from janus_eval.results.rundir import RunDir
 from janus_eval.errors import JanusEvalError
@@ -32,7 +31,7 @@ def test_rank_ties_share_the_better_rank():
 
 
 def test_ranks_respect_direction_and_mean_rank(three_runs):
-    board = build_leaderboard(three_runs, n_boot=200, references=task_reference)
+    board = build_leaderboard(three_runs, n_boot=200)
     assert [c for c in board.columns] == [("pope", "pope_f1"), ("coco30k", "fid")]
     ranks = {e.label: (e.cells["pope.pope_f1"].rank, e.cells["coco30k.fid"].rank) for e in board.entries}
     assert ranks == {"best_und": (1, 3), "mid": (2, 2), "best_gen": (3, 1)}
@@ -42,13 +41,13 @@ def test_ranks_respect_direction_and_mean_rank(three_runs):
 
 
 def test_ci_for_per_sample_metrics_only(three_runs, run_factory, synth):
-    board = build_leaderboard(three_runs[:1], n_boot=300, references=task_reference)
+    board = build_leaderboard(three_runs[:1], n_boot=300)
     cell = board.entries[0].cells["pope.pope_f1"]
     assert cell.ci is None  # F1 is not a mean of per-sample scores
     assert board.entries[0].cells["coco30k.fid"].ci is None
     gen = synth.geneval_records(0.5)
     run = RunDir.load(run_factory("gen", {"geneval": (gen, synth.geneval_results(gen))}))
-    cell = build_leaderboard([run], n_boot=300, references=task_reference).entries[0].cells["geneval.geneval_overall"]
+    cell = build_leaderboard([run], n_boot=300).entries[0].cells["geneval.geneval_overall"]
     assert cell.ci is not None and cell.ci[0] < cell.value < cell.ci[1]
 
 
@@ -58,7 +57,7 @@ def test_mean_rank_orders_runs(run_factory, synth):
         recs = synth.pope_records(200, acc, seed=2)
         runs.append(RunDir.load(run_factory(name, {"pope": (recs, synth.pope_results(recs)),
                                                    "coco30k": ([], {"fid": fid, "n_generated": 30000})})))  # fmt: skip
-    board = build_leaderboard(runs, n_boot=0, references=task_reference)
+    board = build_leaderboard(runs, n_boot=0)
     assert [(e.label, e.mean_rank) for e in board.entries] == [("a", 1.0), ("b", 2.5), ("c", 2.5)]
 
 

@@ -232,6 +232,10 @@ def test_reference_rows_cite_their_source():
 TABLE2_TASKS = ("pope", "mme", "mmbench", "seed", "vqav2", "gqa", "mmmu", "mmvet")
 
 
+HEADLINE_H = {"name": "h", "form": "mean", "higher_is_better": True, "headline": True, "unit": {"kind": "sample"}}
+"""The one metric ``table2_run``'s tasks declare."""
+
+
 def table2_run(path: Path, protocol: str, per_task: dict[str, str] | None = None) -> RunDir:
     """A run directory with every Table 2 task scored under ``protocol`` (``per_task`` overrides a task's card)."""
     import json
@@ -239,7 +243,8 @@ def table2_run(path: Path, protocol: str, per_task: dict[str, str] | None = None
     path.mkdir(parents=True)
     protocols = {t: (per_task or {}).get(t, protocol) for t in TABLE2_TASKS}
     card = {"identity": {"protocol": protocol}, "config": {"data_root": "/data", "limit": None},
-            "tasks": {t: {"protocol": protocols[t], "headline": "h", "samples": 5, "dataset_size": 5, "split": "test"}
+            "tasks": {t: {"protocol": protocols[t], "headline": "h", "samples": 5, "dataset_size": 5, "split": "test",
+                          "kind": "understanding", "metrics": [HEADLINE_H]}
                       for t in TABLE2_TASKS}}  # fmt: skip
     (path / "run.json").write_text(json.dumps(card))
     (path / "results.json").write_text(json.dumps({t: {"h": 50.0 + i} for i, t in enumerate(TABLE2_TASKS)}))

@@ -333,7 +333,7 @@ def test_unjudged_samples_are_left_out_of_the_score_not_zero(tmp_path: Path):
 def test_report_says_how_many_are_unjudged(tmp_path: Path):
     from janus_eval.results.report import summary_rows, unjudged_notes
 
-    card = {"tasks": {"mmvet": {"headline": "mmvet_score", "samples": 3, "dataset_size": 3}}}
+    card = {"tasks": {"mmvet": {**get_task("mmvet").card(), "samples": 3, "dataset_size": 3}}}  # names mmvet_unjudged
     partly = {"mmvet": {"mmvet_score": 95.0, "mmvet_unjudged": 1.0}}
     assert summary_rows(partly, card)[0][2] == "95.00 (1 unjudged)"
     assert "1 samples unjudged" in unjudged_notes(partly, card)[0] and "leaves them out" in unjudged_notes(partly, card)[0]

@@ -2,11 +2,9 @@
 
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from janus_eval.registry import get_task
-from janus_eval.errors import JanusEvalError
 
 TASK = get_task("pope")
 
@@ -84,25 +82,6 @@ def test_fixture_loads_with_images():
     assert {d["category"] for d in docset.docs} == {"adversarial", "popular", "random"}
     images = TASK.images(docset.full_doc(0))
     assert len(images) == 1 and images[0].mode == "RGB"
-
-
-def test_snapshot_layout_and_wrong_layout(tmp_path: Path):
-    fixture = Path(TASK.load(None).files[0])
-    table = pq.read_table(fixture)
-    (tmp_path / "POPE" / "data").mkdir(parents=True)
-    pq.write_table(table.slice(0, 5), tmp_path / "POPE" / "data" / "test-00000-of-00002.parquet")
-    pq.write_table(table.slice(5), tmp_path / "POPE" / "data" / "test-00001-of-00002.parquet")
-    docset = TASK.load(tmp_path)
-    assert len(docset) == table.num_rows
-    assert TASK.images(docset.full_doc(7))[0].size == TASK.images(TASK.load(None).full_doc(7))[0].size
-
-    wrong = tmp_path / "wrong"
-    (wrong / "POPE").mkdir(parents=True)
-    (wrong / "POPE" / "rows.csv").write_text("a,b\n")
-    with pytest.raises(JanusEvalError, match=r"POPE/data/test-\*\.parquet"):
-        TASK.load(wrong)
-    with pytest.raises(JanusEvalError, match="not found"):
-        TASK.load(tmp_path / "wrong" / "POPE")
 
 
 VLM = get_task("pope", protocol="vlmevalkit")
