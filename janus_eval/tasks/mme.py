@@ -59,7 +59,6 @@ from janus_eval.task import (
     GenerationSettings,
     JanusEvalError,
     LmmsEvalProtocol,
-    Metric,
     UnderstandingTask,
     PaperProtocol,
     VLMEvalKitProtocol,
