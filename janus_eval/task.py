@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from janus_eval.hfdata import DocSet
 
-__all__ = ["LmmsEvalProtocol", "PaperProtocol", "VLMEvalKitProtocol", "UnderstandingProtocol", "JanusEvalError", "TaskNotImplemented", "GenerationSettings", "Metric",
+__all__ = ["LmmsEvalProtocol", "PaperProtocol", "VLMEvalKitProtocol", "UnderstandingProtocol", "JanusEvalError", "GenerationSettings", "Metric",
            "strip_reasoning_tags", "vlmevalkit_cell"]  # fmt: skip
 
 PROTOCOLS = ("lmms-eval", "vlmevalkit", "paper")

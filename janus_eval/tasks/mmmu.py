@@ -99,11 +99,11 @@ from janus_eval.metrics.mmmu_open import open_correct, parse_open
 from janus_eval.metrics.vlmevalkit_mcq import (
     VLMEvalKitMatching,
     choices_of,
-    janus_content,
     mcq_prompt,
     report_acc,
     split_overall,
 )
+from janus_eval.metrics.vlmevalkit_prompt import janus_content
 from janus_eval.protocol import custom
 from janus_eval.registry import task
 from janus_eval.contract import DatasetSpec, IMAGE_PLACEHOLDER, RunContext
