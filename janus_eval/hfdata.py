@@ -19,8 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image, UnidentifiedImageError
 
+from janus_eval.contract import DatasetSpec
+from janus_eval.errors import JanusEvalError
 from janus_eval.hints import hf_download
-from janus_eval.task import DatasetSpec, JanusEvalError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

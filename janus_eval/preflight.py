@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Callable, TypeVar
 
 from janus_eval.errors import JanusEvalError
-from janus_eval.task import RunContext, Task
+from janus_eval.contract import RunContext
+from janus_eval.task import Task
 
 Prepared = TypeVar("Prepared")
 

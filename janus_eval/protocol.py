@@ -23,10 +23,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal
+from typing import Any, Callable, ClassVar, Literal
 
-if TYPE_CHECKING:
-    from janus_eval.task import RunContext
+from janus_eval.contract import RunContext
 
 MetricForm = Literal["mean", "grouped", "custom"]
 UnitKind = Literal["sample", "group", "set"]
@@ -36,11 +35,11 @@ PAPER_REFERENCE = (
     "VLMEvalKit b3a2f81 (PR #541, Oct 2024) with PR #541's documented changes: MMBench circular=False, "
     "POPE random-split F1, MM-Vet by the official MM-Vet evaluator (yuweihao/MM-Vet acde843), MMMU validation split"
 )
-IMAGE_PLACEHOLDER = "<image_placeholder>"
-"""Where a prompt puts an image; the model adapter expands it. Prompts without one get images first."""
 Records = list[dict[str, Any]]
-Compute = Callable[[Records], dict[str, float]]
-"""A custom metric's computation: records -> every metric it yields (one call may serve several declarations)."""
+Compute = Callable[..., dict[str, float]]
+"""A custom metric's computation: records -> every metric it yields (one call may serve several declarations).
+One declared ``per_run`` is called as ``compute(records, task, ctx)``: a set-level metric (FID) reads the run's
+images and scorer settings."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +95,8 @@ class Metric:
     group_value: str | None = None
     unit: Unit = SAMPLE
     compute: Compute | None = field(default=None, compare=False, repr=False)
+    per_run: bool = field(default=False, compare=False, repr=False)
+    """``compute`` also takes the task and the run's context (images on disk, scorer weights)."""
 
     @property
     def is_template(self) -> bool:
@@ -147,8 +148,10 @@ def _numbers_first(value: str) -> tuple[int, int | str]:
     return (0, int(value)) if value.isdigit() else (1, value)
 
 
-def apply_metrics(metrics: tuple[Metric, ...], records: Records) -> dict[str, float]:
+def apply_metrics(metrics: tuple[Metric, ...], records: Records, run: tuple[Any, Any] | None = None) -> dict[str, float]:
     """Every declared metric computed from ``records``, in declaration order (templates: groups in order).
+
+    ``run`` is ``(task, ctx)``, passed to the computations declared ``per_run``.
 
     A custom computation runs once, where its first declaration stands, and yields every metric it
     computes that its declarations name, in its own order (MME's per-category triples stay together).
@@ -164,7 +167,9 @@ def apply_metrics(metrics: tuple[Metric, ...], records: Records) -> dict[str, fl
             if id(metric.compute) not in computed:
                 computed.add(id(metric.compute))
                 siblings = [m for m in metrics if m.compute is metric.compute]
-                values = metric.compute(records)
+                if metric.per_run and run is None:
+                    raise TypeError(f"custom metric {metric.name!r} needs the run (task, ctx)")
+                values = metric.compute(records, *run) if metric.per_run and run else metric.compute(records)
                 result.update({k: v for k, v in values.items() if any(_names(m, k) for m in siblings)})
         elif metric.form == "grouped":
             by: dict[str, list[float]] = {}

@@ -26,13 +26,12 @@ from janus_eval.provenance import environment, now, read_json, tiny_model_hash
 from janus_eval.records import latest_by_id, merge_task_records, read_task_records, valid_png
 from janus_eval.registry import check_name, get_task
 from janus_eval.settle import TaskClaim, settle
+from janus_eval.contract import IMAGE_PLACEHOLDER, RunContext
 from janus_eval.task import (
-    IMAGE_PLACEHOLDER,
     GenerationTask,
     ImageRequest,
     PROTOCOLS,
     JanusEvalError,
-    RunContext,
     Task,
     UnderstandingTask,
     split_scores,

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from janus_eval.registry import get_task
-from janus_eval.task import GenerationTask, JanusEvalError, RunContext, UnderstandingTask, split_scores
+from janus_eval.contract import RunContext
+from janus_eval.task import GenerationTask, JanusEvalError, UnderstandingTask, split_scores
 
 if TYPE_CHECKING:
     from janus_eval.image_folders import ImageFolder

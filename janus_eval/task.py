@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal
 
+from janus_eval.contract import DatasetSpec, RunContext
 from janus_eval.errors import JanusEvalError, TaskNotImplemented
 from janus_eval.protocol import (
-    IMAGE_PLACEHOLDER,
-    LmmsEvalProtocol,
-    PaperProtocol,
-    VLMEvalKitProtocol,
     GenerationSettings,
+    LmmsEvalProtocol,
     Metric,
+    PaperProtocol,
     UnderstandingProtocol,
+    VLMEvalKitProtocol,
     apply_metrics,
     strip_reasoning_tags,
     vlmevalkit_cell,
@@ -31,9 +31,8 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from janus_eval.hfdata import DocSet
-    from janus_eval.metrics.judge import JudgeSettings
 
-__all__ = ["IMAGE_PLACEHOLDER", "LmmsEvalProtocol", "PaperProtocol", "VLMEvalKitProtocol", "UnderstandingProtocol", "JanusEvalError", "GenerationSettings", "Metric",
+__all__ = ["LmmsEvalProtocol", "PaperProtocol", "VLMEvalKitProtocol", "UnderstandingProtocol", "JanusEvalError", "GenerationSettings", "Metric",
            "strip_reasoning_tags", "vlmevalkit_cell"]  # fmt: skip
 
 PROTOCOLS = ("lmms-eval", "vlmevalkit", "paper")
@@ -46,8 +45,7 @@ is also the paper's."""
 SHORT_ANSWER_PROMPT = "\nAnswer the question using a single word or phrase."
 """The post-prompt lmms-eval and VLMEvalKit append to short-answer questions (POPE, MME, GQA, VQAv2)."""
 Kind = Literal["understanding", "generation"]
-ColumnType = Literal["text", "integer", "id", "image", "images"]
-"""A dataset column's type: ``id`` is text or integer; ``image`` a ``{bytes, path}`` struct, ``images`` a list of them."""
+
 
 
 @dataclass(frozen=True)
@@ -64,36 +62,6 @@ class UnscoredMark:
 
     def card(self) -> dict[str, str]:
         return {"flag": self.flag, "count_metric": self.count_metric}
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """Where a benchmark's rows live: a Hugging Face dataset repo, snapshot under ``--data-root``.
-
-    ``repo`` is the repo name without its org (``POPE``); both lmms-eval orgs are accepted.
-    ``fixture`` names the folder under ``janus_eval/fixtures`` holding the bundled mini copy.
-    """
-
-    repo: str
-    split: str
-    config: str | None = None
-    orgs: tuple[str, ...] = ("lmms-lab-encoder", "lmms-lab")
-    fixture: str | None = None
-    columns: tuple[str, ...] = ()
-    """Columns the task reads: a copy without one fails before the model runs, not half-way (or text-only)."""
-    nullable: tuple[str, ...] = ()
-    """Of ``columns``, those a row may leave null (any other null is a bad sample)."""
-    types: tuple[tuple[str, ColumnType], ...] = ()
-    """The type of each column in ``columns`` that is not text: (column, type). Checked before the model
-    loads, so an integer ``answer`` is refused instead of scored as the string "1"."""
-
-    def column_type(self, column: str) -> ColumnType:
-        """What ``column`` must hold: its declared type, else text."""
-        return dict(self.types).get(column, "text")
-
-    @property
-    def dataset_id(self) -> str:
-        return f"{self.orgs[-1]}/{self.repo}"
 
 
 @dataclass(frozen=True)
@@ -129,44 +97,6 @@ def split_scores(scored: dict[str, Any]) -> tuple[dict[str, float], dict[str, An
     numeric = {k: float(v) for k, v in scored.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     info = {k: v for k, v in scored.items() if k not in numeric}
     return numeric, info
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """What a run gives a task: where data and outputs live, the rank's device, judge and scorer weights.
-
-    Built once per task by the runner and passed to ``load``, ``prepare``, scoring and ``aggregate``;
-    a task never stores it. ``RunContext()`` is a run on the bundled fixtures with no judge.
-    """
-
-    data_root: Path | None = None
-    task_dir: Path | None = None
-    """``<out>/<task>``: generated images, feature caches, judge replies."""
-    device: str | None = None
-    """The rank's device (``cuda:3`` under torchrun); scorers default to it on a GPU run."""
-    judge: JudgeSettings | None = None
-    """MM-Vet's LLM judge; None scores nothing and says so."""
-    inception_weights: Path | None = None
-    """``--inception-weights``: FID's feature network (a ``-T`` option of the task overrides it)."""
-    fid_backend: str | None = None
-    """``--fid-backend``: clean-fid (the protocol, when None) or torch-fidelity (a ``-T`` option overrides it)."""
-
-    @classmethod
-    def of(cls, value: RunContext | Path | str | None) -> RunContext:
-        """A context as given, or one holding just a data root (``task.load(path)`` in scripts)."""
-        if isinstance(value, RunContext):
-            return value
-        return cls(data_root=None if value is None else Path(value))
-
-    def scorer_device(self, explicit: str | None) -> str:
-        """An explicit ``-T`` device, else the run's GPU, else cuda when there is one, else cpu."""
-        if explicit:
-            return explicit
-        if self.device and self.device.startswith("cuda"):
-            return self.device
-        from janus_eval.metrics.inception import pick_device
-
-        return pick_device(None)
 
 
 class Task(ABC):
@@ -263,8 +193,8 @@ class Task(ABC):
 
     # -- score --------------------------------------------------------------------------------
     def aggregate(self, records: list[dict[str, Any]], ctx: RunContext | None = None) -> dict[str, float]:
-        """The declared ``metrics`` computed from the records (a task overrides it where they need the run)."""
-        return apply_metrics(self.metrics, records)
+        """The declared ``metrics`` computed from the records; set-level ones (FID) also read the run."""
+        return apply_metrics(self.metrics, records, (self, RunContext.of(ctx)))
 
     def card(self, ctx: RunContext | None = None) -> dict[str, Any]:
         """What ``run.json`` records about this task's protocol."""

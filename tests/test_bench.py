@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from janus_eval.bench import bandwidth, build_adapter, generation_floor, janus_pro_7b_config, run_agreement, run_bench
+from janus_eval.bench import bandwidth, generation_floor, run_agreement, run_bench
+from janus_eval.bench_models import build_adapter, janus_pro_7b_config
 
 
 def test_bench_runs_both_modes_on_cpu():

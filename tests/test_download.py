@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from janus_eval import cli, download
-from janus_eval.download import CATALOGUE, Extract, HttpFile, HubRepo, build_plan, fetch_http, fetch_hub, plan_rows
+from janus_eval.download import CATALOGUE, build_plan, plan_rows
 from janus_eval.errors import JanusEvalError
+from janus_eval.transfer import Extract, HttpFile, HubRepo, fetch_http, fetch_hub
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, not all one byte, so a wrong offset changes the digest
 
@@ -308,9 +309,8 @@ def test_plan_for_weights_and_models():
 
 def test_catalogue_matches_the_tasks_datasets():
     """Each implemented task's DatasetSpec is what the catalogue fetches (repo and split files)."""
-    import fnmatch
-
     import ast
+    import fnmatch
     import importlib.util
 
     from janus_eval.registry import SUITE, get_task

@@ -12,9 +12,11 @@ from pathlib import Path
 import janus_eval
 
 PACKAGE = Path(janus_eval.__file__).resolve().parent
-METRICS_MAY_IMPORT = ("janus_eval.metrics", "janus_eval.io", "janus_eval.errors", "janus_eval.protocol", "janus_eval.hints")
+METRICS_MAY_IMPORT = ("janus_eval.metrics", "janus_eval.io", "janus_eval.errors", "janus_eval.protocol", "janus_eval.hints",
+                      "janus_eval.contract")
 """Everything of the package that ``janus_eval.metrics`` may import: metrics are pure pieces, no run state, no CLI
-(``protocol``: the frameworks' post-processing rules and prompt constants; ``hints``: what-to-fetch messages)."""
+(``protocol``: the frameworks' post-processing rules and prompt constants; ``hints``: what-to-fetch messages;
+``contract``: the shared types, which import nothing of ours)."""
 METRICS_EXCEPTIONS = {("janus_eval.metrics.geneval_models", "janus_eval.model.tiny")}
 """The untrained stand-in CLIP (GenEval without weights) reuses the tiny Janus's offline byte tokenizer."""
 RESULTS_MUST_NOT_IMPORT = ("janus_eval.tasks", "janus_eval.registry", "janus_eval.model", "janus_eval.runner", "janus_eval.task",
@@ -114,3 +116,68 @@ def test_results_read_run_directories_only():
         return any(within(edge.target, m) for m in RESULTS_MUST_NOT_IMPORT)
 
     assert breaches("janus_eval.results", forbidden) == []
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles of ``graph`` (module -> modules it imports): its strongly connected components of two
+    or more modules, each sorted (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph.get(root, ()))))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def package_graph() -> dict[str, set[str]]:
+    """Module -> the package's modules it imports anywhere (lazy imports inside functions and TYPE_CHECKING too)."""
+    return {module: {e.target for e in imports(module) if e.target in MODULES and e.target != module} for module in MODULES}
+
+
+def test_the_cycle_finder_finds_circles_and_only_circles():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"f"}, "f": set(), "g": {"h"}, "h": {"g"}}
+    assert cycles(graph) == [["a", "b", "c"], ["g", "h"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_module_of_the_package_imports_itself_through_others():
+    """A circle makes import order matter and hides which module is the lower one; contract types live in
+    ``janus_eval.contract``, which imports nothing of ours."""
+    assert cycles(package_graph()) == []
+
+
+def test_the_contract_imports_nothing_of_ours():
+    """``janus_eval.contract`` is the bottom of the graph: everything may import it, so it may import nothing."""
+    assert [str(e) for e in imports("janus_eval.contract") if within(e.target, "janus_eval")] == []

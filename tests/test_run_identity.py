@@ -204,7 +204,7 @@ def test_scorers_follow_the_rank_device(tmp_path, monkeypatch, cuda_available, e
     import torch
 
     from janus_eval.registry import get_task
-    from janus_eval.task import RunContext
+    from janus_eval.contract import RunContext
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda_available)
     for name, option in (("geneval", "scoring_device"), ("coco30k", "fid_device"), ("mjhq30k", "fid_device")):

@@ -240,7 +240,7 @@ def coco_layout(root: Path, n: int = 4) -> list[dict]:
 
 @pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
 def test_coco30k_images_scored_with_the_tasks_fid(cli_invoke, tmp_path: Path, tiny_weights):
-    from janus_eval.task import RunContext
+    from janus_eval.contract import RunContext
 
     images, out = tmp_path / "coco", tmp_path / "out"
     pairs = coco_layout(images, n=4)

@@ -7,7 +7,7 @@ up in this one shape. MM-Vet is the one dataset the wrapper sends a system promp
 
 from __future__ import annotations
 
-from janus_eval.protocol import IMAGE_PLACEHOLDER
+from janus_eval.contract import IMAGE_PLACEHOLDER
 
 MMVET_SYSTEM_PROMPT = (
     "You are a helpful assistant. Please answer truthfully and write out your thinking step by step to be sure "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from janus_eval.protocol import IMAGE_PLACEHOLDER
+from janus_eval.contract import IMAGE_PLACEHOLDER
 
 __all__ = ["IMAGE_PLACEHOLDER", "ChatFormat", "FORMATS"]
 BEGIN_OF_IMAGE = "<begin_of_image>"

@@ -153,7 +153,8 @@ def load_checkpoint(path: Path) -> tuple[JanusForConditionalGeneration, PreTrain
         if fmt == "original":
             from janus_eval.model.original_format import load_original
 
-            model = load_original(path, image_token_id=tokenizer.convert_tokens_to_ids("<image_placeholder>"))
+            image_token_id = tokenizer.convert_tokens_to_ids("<image_placeholder>")
+            model = load_original(path, image_token_id=image_token_id, files=weight_files(path))
         else:
             with _quiet_transformers():  # a size mismatch would print a many-line load report before raising
                 model = JanusForConditionalGeneration.from_pretrained(path, attn_implementation="sdpa", local_files_only=True)

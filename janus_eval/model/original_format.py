@@ -94,11 +94,9 @@ def config_from_original(config: dict[str, Any], image_token_id: int) -> JanusCo
     return janus
 
 
-def _read_weights(path: Path) -> dict[str, torch.Tensor]:
-    from janus_eval.model.checkpoint import weight_files
-
+def _read_weights(files: list[Path]) -> dict[str, torch.Tensor]:
     state: dict[str, torch.Tensor] = {}
-    for file in weight_files(path):
+    for file in files:
         if file.suffix == ".safetensors":
             from safetensors.torch import load_file
 
@@ -108,9 +106,11 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_original(path: Path, image_token_id: int) -> JanusForConditionalGeneration:
+def load_original(path: Path, image_token_id: int, files: list[Path]) -> JanusForConditionalGeneration:
+    """The release's checkpoint at ``path`` (its ``config.json``; ``files``: its weight files, which the caller
+    found and checked) as a transformers model, every tensor mapped and none left over."""
     config = config_from_original(json.loads((path / "config.json").read_text()), image_token_id)
-    state = _read_weights(path)
+    state = _read_weights(files)
     from transformers.initialization import no_init_weights
 
     with no_init_weights():  # every tensor is overwritten below: skip the random init

@@ -17,9 +17,6 @@ from janus_eval.results.declared import MetricSpec, find_spec, parse_metrics, ta
 from janus_eval.results.layout import in_table_order
 from janus_eval.errors import JanusEvalError
 
-FULL_FID_IMAGES = 30_000
-"""Tables 4's FID is over 30K generated images; fewer makes a subset (and a biased FID)."""
-SET_SIZE_METRIC = "n_generated"
 """What a set-level (``unit: set``) task reports as the size of the set its headline is computed over."""
 
 
@@ -154,10 +151,10 @@ class RunDir:
         samples, size = self.sample_counts(task)
         if note := self.task_card(task).get("non_comparable"):
             return str(note)
-        n_generated = self.results.get(task, {}).get(SET_SIZE_METRIC)
-        headline = self.metric_spec(task, self.headline(task))
-        if n_generated is not None and headline is not None and headline.unit.kind == "set" and n_generated < FULL_FID_IMAGES:
-            return f"FID over {int(n_generated):,} < 30K images"
+        if (set_size := self.task_card(task).get("set_size")) is not None:  # a set-level metric's own size rule
+            n = self.results.get(task, {}).get(set_size["metric"])
+            if n is not None and n < set_size["full"]:
+                return str(set_size["subset_note"]).format(n=int(n))
         if samples is not None and size is not None and samples < size:
             return f"{samples:,} of {size:,} samples"
         if self.task_card(task).get("subset"):

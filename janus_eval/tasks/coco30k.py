@@ -30,8 +30,9 @@ from typing import Any, ClassVar
 
 from janus_eval.hfdata import FIXTURES, DocSet
 from janus_eval.registry import task
-from janus_eval.task import DatasetSpec, ImageRequest, JanusEvalError, Metric, Option, RunContext, choice, derive_seed
-from janus_eval.tasks.fid_base import COUNT, FID_METRIC, FID_OPTIONS, FidTask, run_folder
+from janus_eval.contract import DatasetSpec, RunContext
+from janus_eval.task import ImageRequest, JanusEvalError, Metric, Option, choice, derive_seed
+from janus_eval.tasks.fid_base import FID_METRIC, FID_OPTIONS, SET_METRICS, FidTask, run_folder
 
 N_PAIRS = 30_000
 SAMPLE_SEED = 0
@@ -71,8 +72,7 @@ class Coco30k(FidTask):
     dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="coco2014", split="val2014", fixture="coco2014")
     metrics: ClassVar[tuple[Metric, ...]] = (
         FID_METRIC,
-        Metric("n_generated", **COUNT),
-        Metric("n_reference", **COUNT),
+        *SET_METRICS,
     )
     options: ClassVar[dict[str, Option]] = {
         "reference": Option(choice(REFERENCES), "real set: full-val2014 (GigaGAN's code, default) or sampled-30k"),
@@ -135,10 +135,9 @@ class Coco30k(FidTask):
             raise JanusEvalError(f"coco30k: FID needs at least 2 reference images, found {len(paths)} in {val}")
         return paths
 
-    def aggregate(self, records: list[dict[str, Any]], ctx: RunContext | None = None) -> dict[str, float]:
+    def fid_scores(self, records: list[dict[str, Any]], ctx: RunContext) -> dict[str, float]:
         from janus_eval.metrics.fid_images import GIGAGAN_COCO, generated_paths
 
-        ctx = ctx or RunContext()
         generated = generated_paths(run_folder(self.name, ctx), records, "coco30k")
         fid = self.fid(generated, self._reference_paths(records, ctx), GIGAGAN_COCO, ctx)
         return {"fid": fid.fid, "n_generated": float(fid.n_generated), "n_reference": float(fid.n_reference),

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from janus_eval.protocol import WHOLE_SET
-from janus_eval.task import GenerationTask, JanusEvalError, Metric, Option, RunContext, choice
+from janus_eval.protocol import WHOLE_SET, custom
+from janus_eval.contract import RunContext
+from janus_eval.task import GenerationTask, JanusEvalError, Option, choice
 
 if TYPE_CHECKING:
     from janus_eval.metrics.fid_images import FidProtocol
@@ -18,10 +19,26 @@ if TYPE_CHECKING:
     from janus_eval.metrics.inception import InceptionExtractor
 
 FID_BACKENDS = ("clean-fid", "torch-fidelity")
-FID_METRIC = Metric("fid", form="custom", higher_is_better=False, headline=True, unit=WHOLE_SET)
-"""FID is a set-level statistic: only the task's aggregate recomputes it, and no resample of samples gives its CI."""
-COUNT = {"form": "custom", "unit": WHOLE_SET}
-"""``n_generated`` / ``n_reference``: counts of the sets FID compares."""
+FULL_SET_SIZE = 30_000
+"""The papers' FID (Table 4) is over 30K generated images; fewer makes a subset (and a biased FID)."""
+SET_SIZE_METRIC = "n_generated"
+SET_SIZE = {"metric": SET_SIZE_METRIC, "full": FULL_SET_SIZE, "subset_note": "FID over {n:,} < 30K images"}
+"""The card's ``set_size``: which metric counts the set, its full size, and what tables say below it."""
+
+
+def _fid_scores(records: list[dict[str, Any]], task: FidTask, ctx: RunContext) -> dict[str, float]:
+    """Every FID metric at once: the generated set's and the reference set's features are computed one time."""
+    return task.fid_scores(records, ctx)
+
+
+FID_METRIC = custom("fid", _fid_scores, per_run=True, higher_is_better=False, headline=True, unit=WHOLE_SET)
+"""FID is a set-level statistic: only the task's computation gives it, and no resample of samples gives its CI."""
+SET_METRICS = (
+    custom(SET_SIZE_METRIC, _fid_scores, per_run=True, unit=WHOLE_SET),
+    custom("n_reference", _fid_scores, per_run=True, unit=WHOLE_SET),
+    custom("fid_stand_in_inception", _fid_scores, per_run=True, unit=WHOLE_SET),  # 1.0: the demo's stand-in network
+)
+"""The sizes of the sets FID compares (the generated one is the task card's ``set_size``) and the stand-in label."""
 
 
 def _workers(raw: str) -> int:
@@ -83,7 +100,11 @@ class FidTask(GenerationTask):
         """A stand-in run says so in the card's generic ``non_comparable`` field, which tables and reports show."""
         ctx = ctx or RunContext()
         label = {"non_comparable": STAND_IN_NOTE} if self.uses_stand_in(ctx) else {}
-        return {**super().card(ctx), **label}
+        return {**super().card(ctx), "set_size": dict(SET_SIZE), **label}
+
+    def fid_scores(self, records: list[dict[str, Any]], ctx: RunContext) -> dict[str, float]:
+        """FID of the records' images against the reference set, the set sizes and the stand-in label."""
+        raise NotImplementedError
 
     def weights(self, ctx: RunContext) -> Path:
         """The Inception file: the option, else ``--inception-weights``, else ``<data-root>/weights/``;

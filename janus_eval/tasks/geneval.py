@@ -23,15 +23,15 @@ from typing import Any, ClassVar
 from janus_eval.hfdata import DocSet
 from janus_eval.io import weights_sha256, write_atomic
 from janus_eval.metrics import geneval_rules
+from janus_eval.protocol import custom, grouped, mean
 from janus_eval.registry import task
+from janus_eval.contract import DatasetSpec, RunContext
 from janus_eval.task import (
-    DatasetSpec,
     GenerationTask,
     ImageRequest,
     JanusEvalError,
     Metric,
     Option,
-    RunContext,
     choice,
     derive_seed,
     record_scores,
@@ -110,6 +110,18 @@ def _check_clip(path: Path) -> None:
     )
 
 
+def _per_tag(records: list[dict[str, Any]]) -> dict[str, float]:
+    """``summary_scores.py``'s per-tag image accuracy, GenEval's tags in its order."""
+    scored = [record_scores(r) for r in records]
+    result = geneval_rules.summary([(s["tag"], s["score"] == 1.0) for s in scored])
+    return {k: v for k, v in result.items() if k not in ("geneval_overall", "geneval_images_correct")}
+
+
+def _official_detector(records: list[dict[str, Any]]) -> dict[str, float]:
+    """1.0 when every image was judged by the official Mask2Former detector, else 0.0 (a non-official score)."""
+    return {"geneval_official_detector": float(all(record_scores(r).get("official") for r in records))}
+
+
 @task("geneval")
 class GenEval(GenerationTask):
     headline: ClassVar[str] = "geneval_overall"
@@ -117,10 +129,10 @@ class GenEval(GenerationTask):
     source: ClassVar[str] = "GenEval evaluation_metadata.jsonl"  # type: ignore[misc]
     dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="geneval", split="evaluation_metadata", fixture="geneval")
     metrics: ClassVar[tuple[Metric, ...]] = (
-        Metric("geneval_overall", form="grouped", group="tag", headline=True),
-        Metric("geneval_{tag}", form="mean", group="tag"),
-        Metric("geneval_images_correct", form="mean"),
-        Metric("geneval_official_detector", form="custom"),
+        custom("geneval_{tag}", _per_tag, group="tag"),  # in GenEval's tag order, as summary_scores.py prints them
+        grouped("geneval_overall", group="tag", headline=True),  # the unweighted mean of the tags' accuracies
+        mean("geneval_images_correct"),
+        custom("geneval_official_detector", _official_detector),
     )
     options: ClassVar[dict[str, Option]] = {
         "images_per_prompt": Option(int, "images generated per prompt (official: 4)"),
@@ -256,13 +268,6 @@ class GenEval(GenerationTask):
             "detector": detector,
             "details": {k: [[*map(float, o["box"]), float(o["score"])] for o in v] for k, v in kept.items()},
         }
-
-    # -- aggregate ----------------------------------------------------------------------------
-    def aggregate(self, records: list[dict[str, Any]], ctx: RunContext | None = None) -> dict[str, float]:
-        scored = [record_scores(r) for r in records]
-        result = geneval_rules.summary([(s["tag"], s["score"] == 1.0) for s in scored])
-        result["geneval_official_detector"] = float(all(s.get("official") for s in scored))
-        return result
 
     def scoring_identity(self, ctx: RunContext) -> dict[str, Any]:
         """Decisions depend on the detector and CLIP weights (by content) and the detector runtime."""

@@ -36,16 +36,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from janus_eval.hfdata import DocSet, load_docset
+from janus_eval.protocol import custom
 from janus_eval.registry import task
+from janus_eval.contract import DatasetSpec, IMAGE_PLACEHOLDER, RunContext
 from janus_eval.task import (
-    IMAGE_PLACEHOLDER,
     SHORT_ANSWER_PROMPT,
-    DatasetSpec,
     GenerationSettings,
     JanusEvalError,
     LmmsEvalProtocol,
     Metric,
-    RunContext,
     UnderstandingTask,
     PaperProtocol,
     VLMEvalKitProtocol,
@@ -85,14 +84,23 @@ def _exact_match_form(text: str) -> str:
     return text.rstrip("\x00").lower().translate(_DROP_PUNCTUATION)
 
 
+def _vlmevalkit_scores(records: list[dict[str, Any]]) -> dict[str, float]:
+    """Custom, not a mean: VLMEvalKit scales before dividing (100 * hits / n), which rounds unlike 100 x the mean."""
+    scored = [record_scores(r) for r in records]
+    if not scored:
+        return {}
+    overall = 100.0 * sum(s["score"] for s in scored) / len(scored)
+    return {"Overall": overall, "gqa_accuracy": overall}
+
+
 # -- VLMEvalKit ---------------------------------------------------------------------------------
 class GQAVLMEvalKit(VLMEvalKitProtocol):
     """The dataset's default prompt (no newline after the image); ``process_line(method='accuracy')``."""
 
     prompt_template = IMAGE_PLACEHOLDER + "{question}" + POST_PROMPT
     metrics = (
-        Metric("gqa_accuracy", form="mean", scale=100.0, headline=True),
-        Metric("Overall", form="mean", scale=100.0),
+        custom("gqa_accuracy", _vlmevalkit_scores, headline=True),
+        custom("Overall", _vlmevalkit_scores),
     )
 
     def prompt(self, doc: dict[str, Any]) -> str:
@@ -100,14 +108,6 @@ class GQAVLMEvalKit(VLMEvalKitProtocol):
 
     def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
         return _vlmevalkit_accuracy(prediction, str(doc["answer"]))
-
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        """Hand-written: VLMEvalKit scales before dividing (100 * hits / n), which rounds unlike 100 x the mean."""
-        scored = [record_scores(r) for r in records]
-        if not scored:
-            return {}
-        overall = 100.0 * sum(s["score"] for s in scored) / len(scored)
-        return {"Overall": overall, "gqa_accuracy": overall}
 
 
 def _vlmevalkit_accuracy(prediction: str, answer: str) -> dict[str, Any]:

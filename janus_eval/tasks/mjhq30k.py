@@ -19,15 +19,16 @@ categories); ``fid/<category>`` compares that category's generated images with i
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from janus_eval.hfdata import FIXTURES, DocSet
 from janus_eval.registry import task
 from janus_eval.hints import hf_download
-from janus_eval.task import DatasetSpec, ImageRequest, JanusEvalError, Metric, RunContext, derive_seed
-from janus_eval.protocol import WHOLE_SET
-from janus_eval.tasks.fid_base import COUNT, FID_METRIC, FidTask, run_folder
+from janus_eval.contract import DatasetSpec, RunContext
+from janus_eval.task import ImageRequest, JanusEvalError, Metric, derive_seed
+from janus_eval.tasks.fid_base import FID_METRIC, SET_METRICS, FidTask, run_folder
 
 CATEGORIES = ("animals", "art", "fashion", "food", "indoor", "landscape", "logo", "people", "plants", "vehicles")
 IMAGE_FOLDER = "mjhq30k_imgs"
@@ -40,9 +41,8 @@ class Mjhq30k(FidTask):
     dataset: ClassVar[DatasetSpec] = DatasetSpec(repo="MJHQ-30K", split="test", orgs=("playgroundai",), fixture="MJHQ-30K")
     metrics: ClassVar[tuple[Metric, ...]] = (
         FID_METRIC,
-        Metric("fid/{category}", form="custom", higher_is_better=False, group="category", unit=WHOLE_SET),
-        Metric("n_generated", **COUNT),
-        Metric("n_reference", **COUNT),
+        *SET_METRICS,
+        replace(FID_METRIC, name="fid/{category}", headline=False, group="category"),
     )
 
     # -- data ---------------------------------------------------------------------------------
@@ -92,10 +92,9 @@ class Mjhq30k(FidTask):
         ]  # fmt: skip
 
     # -- score --------------------------------------------------------------------------------
-    def aggregate(self, records: list[dict[str, Any]], ctx: RunContext | None = None) -> dict[str, float]:
+    def fid_scores(self, records: list[dict[str, Any]], ctx: RunContext) -> dict[str, float]:
         from janus_eval.metrics.fid_images import CLEANFID_DEFAULT, folder_images, generated_paths
 
-        ctx = ctx or RunContext()
         generated = generated_paths(run_folder(self.name, ctx), records, "mjhq30k")
         categories = {doc["id"]: doc["category"] for doc in self.load(ctx).docs}
         unknown = [r["id"] for r in records if r["id"] not in categories]

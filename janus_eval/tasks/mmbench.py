@@ -117,15 +117,12 @@ from janus_eval.metrics.vlmevalkit_mcq import (
     split_overall,
 )
 from janus_eval.metrics.vlmevalkit_prompt import janus_content
-from janus_eval.protocol import per_group
+from janus_eval.protocol import SAMPLE, Compute, Metric, Unit, custom, per_group
 from janus_eval.registry import task
+from janus_eval.contract import DatasetSpec, IMAGE_PLACEHOLDER, RunContext
 from janus_eval.task import (
-    IMAGE_PLACEHOLDER,
-    DatasetSpec,
     GenerationSettings,
     LmmsEvalProtocol,
-    Metric,
-    RunContext,
     UnderstandingTask,
     PaperProtocol,
     VLMEvalKitProtocol,
@@ -143,6 +140,68 @@ SUBMISSION_COLUMNS = ("index", "question", "answer", "prediction", "hint", "sour
                       "L2-category", "A", "B", "C", "D", "E")  # fmt: skip
 
 
+def _report_acc_metrics(compute: Compute, overall_unit: Unit, **overall_group: str) -> tuple[Metric, ...]:
+    """``report_acc``'s rows on the dev split: overall, per L2 category (abbreviated), per category."""
+    unit = QUESTION
+    return (
+        custom("dev/Overall", compute, unit=overall_unit, **overall_group),
+        *(custom(f"dev/{abbreviation}", compute, group="l2-category", group_value=l2, unit=unit)
+          for l2, abbreviation in MMB_ABBREVIATIONS.items()),
+        custom("dev/{category}", compute, group="category", unit=unit),
+    )  # fmt: skip
+
+
+# -- metrics (each protocol declares its names over one of these computations) -------------------
+def _lmms_eval_scores(records: list[dict[str, Any]]) -> dict[str, float]:
+    """``eval_result``: circular groups, the heuristic's letters, judged or replayed random letters for unread rows."""
+    hits: list[tuple[dict[str, Any], int]] = []
+    unresolved_rows = unresolved_questions = 0
+    fallback = lmms_eval_fallback_stream()  # eval_result seeds it once, before the first group
+    for row, group in circular_groups(records):
+        letters = [mmbench_choice(str(r["prediction"]), scoring_choices(r)) for r in group]
+        wrong = any(x is not None and x != r["answer"] for x, r in zip(letters, group, strict=True))
+        unread = [r for x, r in zip(letters, group) if x is None]
+        unmatched = sum(r.get("matched_by", "none") == "none" for r in unread)
+        unresolved_rows += unmatched
+        unresolved_questions += int(unmatched > 0 and not wrong)
+        hits.append((row, int(not wrong and _judged_right(unread, fallback))))
+    overall = sum(h for _, h in hits) / len(hits) if hits else 0.0
+    result = {"gpt_eval_score": 100.0 * overall, "overall_acc": overall}
+    for key, column in (("category_acc", "category"), ("l2_category_acc", "L2-category")):
+        by: dict[str, list[int]] = defaultdict(list)
+        for row, hit in hits:
+            by[str(row.get(column))].append(hit)
+        result.update({f"{key}/{name}": sum(v) / len(v) for name, v in sorted(by.items())})
+    result["mmbench_questions"] = float(len(hits))
+    result["mmbench_unresolved"] = float(unresolved_rows)
+    result["mmbench_unresolved_questions"] = float(unresolved_questions)
+    result[HEADLINE] = 100.0 * overall
+    return result
+
+
+def _vlmevalkit_scores(records: list[dict[str, Any]]) -> dict[str, float]:
+    """``mcq_circular_eval`` under ``exact_matching``, then ``report_acc`` on the main rows."""
+    main_rows = []
+    for row, group in circular_groups(records):
+        wrong = any(r["extracted"] is not None and r["extracted"] != r["answer"] for r in group)
+        unread = any(r["extracted"] is None for r in group)
+        main_rows.append({**row, "hit": float(not wrong and not unread)})  # unread: no judge -> 0
+    result = report_acc(main_rows) if main_rows else {}
+    result["mmbench_unresolved"] = float(sum(r["extracted"] is None for r in map(record_scores, records)))
+    result[HEADLINE] = 100.0 * split_overall(result, "dev")
+    return result
+
+
+def _paper_scores(records: list[dict[str, Any]]) -> dict[str, float]:
+    """``report_acc`` over every row, each row's hit its own verdict; plus the circular accuracy beside it."""
+    rows = [{**scored, "hit": float(scored["score"])} for scored in map(record_scores, records)]
+    result = report_acc(rows) if rows else {}
+    result["mmbench_unresolved"] = float(sum(r["extracted"] is None for r in rows))
+    result["mmbench_circular_accuracy"] = _vlmevalkit_scores(records)[HEADLINE]
+    result[HEADLINE] = 100.0 * split_overall(result, "dev")
+    return result
+
+
 # -- lmms-eval ----------------------------------------------------------------------------------
 class MMBenchLmmsEval(LmmsEvalProtocol):
     """``mmbench_doc_to_text``; each row read by the ``mmbench_choice`` heuristic; ``eval_result``'s
@@ -152,14 +211,14 @@ class MMBenchLmmsEval(LmmsEvalProtocol):
     prompt_template = "[{hint} ]{question} " + OPTIONS_HEADER + "\nA. {A}\nB. {B}[\nC. {C}][\nD. {D}]\n" + POST_PROMPT
     """Bracketed parts are left out when the hint or option is missing or ``"nan"``."""
     metrics = (
-        Metric(HEADLINE, form="custom", headline=True, unit=QUESTION),  # circular: a question is right only if every copy is
-        Metric("gpt_eval_score", form="custom", unit=QUESTION),
-        Metric("overall_acc", form="custom", unit=QUESTION),
-        Metric("category_acc/{category}", form="custom", group="category", unit=QUESTION),
-        Metric("l2_category_acc/{L2-category}", form="custom", group="L2-category", unit=QUESTION),
-        Metric("mmbench_questions", form="custom", unit=QUESTION),
-        Metric("mmbench_unresolved", form="custom", higher_is_better=False, unit=QUESTION),
-        Metric("mmbench_unresolved_questions", form="custom", higher_is_better=False, unit=QUESTION),
+        custom(HEADLINE, _lmms_eval_scores, headline=True, unit=QUESTION),  # circular: right only if every copy is
+        custom("gpt_eval_score", _lmms_eval_scores, unit=QUESTION),
+        custom("overall_acc", _lmms_eval_scores, unit=QUESTION),
+        custom("category_acc/{category}", _lmms_eval_scores, group="category", unit=QUESTION),
+        custom("l2_category_acc/{L2-category}", _lmms_eval_scores, group="L2-category", unit=QUESTION),
+        custom("mmbench_questions", _lmms_eval_scores, unit=QUESTION),
+        custom("mmbench_unresolved", _lmms_eval_scores, higher_is_better=False, unit=QUESTION),
+        custom("mmbench_unresolved_questions", _lmms_eval_scores, higher_is_better=False, unit=QUESTION),
     )
 
     def prompt(self, doc: dict[str, Any]) -> str:
@@ -191,30 +250,6 @@ class MMBenchLmmsEval(LmmsEvalProtocol):
                            score=float(verdict.letter == row["answer"]))  # fmt: skip
         return rows
 
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        hits: list[tuple[dict[str, Any], int]] = []
-        unresolved_rows = unresolved_questions = 0
-        fallback = lmms_eval_fallback_stream()  # eval_result seeds it once, before the first group
-        for row, group in circular_groups(records):
-            letters = [mmbench_choice(str(r["prediction"]), scoring_choices(r)) for r in group]
-            wrong = any(x is not None and x != r["answer"] for x, r in zip(letters, group, strict=True))
-            unread = [r for x, r in zip(letters, group) if x is None]
-            unmatched = sum(r.get("matched_by", "none") == "none" for r in unread)
-            unresolved_rows += unmatched
-            unresolved_questions += int(unmatched > 0 and not wrong)
-            hits.append((row, int(not wrong and _judged_right(unread, fallback))))
-        overall = sum(h for _, h in hits) / len(hits) if hits else 0.0
-        result = {"gpt_eval_score": 100.0 * overall, "overall_acc": overall}
-        for key, column in (("category_acc", "category"), ("l2_category_acc", "L2-category")):
-            by: dict[str, list[int]] = defaultdict(list)
-            for row, hit in hits:
-                by[str(row.get(column))].append(hit)
-            result.update({f"{key}/{name}": sum(v) / len(v) for name, v in sorted(by.items())})
-        result["mmbench_questions"] = float(len(hits))
-        result["mmbench_unresolved"] = float(unresolved_rows)
-        result["mmbench_unresolved_questions"] = float(unresolved_questions)
-        result[HEADLINE] = 100.0 * overall
-        return result
 
 
 def _judged_right(unread: list[dict[str, Any]], fallback: Callable[[], str]) -> bool:
@@ -268,14 +303,9 @@ class MMBenchVLMEvalKit(VLMEvalKitMatching, VLMEvalKitProtocol):
         IMAGE_PLACEHOLDER + "\n[Hint: {hint}\n]{question}\nA. {A}\nB. {B}[\nC. {C}][\nD. {D}]\n" + POST_PROMPT
     )
     metrics = (
-        Metric(HEADLINE, form="custom", headline=True, unit=QUESTION),  # dev/Overall x 100, circular
-        Metric("dev/Overall", form="custom", unit=QUESTION),
-        *(
-            Metric(f"dev/{abbreviation}", form="custom", group="l2-category", group_value=l2, unit=QUESTION)
-            for l2, abbreviation in MMB_ABBREVIATIONS.items()
-        ),
-        Metric("dev/{category}", form="custom", group="category", unit=QUESTION),
-        Metric("mmbench_unresolved", form="custom", higher_is_better=False, unit=QUESTION),
+        custom(HEADLINE, _vlmevalkit_scores, headline=True, unit=QUESTION),  # dev/Overall x 100, circular
+        *_report_acc_metrics(_vlmevalkit_scores, QUESTION),
+        custom("mmbench_unresolved", _vlmevalkit_scores, higher_is_better=False, unit=QUESTION),
     )
 
     def prompt(self, doc: dict[str, Any]) -> str:
@@ -293,17 +323,6 @@ class MMBenchVLMEvalKit(VLMEvalKitMatching, VLMEvalKitProtocol):
                 "answer": answer, "split": doc.get("split"), "category": doc.get("category"),
                 "l2-category": doc.get("L2-category", doc.get("l2-category"))}  # fmt: skip
 
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        """``mcq_circular_eval`` under ``exact_matching``, then ``report_acc`` on the main rows."""
-        main_rows = []
-        for row, group in circular_groups(records):
-            wrong = any(r["extracted"] is not None and r["extracted"] != r["answer"] for r in group)
-            unread = any(r["extracted"] is None for r in group)
-            main_rows.append({**row, "hit": float(not wrong and not unread)})  # unread: no judge -> 0
-        result = report_acc(main_rows) if main_rows else {}
-        result["mmbench_unresolved"] = float(sum(r["extracted"] is None for r in map(record_scores, records)))
-        result[HEADLINE] = 100.0 * split_overall(result, "dev")
-        return result
 
 
 # -- the paper (VLMEvalKit + PR #541's changes) -------------------------------------------------------
@@ -311,21 +330,13 @@ class MMBenchPaper(PaperProtocol, MMBenchVLMEvalKit):
     """VLMEvalKit's MMBench with ``circular=False``: ``mcq_vanilla_eval`` scores every row, copies included."""
 
     metrics = (
-        # every fixture and lmms-lab row is split "dev": the per-row mean within it is a closed form
-        Metric(HEADLINE, form="mean", scale=100.0, group="split", group_value="dev", headline=True),
-        Metric("dev/Overall", form="mean", group="split", group_value="dev"),
-        *(m for m in MMBenchVLMEvalKit.metrics if not m.headline and m.name != "dev/Overall"),
-        Metric("mmbench_circular_accuracy", form="custom", unit=QUESTION),  # the vlmevalkit protocol's headline
+        # every row its own verdict (dev/Overall x 100): resampled by row
+        custom(HEADLINE, _paper_scores, group="split", group_value="dev", headline=True),
+        *_report_acc_metrics(_paper_scores, SAMPLE, group="split", group_value="dev"),
+        custom("mmbench_unresolved", _paper_scores, higher_is_better=False, unit=QUESTION),
+        custom("mmbench_circular_accuracy", _paper_scores, unit=QUESTION),  # the vlmevalkit protocol's headline
     )
 
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        """``report_acc`` over every row, each row's hit its own verdict; plus the circular accuracy beside it."""
-        rows = [{**scored, "hit": float(scored["score"])} for scored in map(record_scores, records)]
-        result = report_acc(rows) if rows else {}
-        result["mmbench_unresolved"] = float(sum(r["extracted"] is None for r in rows))
-        result["mmbench_circular_accuracy"] = MMBenchVLMEvalKit.aggregate(self, records)[HEADLINE]
-        result[HEADLINE] = 100.0 * split_overall(result, "dev")
-        return result
 
 
 # -- both ---------------------------------------------------------------------------------------

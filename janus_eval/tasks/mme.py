@@ -52,10 +52,9 @@ from janus_eval.metrics.vlmevalkit_prompt import janus_content
 from janus_eval.metrics.yes_no import vlmevalkit_yes_no
 from janus_eval.protocol import custom, per_group
 from janus_eval.registry import task
+from janus_eval.contract import DatasetSpec, IMAGE_PLACEHOLDER
 from janus_eval.task import (
-    IMAGE_PLACEHOLDER,
     SHORT_ANSWER_PROMPT,
-    DatasetSpec,
     GenerationSettings,
     JanusEvalError,
     LmmsEvalProtocol,

@@ -95,6 +95,7 @@ from PIL import Image
 from janus_eval.hfdata import decode_image
 from janus_eval.metrics.answer_judge import JudgeMatchedTask
 from janus_eval.metrics.choice import mmmu_choice, option_letters
+from janus_eval.metrics.mmmu_open import open_correct, parse_open
 from janus_eval.metrics.vlmevalkit_mcq import (
     VLMEvalKitMatching,
     choices_of,
@@ -103,15 +104,13 @@ from janus_eval.metrics.vlmevalkit_mcq import (
     split_overall,
 )
 from janus_eval.metrics.vlmevalkit_prompt import janus_content
+from janus_eval.protocol import custom
 from janus_eval.registry import task
+from janus_eval.contract import DatasetSpec, IMAGE_PLACEHOLDER, RunContext
 from janus_eval.task import (
-    IMAGE_PLACEHOLDER,
-    DatasetSpec,
     GenerationSettings,
     JanusEvalError,
     LmmsEvalProtocol,
-    Metric,
-    RunContext,
     UnderstandingTask,
     PaperProtocol,
     VLMEvalKitProtocol,
@@ -154,6 +153,26 @@ def subject_of(doc_id: str) -> str:
     return match.group(1)
 
 
+# -- metrics ------------------------------------------------------------------------------------
+def _lmms_eval_scores(records: list[dict[str, Any]]) -> dict[str, float]:
+    """lmms-eval's ``mmmu_aggregate_results`` with the fallback letters replayed over the records in dataset order."""
+    by_subject: dict[str, list[float]] = defaultdict(list)  # insertion order = first appearance
+    for scored, letter in zip(map(record_scores, records), replay_guesses(records)):
+        correct = float(letter == scored["answer"]) if letter is not None else float(scored["score"])
+        by_subject[scored["subdomain"]].append(correct)
+    accuracy = {s: (sum(v) / len(v), len(v)) for s, v in by_subject.items()}
+    result: dict[str, float] = {}
+    for domain, subjects in DOMAINS.items():
+        present = {s: accuracy[s] for s in subjects if s in accuracy}
+        if present:  # lmms-eval prints 0 for a domain with no samples; we leave it out
+            result[f"mmmu_acc/Overall-{domain}"] = round(_instance_weighted(present), 5)
+    result.update({f"mmmu_acc/{s}": round(acc, 5) for s, (acc, _) in accuracy.items()})
+    overall = _instance_weighted(accuracy)
+    result["mmmu_acc"] = round(overall, 5)
+    result[HEADLINE] = 100.0 * overall
+    return result
+
+
 # -- lmms-eval ----------------------------------------------------------------------------------
 class MMMULmmsEval(LmmsEvalProtocol):
     """``construct_prompt`` with ``<image k>`` kept, the referenced images first; the official MMMU
@@ -166,10 +185,10 @@ class MMMULmmsEval(LmmsEvalProtocol):
         + " | open: {question}\n\n" + OPEN_PROMPT + " | <image k> kept; image_k per distinct k, sorted, first"
     )  # fmt: skip
     metrics = (
-        Metric(HEADLINE, form="custom", headline=True),  # instance-weighted mean x 100, unrounded; guesses replayed
-        Metric("mmmu_acc", form="custom"),  # rounded to 5 decimals
-        *(Metric(f"mmmu_acc/Overall-{domain}", form="custom") for domain in DOMAINS),  # rounded; no domain field
-        Metric("mmmu_acc/{subdomain}", form="custom", group="subdomain"),  # rounded
+        custom(HEADLINE, _lmms_eval_scores, headline=True),  # instance-weighted mean x 100, unrounded; guesses replayed
+        custom("mmmu_acc", _lmms_eval_scores),  # rounded to 5 decimals
+        *(custom(f"mmmu_acc/Overall-{domain}", _lmms_eval_scores) for domain in DOMAINS),  # rounded; no domain field
+        custom("mmmu_acc/{subdomain}", _lmms_eval_scores, group="subdomain"),  # rounded
     )
 
     def image_columns(self, doc: dict[str, Any]) -> list[str]:
@@ -202,23 +221,6 @@ class MMMULmmsEval(LmmsEvalProtocol):
                "guessed": bool(fallback)}  # fmt: skip
         return {**row, "fallback_letters": fallback} if fallback else row
 
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        by_subject: dict[str, list[float]] = defaultdict(list)  # insertion order = first appearance
-        for scored, letter in zip(map(record_scores, records), replay_guesses(records)):
-            correct = float(letter == scored["answer"]) if letter is not None else float(scored["score"])
-            by_subject[scored["subdomain"]].append(correct)
-        accuracy = {s: (sum(v) / len(v), len(v)) for s, v in by_subject.items()}
-        result: dict[str, float] = {}
-        for domain, subjects in DOMAINS.items():
-            present = {s: accuracy[s] for s in subjects if s in accuracy}
-            if present:  # lmms-eval prints 0 for a domain with no samples; we leave it out
-                result[f"mmmu_acc/Overall-{domain}"] = round(_instance_weighted(present), 5)
-        result.update({f"mmmu_acc/{s}": round(acc, 5) for s, (acc, _) in accuracy.items()})
-        overall = _instance_weighted(accuracy)
-        result["mmmu_acc"] = round(overall, 5)
-        result[HEADLINE] = 100.0 * overall
-        return result
-
 
 def replay_guesses(records: list[dict[str, Any]]) -> list[str | None]:
     """lmms-eval's fallback letter for each guessed record, drawn in the records' order; None for the others."""
@@ -249,73 +251,10 @@ def _instance_weighted(accuracy: dict[str, tuple[float, int]]) -> float:
     return sum(acc * n for acc, n in accuracy.values()) / total if total else 0.0
 
 
-# -- open questions -----------------------------------------------------------------------------
-_INDICATORS = ("could be ", "so ", "is ", "thus ", "therefore ", "final ", "answer ", "result ")
-_TRIVIAL = {":", ",", ".", "!", "?", ";", "'"}
-_NUM_COMMAS = re.compile(r"-?\b\d{1,3}(?:,\d{3})+\b")
-_NUM_SCIENTIFIC = re.compile(r"-?\d+(?:\.\d+)?[eE][+-]?\d+")
-_NUM_SIMPLE = re.compile(r"-?(?:\d+\.\d+|\.\d+|\d+\b)(?![eE][+-]?\d+)(?![,\d])")
-
-
-def _numbers(text: str) -> list[str]:
-    """Comma-grouped, then scientific, then plain numbers found in ``text`` (MMMU's ``extract_numbers``)."""
-    return _NUM_COMMAS.findall(text) + _NUM_SCIENTIFIC.findall(text) + _NUM_SIMPLE.findall(text)
-
-
-def normalize(value: str) -> list[float | str]:
-    """A number (commas dropped) -> [round(x, 2)]; a string -> [lower], 1 char -> [" c", "c "]."""
-    value = value.strip()
-    try:
-        return [round(float(value.replace(",", "")), 2)]
-    except ValueError:
-        pass
-    value = value.lower()
-    return [" " + value, value + " "] if len(value) == 1 else [value]
-
-
-def _key_tails(response: str) -> list[str]:
-    """Per line, the shortest tail after an answer indicator (``=`` too on the last line), else the whole reply.
-
-    The reply is lower-cased before MMMU's ``". " + capital letter`` split, so only newlines split it.
-    """
-    response = response.strip().strip(".").lower()
-    lines = response.split("\n")
-    tails = []
-    for n, line in enumerate(lines):
-        indicators = _INDICATORS + (("=",) if n == len(lines) - 1 else ())
-        shortest = None
-        for indicator in indicators:
-            if indicator in line:
-                tail = line.split(indicator)[-1].strip()
-                if not shortest or len(tail) < len(shortest):
-                    shortest = tail
-        if shortest and shortest.strip() not in _TRIVIAL:
-            tails.append(shortest)
-    return tails or [response]
-
-
-def parse_open(response: str) -> list[float | str]:
-    """Candidate answers of an open question: key tails and the numbers in them, normalised, de-duplicated.
-
-    lmms-eval de-duplicates through a ``set`` (order unspecified); we sort numbers before strings so
-    records are stable. Order never changes correctness.
-    """
-    tails = _key_tails(response)
-    candidates = tails + [n for tail in tails for n in _numbers(tail)]
-    unique = set(x for c in candidates for x in normalize(c))
-    return sorted(unique, key=lambda x: (isinstance(x, str), repr(x)))
-
-
-def open_correct(gold: str, candidates: list[Any]) -> bool:
-    """A parsed number equal to a numeric gold, or a string gold contained in a parsed string."""
-    golds = normalize(gold)
-    for candidate in candidates:
-        if isinstance(candidate, str):
-            if any(isinstance(g, str) and g in candidate for g in golds):
-                return True
-        elif candidate in golds:
-            return True
-    return False
+def _vlmevalkit_scores(records: list[dict[str, Any]]) -> dict[str, float]:
+    """``report_acc`` of the rows, then the headline: the ``validation`` split's overall x 100."""
+    result = report_acc([record_scores(r) for r in records]) if records else {}
+    return {**result, HEADLINE: 100.0 * split_overall(result, "validation")}
 
 
 # -- VLMEvalKit ---------------------------------------------------------------------------------
@@ -327,16 +266,14 @@ class MMMUVLMEvalKit(VLMEvalKitMatching, VLMEvalKitProtocol):
         "{one " + IMAGE_PLACEHOLDER + " per image}\n{question}\nA. {option 1}\nB. {option 2}...\n\n"
         + MC_PROMPT + " | open: {images}\n{question}\nAnswer the question directly. | <image k> kept"
     )  # fmt: skip
-    # report_acc's means of ``hit`` (= score) within split "validation": every MMMU validation id starts
-    # with "validation_", so the per-discipline and per-subject groups need no split condition.
+    # report_acc's means of ``hit`` (= score) per split, discipline and subject, in its own order and
+    # arithmetic (a custom computation, so results keep VLMEvalKit's key order and rounding).
     metrics = (
-        Metric(HEADLINE, form="mean", key="hit", scale=100.0, group="split", group_value="validation", headline=True),
-        Metric("validation/Overall", form="mean", key="hit", group="split", group_value="validation"),
-        *(
-            Metric(f"validation/{discipline}", form="mean", key="hit", group="l2-category", group_value=discipline)
-            for discipline in DOMAINS
-        ),
-        Metric("validation/{category}", form="mean", key="hit", group="category"),
+        custom(HEADLINE, _vlmevalkit_scores, group="split", group_value="validation", headline=True),  # x 100
+        custom("validation/Overall", _vlmevalkit_scores, group="split", group_value="validation"),
+        *(custom(f"validation/{discipline}", _vlmevalkit_scores, group="l2-category", group_value=discipline)
+          for discipline in DOMAINS),  # fmt: skip
+        custom("validation/{category}", _vlmevalkit_scores, group="category"),
     )
 
     def image_columns(self, doc: dict[str, Any]) -> list[str]:
@@ -363,10 +300,6 @@ class MMMUVLMEvalKit(VLMEvalKitMatching, VLMEvalKitProtocol):
         return {"score": float(letter == gold), "hit": float(letter == gold), "id": doc_id, "answer": answer,
                 "gold_letter": gold, "extracted": letter or "Z", "split": doc_id.split("_")[0], "category": subject,
                 "l2-category": discipline}  # fmt: skip
-
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        result = report_acc([record_scores(r) for r in records]) if records else {}
-        return {**result, HEADLINE: 100.0 * split_overall(result, "validation")}
 
 
 def vlmevalkit_choices(doc: dict[str, Any]) -> dict[str, str]:

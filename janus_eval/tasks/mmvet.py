@@ -82,14 +82,12 @@ from janus_eval.metrics.mmvet.common import CAPABILITIES, judged_flags
 from janus_eval.metrics.vlmevalkit_prompt import MMVET_SYSTEM_PROMPT, janus_content
 from janus_eval.registry import task
 from janus_eval.task import UnscoredMark
+from janus_eval.contract import DatasetSpec, IMAGE_PLACEHOLDER, RunContext
 from janus_eval.task import (
-    IMAGE_PLACEHOLDER,
-    DatasetSpec,
     GenerationSettings,
     JanusEvalError,
     LmmsEvalProtocol,
     Metric,
-    RunContext,
     UnderstandingProtocol,
     UnderstandingTask,
     PaperProtocol,

@@ -32,14 +32,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from janus_eval.metrics.yes_no import vlmevalkit_yes_no as yes_no_extraction
+from janus_eval.protocol import custom
 from janus_eval.registry import task
+from janus_eval.contract import DatasetSpec, IMAGE_PLACEHOLDER
 from janus_eval.task import (
-    IMAGE_PLACEHOLDER,
     SHORT_ANSWER_PROMPT,
-    DatasetSpec,
     GenerationSettings,
     LmmsEvalProtocol,
-    Metric,
     UnderstandingTask,
     PaperProtocol,
     VLMEvalKitProtocol,
@@ -50,39 +49,16 @@ POST_PROMPT = SHORT_ANSWER_PROMPT
 SPLITS = ("adversarial", "popular", "random")
 
 
-# -- lmms-eval ----------------------------------------------------------------------------------
-class PopeLmmsEval(LmmsEvalProtocol):
-    """The question plus the short-answer post-prompt; exact "yes"/"no" after lower() and strip()."""
+_LMMS_EVAL_NAMES = ("pope_accuracy", "pope_precision", "pope_recall", "pope_f1_score", "pope_yes_ratio")
+"""lmms-eval's metrics, each also per setting as ``<name>/<setting>``; the first is the mean score."""
 
-    generation = GenerationSettings(max_new_tokens=128)
-    prompt_template = "{question}" + POST_PROMPT
-    metrics = (
-        Metric("pope_f1", form="custom", headline=True),
-        Metric("pope_accuracy", form="mean"),
-        Metric("pope_precision", form="custom"),
-        Metric("pope_recall", form="custom"),
-        Metric("pope_f1_score", form="custom"),
-        Metric("pope_yes_ratio", form="custom"),
-        Metric("pope_accuracy/{category}", form="mean", group="category"),
-        Metric("pope_precision/{category}", form="custom", group="category"),
-        Metric("pope_recall/{category}", form="custom", group="category"),
-        Metric("pope_f1_score/{category}", form="custom", group="category"),
-        Metric("pope_yes_ratio/{category}", form="custom", group="category"),
-    )
 
-    def prompt(self, doc: dict[str, Any]) -> str:
-        return doc["question"].strip() + POST_PROMPT
-
-    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
-        pred = prediction.lower().strip()
-        answer = str(doc["answer"]).lower().strip()
-        return {"score": 1.0 if pred == answer else 0.0, "prediction": pred, "ground_truth": answer,
-                "category": doc.get("category")}  # fmt: skip
-
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        result = _overall_and_per_split([record_scores(r) for r in records], _pope_metrics)
-        result["pope_f1"] = 100.0 * result["pope_f1_score"]
-        return result
+# -- metrics (each protocol declares its names over one of these computations) -------------------
+def _lmms_eval_scores(records: list[dict[str, Any]]) -> dict[str, float]:
+    """lmms-eval's POPE metrics overall, then per setting, then the headline (F1 x 100)."""
+    result = _overall_and_per_split([record_scores(r) for r in records], _pope_metrics)
+    result["pope_f1"] = 100.0 * result["pope_f1_score"]
+    return result
 
 
 def _pope_metrics(scored: list[dict[str, Any]]) -> dict[str, float]:
@@ -100,37 +76,15 @@ def _pope_metrics(scored: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-# -- VLMEvalKit ---------------------------------------------------------------------------------
-class PopeVLMEvalKit(VLMEvalKitProtocol):
-    """``YOrN_Extraction`` of the reply; ``POPE_rating`` in percent, Unknown counted as "no" for P/R/F1."""
+_VLMEVALKIT_NAMES = ("Overall", "acc", "precision", "recall")
+"""``POPE_rating``'s columns (F1, accuracy, precision, recall in percent), each also per setting."""
 
-    prompt_template = IMAGE_PLACEHOLDER + "\n{question}" + POST_PROMPT
-    metrics = (
-        Metric("pope_f1", form="custom", headline=True),
-        Metric("Overall", form="custom"),
-        Metric("acc", form="mean", scale=100.0),
-        Metric("precision", form="custom"),
-        Metric("recall", form="custom"),
-        Metric("Overall/{category}", form="custom", group="category"),
-        Metric("acc/{category}", form="mean", scale=100.0, group="category"),
-        Metric("precision/{category}", form="custom", group="category"),
-        Metric("recall/{category}", form="custom", group="category"),
-    )
 
-    def prompt(self, doc: dict[str, Any]) -> str:
-        question = doc["question"].replace(" Please answer yes or no.", "")
-        return f"{IMAGE_PLACEHOLDER}\n{question}{POST_PROMPT}"
-
-    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
-        extracted = yes_no_extraction(prediction)
-        answer = str(doc["answer"]).capitalize()
-        return {"score": float(extracted == answer), "prediction": extracted, "ground_truth": answer,
-                "category": doc.get("category")}  # fmt: skip
-
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        result = _overall_and_per_split([record_scores(r) for r in records], _vlmevalkit_rating)
-        result["pope_f1"] = result["Overall"]
-        return result
+def _vlmevalkit_scores(records: list[dict[str, Any]]) -> dict[str, float]:
+    """``POPE_rating`` overall, then per setting, then the headline (the overall F1)."""
+    result = _overall_and_per_split([record_scores(r) for r in records], _vlmevalkit_rating)
+    result["pope_f1"] = result["Overall"]
+    return result
 
 
 def _vlmevalkit_rating(scored: list[dict[str, Any]]) -> dict[str, float]:
@@ -148,28 +102,15 @@ def _vlmevalkit_rating(scored: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-# -- the paper (VLMEvalKit + PR #541's changes) -------------------------------------------------------
-PAPER_SPLIT = "random"
-"""The POPE setting whose F1 the Janus paper's Table 2 prints (PR #541's description)."""
+def _paper_scores(records: list[dict[str, Any]]) -> dict[str, float]:
+    """VLMEvalKit's rating with the ``random`` setting's F1 as headline (none without ``random`` rows)."""
+    result = _vlmevalkit_scores(records)
+    del result["pope_f1"]
+    if f"Overall/{PAPER_SPLIT}" in result:
+        result["pope_f1"] = result[f"Overall/{PAPER_SPLIT}"]
+    return result
 
 
-class PopePaper(PaperProtocol, PopeVLMEvalKit):
-    """VLMEvalKit's POPE with the paper's column as headline: the ``random`` row's F1 (``Overall/random``)."""
-
-    metrics = (
-        Metric("pope_f1", form="custom", headline=True),  # = Overall/random
-        *(m for m in PopeVLMEvalKit.metrics if not m.headline),
-    )
-
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        result = PopeVLMEvalKit.aggregate(self, records)
-        del result["pope_f1"]
-        if f"Overall/{PAPER_SPLIT}" in result:
-            result["pope_f1"] = result[f"Overall/{PAPER_SPLIT}"]
-        return result
-
-
-# -- both ---------------------------------------------------------------------------------------
 def _overall_and_per_split(scored: list[dict[str, Any]], metrics: Any) -> dict[str, float]:
     """``metrics`` over every sample, then over each POPE setting as ``<metric>/<setting>``."""
     result = metrics(scored)
@@ -184,6 +125,66 @@ def _ratio(num: int, den: int) -> float:
     return num / den if den else 0.0
 
 
+# -- lmms-eval ----------------------------------------------------------------------------------
+class PopeLmmsEval(LmmsEvalProtocol):
+    """The question plus the short-answer post-prompt; exact "yes"/"no" after lower() and strip()."""
+
+    generation = GenerationSettings(max_new_tokens=128)
+    prompt_template = "{question}" + POST_PROMPT
+    metrics = (
+        custom("pope_f1", _lmms_eval_scores, headline=True),  # F1 x 100; computed last
+        *(custom(name, _lmms_eval_scores) for name in _LMMS_EVAL_NAMES),
+        *(custom(f"{name}/{{category}}", _lmms_eval_scores, group="category") for name in _LMMS_EVAL_NAMES),
+    )
+
+    def prompt(self, doc: dict[str, Any]) -> str:
+        return doc["question"].strip() + POST_PROMPT
+
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        pred = prediction.lower().strip()
+        answer = str(doc["answer"]).lower().strip()
+        return {"score": 1.0 if pred == answer else 0.0, "prediction": pred, "ground_truth": answer,
+                "category": doc.get("category")}  # fmt: skip
+
+
+# -- VLMEvalKit ---------------------------------------------------------------------------------
+class PopeVLMEvalKit(VLMEvalKitProtocol):
+    """``YOrN_Extraction`` of the reply; ``POPE_rating`` in percent, Unknown counted as "no" for P/R/F1."""
+
+    prompt_template = IMAGE_PLACEHOLDER + "\n{question}" + POST_PROMPT
+    metrics = (
+        custom("pope_f1", _vlmevalkit_scores, headline=True),  # = Overall
+        *(custom(name, _vlmevalkit_scores) for name in _VLMEVALKIT_NAMES),
+        *(custom(f"{name}/{{category}}", _vlmevalkit_scores, group="category") for name in _VLMEVALKIT_NAMES),
+    )
+
+    def prompt(self, doc: dict[str, Any]) -> str:
+        question = doc["question"].replace(" Please answer yes or no.", "")
+        return f"{IMAGE_PLACEHOLDER}\n{question}{POST_PROMPT}"
+
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        extracted = yes_no_extraction(prediction)
+        answer = str(doc["answer"]).capitalize()
+        return {"score": float(extracted == answer), "prediction": extracted, "ground_truth": answer,
+                "category": doc.get("category")}  # fmt: skip
+
+
+# -- the paper (VLMEvalKit + PR #541's changes) -------------------------------------------------------
+PAPER_SPLIT = "random"
+"""The POPE setting whose F1 the Janus paper's Table 2 prints (PR #541's description)."""
+
+
+class PopePaper(PaperProtocol, PopeVLMEvalKit):
+    """VLMEvalKit's POPE with the paper's column as headline: the ``random`` row's F1 (``Overall/random``)."""
+
+    metrics = (
+        custom("pope_f1", _paper_scores, headline=True),  # = Overall/random
+        *(custom(name, _paper_scores) for name in _VLMEVALKIT_NAMES),
+        *(custom(f"{name}/{{category}}", _paper_scores, group="category") for name in _VLMEVALKIT_NAMES),
+    )
+
+
+# -- both ---------------------------------------------------------------------------------------
 @task("pope")
 class Pope(UnderstandingTask):
     headline: ClassVar[str] = "pope_f1"

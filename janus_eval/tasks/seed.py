@@ -52,14 +52,13 @@ from janus_eval.hfdata import DocSet, decode_image
 from janus_eval.metrics.answer_judge import JudgeMatchedTask
 from janus_eval.metrics.vlmevalkit_mcq import VLMEvalKitMatching, choices_of, mcq_prompt, report_acc
 from janus_eval.metrics.vlmevalkit_prompt import janus_content
+from janus_eval.protocol import custom
 from janus_eval.registry import task
+from janus_eval.contract import DatasetSpec, IMAGE_PLACEHOLDER, RunContext
 from janus_eval.task import (
-    IMAGE_PLACEHOLDER,
-    DatasetSpec,
     GenerationSettings,
     LmmsEvalProtocol,
     Metric,
-    RunContext,
     UnderstandingTask,
     PaperProtocol,
     VLMEvalKitProtocol,
@@ -106,6 +105,14 @@ class SEEDLmmsEval(LmmsEvalProtocol):
         }
 
 
+def _vlmevalkit_scores(records: list[dict[str, Any]]) -> dict[str, float]:
+    """``report_acc`` (Overall, then each dimension), then the headline: Overall x 100."""
+    scored = [record_scores(r) for r in records]
+    if not scored:
+        return {}
+    result = report_acc(scored)
+    return {**result, "seed_image_accuracy": 100.0 * result["Overall"]}
+
 
 # -- VLMEvalKit ---------------------------------------------------------------------------------
 class SEEDVLMEvalKit(VLMEvalKitMatching, VLMEvalKitProtocol):
@@ -117,9 +124,10 @@ class SEEDVLMEvalKit(VLMEvalKitMatching, VLMEvalKitProtocol):
         IMAGE_PLACEHOLDER + "\n{question}\nA. {choice_a}\nB. {choice_b}\nC. {choice_c}\nD. {choice_d}\n" + POST_PROMPT
     )
     metrics = (
-        Metric("seed_image_accuracy", form="mean", key="hit", scale=100.0, headline=True),
-        Metric("Overall", form="mean", key="hit"),
-        Metric("{category}", form="mean", key="hit", group="category"),  # last: it fits every name
+        # report_acc's means of ``hit`` in its own order and arithmetic, then the headline (Overall x 100)
+        custom("seed_image_accuracy", _vlmevalkit_scores, headline=True),
+        custom("Overall", _vlmevalkit_scores),
+        custom("{category}", _vlmevalkit_scores, group="category"),  # last: it fits every name
     )
 
     def prompt(self, doc: dict[str, Any]) -> str:
@@ -136,13 +144,6 @@ class SEEDVLMEvalKit(VLMEvalKitMatching, VLMEvalKitProtocol):
         answer = str(doc["answer"])
         return {"score": float(letter == answer), "hit": float(letter == answer), "prediction": letter or "Z",
                 "answer": answer, "category": DIMENSIONS.get(int(doc["question_type_id"]), "unknown")}  # fmt: skip
-
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        scored = [record_scores(r) for r in records]
-        if not scored:
-            return {}
-        result = report_acc(scored)
-        return {**result, "seed_image_accuracy": 100.0 * result["Overall"]}
 
 
 def vlmevalkit_choices(doc: dict[str, Any]) -> dict[str, str]:

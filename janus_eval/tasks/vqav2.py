@@ -40,14 +40,13 @@ from typing import Any, ClassVar
 from janus_eval.io import write_json
 from janus_eval.metrics.vqa_normalize import vqa_accuracy
 from janus_eval.protocol import LMMS_EVAL_REFERENCE
+from janus_eval.protocol import custom
 from janus_eval.registry import task
+from janus_eval.contract import DatasetSpec, RunContext
 from janus_eval.task import (
     SHORT_ANSWER_PROMPT,
-    DatasetSpec,
     GenerationSettings,
     LmmsEvalProtocol,
-    Metric,
-    RunContext,
     UnderstandingTask,
     PaperProtocol,
     VLMEvalKitProtocol,
@@ -60,46 +59,6 @@ PAPER_NOTE = (
     "the paper's VQAv2 is test-dev, scored by the EvalAI server (write_evalai_submission); VQAv2 is not in "
     "VLMEvalKit, so a local score uses lmms-eval's rules with VLMEvalKit's Janus generation settings"
 )
-
-
-# -- lmms-eval ----------------------------------------------------------------------------------
-class VQAv2LmmsEval(LmmsEvalProtocol):
-    """The question plus the short-answer post-prompt; normalised answers, leave-one-out VQA accuracy."""
-
-    generation = GenerationSettings(max_new_tokens=16)
-    prompt_template = "{question}" + POST_PROMPT
-    note: ClassVar[str | None] = None
-    metrics = (
-        Metric("vqav2_accuracy", form="mean", key="exact_match", scale=100.0, headline=True),
-        Metric("exact_match", form="mean", key="exact_match"),
-        Metric("exact_match/{answer_type}", form="mean", key="exact_match", group="answer_type"),
-    )
-
-    def prompt(self, doc: dict[str, Any]) -> str:
-        return f"{doc['question']}{POST_PROMPT}"
-
-    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
-        return vqa_score(doc, prediction)
-
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        return vqa_aggregate(records)
-
-
-def vqa_score(doc: dict[str, Any], prediction: str) -> dict[str, Any]:
-    """lmms-eval's ``vqav2_process_results``: VQA accuracy of the stripped prediction."""
-    answers = doc.get("answers")
-    prediction = prediction.strip()  # lmms-eval's framework strips before process_results
-    if answers:
-        accuracy, answer = vqa_accuracy(prediction, answers)
-    else:  # no human answers (the test split): lmms-eval scores 0 and submits the raw text
-        accuracy, answer = 0.0, prediction
-    return {
-        "score": accuracy,
-        "exact_match": accuracy,
-        "answer": answer,
-        "question_id": str(doc["question_id"]),  # a string, so it stays out of the numeric scores
-        "answer_type": doc.get("answer_type"),
-    }
 
 
 def vqa_aggregate(records: list[dict[str, Any]]) -> dict[str, float]:
@@ -118,6 +77,43 @@ def vqa_aggregate(records: list[dict[str, Any]]) -> dict[str, float]:
 def _mean(values: list[float]) -> float:
     """lmms-eval's ``mean`` aggregation: ``sum / len`` (float sums depend on order at the last ulp)."""
     return sum(values) / len(values)
+
+
+# -- lmms-eval ----------------------------------------------------------------------------------
+class VQAv2LmmsEval(LmmsEvalProtocol):
+    """The question plus the short-answer post-prompt; normalised answers, leave-one-out VQA accuracy."""
+
+    generation = GenerationSettings(max_new_tokens=16)
+    prompt_template = "{question}" + POST_PROMPT
+    note: ClassVar[str | None] = None
+    metrics = (
+        custom("vqav2_accuracy", vqa_aggregate, headline=True),  # exact_match x 100
+        custom("exact_match", vqa_aggregate),
+        custom("exact_match/{answer_type}", vqa_aggregate, group="answer_type"),
+    )
+
+    def prompt(self, doc: dict[str, Any]) -> str:
+        return f"{doc['question']}{POST_PROMPT}"
+
+    def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+        return vqa_score(doc, prediction)
+
+
+def vqa_score(doc: dict[str, Any], prediction: str) -> dict[str, Any]:
+    """lmms-eval's ``vqav2_process_results``: VQA accuracy of the stripped prediction."""
+    answers = doc.get("answers")
+    prediction = prediction.strip()  # lmms-eval's framework strips before process_results
+    if answers:
+        accuracy, answer = vqa_accuracy(prediction, answers)
+    else:  # no human answers (the test split): lmms-eval scores 0 and submits the raw text
+        accuracy, answer = 0.0, prediction
+    return {
+        "score": accuracy,
+        "exact_match": accuracy,
+        "answer": answer,
+        "question_id": str(doc["question_id"]),  # a string, so it stays out of the numeric scores
+        "answer_type": doc.get("answer_type"),
+    }
 
 
 # -- VLMEvalKit ---------------------------------------------------------------------------------

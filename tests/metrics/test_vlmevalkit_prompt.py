@@ -1,7 +1,7 @@
 """The Janus wrapper's user turn: image placeholders first, then the text, stripped as the processor strips it."""
 
 from janus_eval.metrics.vlmevalkit_prompt import janus_content
-from janus_eval.protocol import IMAGE_PLACEHOLDER
+from janus_eval.contract import IMAGE_PLACEHOLDER
 
 
 def test_images_come_first_and_the_turn_is_stripped():

@@ -6,10 +6,11 @@ import pytest
 import torch
 from checkpoint_writers import write_original
 
+from janus_eval.errors import JanusEvalError
 from janus_eval.model import load
+from janus_eval.model.checkpoint import weight_files
 from janus_eval.model.original_format import load_original, original_key
 from janus_eval.model.tiny import TOKEN_IDS, build_tokenizer, tiny_config
-from janus_eval.errors import JanusEvalError
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,7 @@ def test_strict_loading_names_unmapped_and_missing_keys(tmp_path, untied_model):
     del state["gen_head.vision_head.bias"]
     save_file(state, str(tmp_path / "model.safetensors"))
     with pytest.raises(JanusEvalError, match=r"1 unmapped checkpoint tensors \['mystery.weight'\], 1 missing \['gen_head.vision_head.bias'\]"):
-        load_original(tmp_path, TOKEN_IDS["<image_placeholder>"])
+        load_original(tmp_path, TOKEN_IDS["<image_placeholder>"], weight_files(tmp_path))
 
 
 def test_wrong_shape_is_reported(tmp_path, untied_model):
@@ -99,7 +100,7 @@ def test_wrong_shape_is_reported(tmp_path, untied_model):
     state["gen_embed.weight"] = torch.zeros(3, 3)
     save_file(state, str(tmp_path / "model.safetensors"))
     with pytest.raises(JanusEvalError, match="wrong shape"):
-        load_original(tmp_path, TOKEN_IDS["<image_placeholder>"])
+        load_original(tmp_path, TOKEN_IDS["<image_placeholder>"], weight_files(tmp_path))
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ step's CUDA graph) is in ``bench/gpu_check.sh``.
 
 import torch
 
-from janus_eval.bench import janus_13b_config
+from janus_eval.bench_models import janus_13b_config
 from janus_eval.model import memory
 
 GIB = 1 << 30

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from janus_eval.tasks.fid_base import SET_SIZE
+
 GENEVAL_TAGS = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
 
 
@@ -117,6 +119,8 @@ def _task_declarations(name: str, protocol: str) -> list[dict[str, Any]]:
     return get_task(name, protocol).card()["metrics"]
 
 
+SET_LEVEL = ("coco30k", "mjhq30k")
+"""Tasks whose card declares ``set_size`` (the generated set FID is over)."""
 KINDS = {"geneval": "generation", "coco30k": "generation", "mjhq30k": "generation"}
 """A task's ``kind`` in ``run.json``; the others are understanding tasks."""
 
@@ -131,6 +135,8 @@ def declare_metrics(run_dir: Path, declared: dict[str, list[dict[str, Any]]] | N
         else:
             task_card.setdefault("metrics", DECLARED[name] if name in DECLARED else _task_declarations(name, task_card["protocol"]))
         task_card.setdefault("kind", KINDS.get(name, "understanding"))
+        if name in SET_LEVEL:
+            task_card.setdefault("set_size", dict(SET_SIZE))
     card_path.write_text(json.dumps(card, indent=2))
     return run_dir
 

@@ -21,6 +21,7 @@ FORBIDDEN = {
     "the unjudged count by name": re.compile(r"""_unjudged\b"""),
     "probing records for a closed form": re.compile(r"""\bdetect_form\b|\b_candidates\b"""),
     "a direction from the name": re.compile(r"""\blegacy_higher_is_better\b|\bis_fid_metric\b"""),
+    "a set's size by the metric's name": re.compile(r"""\bn_generated\b|\b30_?000\b"""),
 }
 
 
@@ -31,6 +32,7 @@ def test_the_rules_catch_what_they_are_for():
         "the unjudged count by name": 'metrics.get(f"{task}_unjudged", 0)',
         "probing records for a closed form": "form = detect_form(metric, runs)",
         "a direction from the name": "hib = legacy_higher_is_better(metric)",
+        "a set's size by the metric's name": 'n = results.get("n_generated"); n < 30_000',
     }
     for rule, text in samples.items():
         assert FORBIDDEN[rule].search(text), rule

@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from janus_eval.registry import get_task
-from janus_eval.task import JanusEvalError, RunContext
+from janus_eval.contract import RunContext
+from janus_eval.task import JanusEvalError
 from janus_eval.tasks.coco30k import sample_pairs
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # clean-fid's file is TorchScript

@@ -111,7 +111,7 @@ def test_missing_scorer_weights_are_refused_before_the_model_loads(cli_invoke, t
 
 
 def test_scorer_identity_names_real_paths_never_a_missing_one_as_tiny(tmp_path):
-    from janus_eval.task import RunContext
+    from janus_eval.contract import RunContext
 
     task = get_task("geneval")
     assert task.scoring_identity(RunContext())["detector_sha256"] == "tiny random"  # the labelled stand-in

@@ -9,7 +9,8 @@ from PIL import Image
 
 from janus_eval.hfdata import FIXTURES
 from janus_eval.registry import get_task
-from janus_eval.task import JanusEvalError, RunContext
+from janus_eval.contract import RunContext
+from janus_eval.task import JanusEvalError
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # clean-fid's file is TorchScript
 

@@ -250,7 +250,7 @@ def judge_rows() -> list[tuple[dict, str]]:
 
 def _judge_ctx(url: str, tmp_path: Path):
     from janus_eval.metrics.judge import JudgeSettings
-    from janus_eval.task import RunContext
+    from janus_eval.contract import RunContext
 
     return RunContext(task_dir=tmp_path, judge=JudgeSettings(url, "fake-judge"))
 
@@ -331,7 +331,7 @@ def _main_hits(records: list[dict]) -> list[dict]:
 
 def test_card_scoring_identity_and_rescoring_say_which_matcher_ran(tmp_path: Path):
     from janus_eval.metrics.judge import JudgeSettings
-    from janus_eval.task import RunContext
+    from janus_eval.contract import RunContext
 
     offline, judged = RunContext(), RunContext(task_dir=tmp_path, judge=JudgeSettings("http://127.0.0.1:9/v1", "m"))
     for task, reference in ((TASK, "lmms-eval 0.7.3"), (VLM, "VLMEvalKit b3a2f81")):

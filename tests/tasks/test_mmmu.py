@@ -7,8 +7,10 @@ import pytest
 
 from janus_eval.hfdata import decode_image
 from janus_eval.registry import get_task
-from janus_eval.task import IMAGE_PLACEHOLDER, JanusEvalError, split_scores
-from janus_eval.tasks.mmmu import normalize, open_correct, parse_open, subject_of
+from janus_eval.contract import IMAGE_PLACEHOLDER
+from janus_eval.task import JanusEvalError, split_scores
+from janus_eval.metrics.mmmu_open import normalize, open_correct, parse_open
+from janus_eval.tasks.mmmu import subject_of
 
 TASK = get_task("mmmu")
 MC_POST = "\n\nAnswer with the option's letter from the given choices directly."
@@ -251,7 +253,7 @@ def test_vlmevalkit_judge_sees_mmmu_preproc_options(tmp_path: Path):
 
     from janus_eval.metrics.answer_judge import vlmevalkit_prompt
     from janus_eval.metrics.judge import JudgeSettings
-    from janus_eval.task import RunContext
+    from janus_eval.contract import RunContext
 
     with serve(lambda request, n: (200, "A")) as (url, seen):
         ctx = RunContext(task_dir=tmp_path, judge=JudgeSettings(url, "m"))

@@ -13,8 +13,9 @@ from fake_chat_server import serve
 
 from janus_eval.metrics.judge import JudgeClient, JudgeSettings
 from janus_eval.registry import get_task
-from janus_eval.task import JanusEvalError, RunContext, split_scores
+from janus_eval.contract import RunContext
 from janus_eval.metrics.mmvet.lmms_eval import JUDGE_PROMPT_FILE, judge_prompt, read_score
+from janus_eval.task import JanusEvalError, split_scores
 from janus_eval.tasks.mmvet import MMVet, write_submission
 
 PROMPT_SHA256 = "4d9b806e960fcd3f25997104017744653443fb17f907aa0712b5efecea78438c"

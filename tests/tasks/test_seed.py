@@ -132,7 +132,7 @@ def test_vlmevalkit_judge_matches_unreadable_replies(tmp_path: Path):
 
     from janus_eval.metrics.answer_judge import vlmevalkit_prompt
     from janus_eval.metrics.judge import JudgeSettings
-    from janus_eval.task import RunContext
+    from janus_eval.contract import RunContext
 
     docs = [doc("B", qid="1"), doc("B", qid="2"), doc("C", qid="3")]
     predictions = ["a barking animal", "B", "a hooting bird"]

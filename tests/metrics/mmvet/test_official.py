@@ -14,7 +14,7 @@ from fake_chat_server import serve
 from janus_eval.metrics.mmvet import official as mmvet_official
 from janus_eval.metrics.judge import JudgeSettings
 from janus_eval.registry import get_task
-from janus_eval.task import RunContext
+from janus_eval.contract import RunContext
 
 OFFICIAL_PROMPT_SHA256 = "d1b3e0a5b4e72c888b77164489d705bba4dd149934fff564dfba6443d81afe3f"
 """sha256 of the evaluator's ``prompt`` string (UTF-8, trailing newline included), computed from its source."""
