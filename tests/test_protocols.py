@@ -111,9 +111,11 @@ def test_run_json_records_each_task_s_declared_metrics(tmp_path, tiny_adapter):
     """results/ reads forms and directions from here instead of importing the tasks."""
     import json
 
-    from janus_eval.runner import RunConfig, Runner
+    from janus_eval.run_options import RunOptions
 
-    config = RunConfig(tasks=["pope"], out=tmp_path, limit=2, batch_size=2, show_progress=False)
+    from janus_eval.runner import Runner
+
+    config = RunOptions(tasks=["pope"], out=tmp_path, limit=2, batch_size=2, show_progress=False)
     Runner(config, model_factory=lambda: tiny_adapter).run()
     card = json.loads((tmp_path / "run.json").read_text())["tasks"]["pope"]
     declared = {m["name"]: m for m in card["metrics"]}
@@ -206,7 +208,7 @@ def test_today_s_keywords_still_declare_a_metric():
     metric = Metric("pope_f1/random", form="custom", higher_is_better=True, headline=True, scale=100.0, group="category",
                     group_value="random")  # fmt: skip
     assert metric.unit == SAMPLE and metric.compute is None and metric.card()["unit"]["kind"] == "sample"
-    assert type(get_task("pope").rules).aggregate is not type(get_task("gqa").rules).aggregate  # POPE still hand-writes it
+    assert type(get_task("pope").protocol_rules).aggregate is not type(get_task("gqa").protocol_rules).aggregate  # POPE still hand-writes it
 
 
 # -- --protocol paper: headlines against re-statements of VLMEvalKit b3a2f81 + PR #541's changes ---------
@@ -265,7 +267,7 @@ def test_every_understanding_task_has_the_paper_protocol():
     for name in UNDERSTANDING:
         task = get_task(name, protocol="paper")
         card = task.card()
-        assert card["protocol"] == "paper" and type(task.rules).name == "paper"
+        assert card["protocol"] == "paper" and type(task.protocol_rules).name == "paper"
     vqav2 = get_task("vqav2", protocol="paper").card()
     assert "test-dev" in vqav2["protocol_note"] and vqav2["reference"] == "lmms-eval 0.7.3"
     assert "PR #541" in get_task("pope", protocol="paper").card()["reference"]
