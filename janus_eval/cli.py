@@ -126,7 +126,7 @@ def run_command(
         "this run: " + ", ".join(f"{name} {count:,} {unit}" for name, (count, unit) in plan.items()), highlight=False
     )
     runner.on_submission = lambda name, path: out_console.print(f"{name}: submission for its evaluation server: {path}",
-                                                                highlight=False)  # fmt: skip
+                                                                highlight=False, soft_wrap=True)  # fmt: skip
     results = runner.run()
     if not runner.world.is_main:
         return  # rank 0 reports for everyone
@@ -196,7 +196,7 @@ def rescore_command(
         raise JanusEvalError(f"run directory {run_dir} does not exist")
     results = rescore(run_dir)
     out_console.print(f"rescored {', '.join(results)} in {run_dir}: results.json, run.json and reports rewritten",
-                      highlight=False)  # fmt: skip
+                      highlight=False, soft_wrap=True)  # fmt: skip
 
 
 @app.command("table")
