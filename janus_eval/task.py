@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from janus_eval.hfdata import DocSet
     from janus_eval.metrics.judge import JudgeSettings
 
-__all__ = ["IMAGE_PLACEHOLDER", "LmmsEvalProtocol", "PaperProtocol", "VLMEvalKitProtocol", "UnderstandingProtocol", "JanusEvalError", "TaskNotImplemented", "GenerationSettings", "Metric",
+__all__ = ["IMAGE_PLACEHOLDER", "LmmsEvalProtocol", "PaperProtocol", "VLMEvalKitProtocol", "UnderstandingProtocol", "JanusEvalError", "GenerationSettings", "Metric",
            "strip_reasoning_tags", "vlmevalkit_cell"]  # fmt: skip
 
 PROTOCOLS = ("lmms-eval", "vlmevalkit", "paper")

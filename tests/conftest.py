@@ -70,15 +70,15 @@ def tiny_weights(tmp_path_factory):
 
 @pytest.fixture
 def inception_calls(monkeypatch):
-    """The image paths that go through ``inception.image_features`` (the only way to the network), in order."""
-    from janus_eval.metrics import inception
+    """The image paths that go through ``fid_images.image_features`` (the only way to the network), in order."""
+    from janus_eval.metrics import fid_images
 
     seen = []
-    real = inception.image_features
+    real = fid_images.image_features
 
     def counted(paths, *args, **kwargs):
         seen.extend(paths)
         return real(paths, *args, **kwargs)
 
-    monkeypatch.setattr(inception, "image_features", counted)
+    monkeypatch.setattr(fid_images, "image_features", counted)
     return seen

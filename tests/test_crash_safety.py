@@ -6,9 +6,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+import paused_run
 import pytest
 from fake_chat_server import serve
 
@@ -22,27 +22,13 @@ def command(out: Path) -> list[str]:
     return [sys.executable, "-m", "janus_eval", *ARGS, "--out", str(out)]
 
 
-def progress(out: Path) -> tuple[int, int, int]:
-    """(pope records, geneval images, geneval records) on disk right now."""
-    def lines(p: Path) -> int:
-        return p.read_text().count("\n") if p.exists() else 0
-
-    images = len(list((out / "geneval" / "images").rglob("*.png"))) if (out / "geneval").exists() else 0
-    return lines(out / "pope" / "samples.jsonl"), images, lines(out / "geneval" / "samples.jsonl")
-
-
-def kill_when(out: Path, reached) -> bool:
-    """Start the run and SIGKILL it once ``reached(progress)`` holds; False if it finished first."""
-    proc = subprocess.Popen(command(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while proc.poll() is None and time.time() < deadline:
-        if reached(progress(out)):
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-            return True
-        time.sleep(0.02)
-    proc.wait()
-    return False
+def kill_at(out: Path, call: int, reached: Path) -> None:
+    """Start the run (resuming what is in ``out``) and SIGKILL it while paused before its model call ``call``."""
+    proc = subprocess.Popen(paused_run.command(*ARGS, "--out", str(out)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=paused_run.pause_env(call, reached))  # fmt: skip
+    paused_run.wait_for_pause(proc, reached)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
 
 
 def test_kill_and_resume_gives_identical_results(tmp_path):
@@ -51,9 +37,11 @@ def test_kill_and_resume_gives_identical_results(tmp_path):
     expected = json.loads((reference / "results.json").read_text())
 
     out = tmp_path / "killed"
-    kill_points = [lambda p: p[0] >= 3, lambda p: p[0] >= 9, lambda p: p[1] >= 3, lambda p: p[2] >= 2]
-    kills = sum(kill_when(out, point) for point in kill_points)
-    assert kills >= 3  # most points are reached before the run ends
+    # pope (12 samples) takes 6 model calls of 2, geneval at least 2 more; each kill resumes the last one's run:
+    # after 1 pope batch, after 4 of them, after pope and the first geneval batch, then one geneval batch later
+    for n, (call, pope_records) in enumerate(((2, 2), (4, 8), (4, 12), (2, 12))):
+        kill_at(out, call, tmp_path / f"paused{n}")
+        assert len(read_jsonl(out / "pope" / "samples.jsonl")) == pope_records
     done = subprocess.run(command(out), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert json.loads((out / "results.json").read_text()) == expected

@@ -187,7 +187,7 @@ def test_no_rank_writes_before_the_first_rank_has_settled_the_directory(tmp_path
                        str(out), *FAST]  # fmt: skip
             rank1 = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             lock = str(first.path.resolve())
-            while rank1.poll() is None and not any(os.path.realpath(fd) == lock for fd in _open_files(rank1.pid)):
+            while rank1.poll() is None and lock not in _open_files(rank1.pid):
                 time.sleep(0.05)
             assert exact_snapshot(out) == before  # rank 1 is at the lock and has written nothing
             remove_task_files(out / "pope")  # what the first rank does for --overwrite, then it publishes
@@ -205,8 +205,15 @@ def test_no_rank_writes_before_the_first_rank_has_settled_the_directory(tmp_path
 
 
 def _open_files(pid: int) -> list[str]:
-    fds = Path(f"/proc/{pid}/fd")
+    """What the process's descriptors point at now; a descriptor closed while we look is skipped."""
+    targets = []
     try:
-        return [str(fd) for fd in fds.iterdir()]
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
     except OSError:  # exited meanwhile
         return []
+    for fd in fds:
+        try:
+            targets.append(os.readlink(fd))
+        except OSError:  # closed between the listing and the read
+            continue
+    return targets

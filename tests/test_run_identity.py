@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+import paused_run
 from fake_chat_server import serve
 from test_bad_inputs import POPE_FIXTURE, assert_one_line_error, pope_copy, snapshot, with_column
 
@@ -172,21 +172,24 @@ def test_a_second_run_into_a_locked_directory_is_refused(cli_invoke, tmp_path):
 
 
 def test_two_runs_at_once_with_different_seeds_never_mix(tmp_path):
-    out = tmp_path / "run"
+    """The second run starts while the first is paused before its second model call (``paused_run``), so it
+    always meets the first one's lock; the first then finishes with only its own seed's images."""
+    out, reached, go = tmp_path / "run", tmp_path / "paused", tmp_path / "go"
 
-    def command(seed: int, tasks: str) -> list[str]:
-        return [sys.executable, "-m", "janus_eval", "run", "--tasks", tasks, "--seed", str(seed), "-T",
-                "geneval.images_per_prompt=1", "--batch-size", "1", "--out", str(out), "--no-progress"]  # fmt: skip
+    def args(seed: int, tasks: str) -> list[str]:
+        return ["run", "--tasks", tasks, "--seed", str(seed), "-T", "geneval.images_per_prompt=1", "--batch-size", "1",
+                "--out", str(out), "--no-progress"]  # fmt: skip
 
-    first = subprocess.Popen(command(1, "pope,geneval"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while first.poll() is None and time.time() < deadline and not (out / "pope" / "samples.jsonl").exists():
-        time.sleep(0.05)
-    second = subprocess.run(command(2, "geneval"), capture_output=True, text=True, timeout=300)
+    first = subprocess.Popen(paused_run.command(*args(1, "pope,geneval")), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True, env=paused_run.pause_env(2, reached, go))  # fmt: skip
+    try:
+        paused_run.wait_for_pause(first, reached)
+        second = subprocess.run([sys.executable, "-m", "janus_eval", *args(2, "geneval")], capture_output=True, text=True,
+                                timeout=300)  # fmt: skip
+    finally:
+        go.touch()
     _, first_err = first.communicate(timeout=600)
     assert first.returncode == 0, first_err
-    if second.returncode == 0:
-        pytest.skip("the first run ended before the second started")
     assert_one_line_error((second.returncode, second.stdout, second.stderr), "is in use by another janus-eval run")
     from janus_eval.task import derive_seed
 
@@ -194,17 +197,22 @@ def test_two_runs_at_once_with_different_seeds_never_mix(tmp_path):
     assert geneval and all(r["seed"] == derive_seed(1, int(r["id"][:5]), 0) for r in geneval)
 
 
-def test_scorers_follow_the_rank_device(tmp_path):
-    """Under torchrun each rank's detector, CLIP and Inception go to its own GPU, not cuda:0."""
+@pytest.mark.parametrize("cuda_available, expected", [(True, "cuda"), (False, "cpu")])
+def test_scorers_follow_the_rank_device(tmp_path, monkeypatch, cuda_available, expected):
+    """Under torchrun each rank's detector, CLIP and Inception go to its own GPU, not cuda:0; a run on
+    the CPU scores on the GPU when the machine has one, else on the CPU."""
+    import torch
+
     from janus_eval.registry import get_task
     from janus_eval.task import RunContext
 
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda_available)
     for name, option in (("geneval", "scoring_device"), ("coco30k", "fid_device"), ("mjhq30k", "fid_device")):
         task = get_task(name)
         ctx = RunContext(task_dir=tmp_path / name, device="cuda:3")
         assert ctx.scorer_device(getattr(task, option)) == "cuda:3"
         assert ctx.scorer_device("cpu") == "cpu"
-        assert RunContext(task_dir=tmp_path / name, device="cpu").scorer_device(None) in ("cpu", "cuda")
+        assert RunContext(task_dir=tmp_path / name, device="cpu").scorer_device(None) == expected
 
 
 def test_runner_device_is_the_local_rank(monkeypatch, tmp_path):

@@ -1,10 +1,8 @@
 """VLMEvalKit's multiple-choice machinery as of PR #541 (b3a2f81, Oct 2024), for ``--protocol vlmevalkit``.
 
-Used by SEED-Bench, MMBench and MMMU (and, for ``janus_content`` / ``is_na``, by every task under that
-protocol). Five pieces:
+Used by SEED-Bench, MMBench and MMMU (and, for ``is_na``, by every task under that protocol); the
+wrapper's user turn around these prompts is ``vlmevalkit_prompt.janus_content``. Four pieces:
 
-- ``janus_content``: the one ``User`` turn VLMEvalKit's Janus wrapper sends: one image placeholder per
-  image, then the text, stripped (the Janus processor strips each turn).
 - ``mcq_prompt``: the wrapper's custom MCQ text: ``"\\n"`` + ``[Hint: {hint}\\n]`` + question + one
   ``"\\n{L}. {text}"`` per option + ``"\\n\\nAnswer with the option's letter ..."`` (no options:
   ``"\\nAnswer the question directly. "``).
@@ -40,7 +38,7 @@ from janus_eval.metrics.answer_judge import (
     vlmevalkit_fallback,
     vlmevalkit_prompt,
 )
-from janus_eval.protocol import IMAGE_PLACEHOLDER, vlmevalkit_cell
+from janus_eval.protocol import vlmevalkit_cell
 
 MCQ_INSTRUCTION = "\nAnswer with the option's letter from the given choices directly."
 OPEN_INSTRUCTION = "\nAnswer the question directly. "
@@ -71,11 +69,6 @@ def is_na(value: Any) -> bool:
     if isinstance(value, float):
         return math.isnan(value)
     return isinstance(value, str) and vlmevalkit_cell(value) == "nan"
-
-
-def janus_content(text: str, n_images: int = 1) -> str:
-    """The Janus wrapper's user turn: every image first, then ``text``; stripped like the processor does."""
-    return (IMAGE_PLACEHOLDER * n_images + text).strip()
 
 
 # -- prompt ---------------------------------------------------------------------------------------

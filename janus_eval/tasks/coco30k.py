@@ -15,7 +15,7 @@ with whitespace collapsed. Fewer than 30,000 images available -> all of them.
 Metric (GigaGAN ``evaluation.py`` -> clean-fid ``compute_fid(val2014, fake_images)``): every real and
 generated image is centre-cropped to a square and resized to 256 with PIL LANCZOS, then clean-fid
 "clean" preprocessing (float bicubic to 299) and its TorchScript Inception-v3; FID over 2048-d pool
-features (``metrics/fid_preprocess.py``, ``metrics/inception.py``, ``metrics/fid.py``). Reference set,
+features (``metrics/fid_sets.py``, which names the steps' modules). Reference set,
 option ``reference``: ``full-val2014`` (default; every image file in ``val2014/``, what GigaGAN's code
 does) or ``sampled-30k`` (the real images of the generated pairs). The choice is in ``run.json``
 (task card) and changes the number.
@@ -117,7 +117,7 @@ class Coco30k(FidTask):
 
     # -- score --------------------------------------------------------------------------------
     def _reference_paths(self, records: list[dict[str, Any]], ctx: RunContext) -> list[Path]:
-        from janus_eval.metrics.inception import folder_images
+        from janus_eval.metrics.fid_images import folder_images
 
         val = self.root(ctx.data_root) / "val2014"
         if self.reference == "full-val2014":
@@ -136,17 +136,13 @@ class Coco30k(FidTask):
         return paths
 
     def aggregate(self, records: list[dict[str, Any]], ctx: RunContext | None = None) -> dict[str, float]:
-        from janus_eval.metrics import inception
-        from janus_eval.metrics.fid import frechet_distance_to_stats
+        from janus_eval.metrics.fid_images import GIGAGAN_COCO, generated_paths
 
         ctx = ctx or RunContext()
-        generated = inception.generated_paths(run_folder(self.name, ctx), records, "coco30k")
-        reference = self._reference_paths(records, ctx)
-        extractor, protocol = self.extractor(ctx), inception.GIGAGAN_COCO
-        gen = self.generated_features(generated, extractor, protocol, ctx)
-        ref = self.reference_stats(reference, extractor, protocol, ctx)["all"]
-        return {"fid": frechet_distance_to_stats(gen, ref.mu, ref.sigma), "n_generated": float(len(gen)),
-                "n_reference": float(ref.n), **self.stand_in_label(ctx)}  # fmt: skip
+        generated = generated_paths(run_folder(self.name, ctx), records, "coco30k")
+        fid = self.fid(generated, self._reference_paths(records, ctx), GIGAGAN_COCO, ctx)
+        return {"fid": fid.fid, "n_generated": float(fid.n_generated), "n_reference": float(fid.n_reference),
+                **self.stand_in_label(ctx)}  # fmt: skip
 
     def card(self, ctx: RunContext | None = None) -> dict[str, Any]:
         ctx = ctx or RunContext()

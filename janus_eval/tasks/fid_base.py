@@ -13,9 +13,9 @@ from janus_eval.protocol import WHOLE_SET
 from janus_eval.task import GenerationTask, JanusEvalError, Metric, Option, RunContext, choice
 
 if TYPE_CHECKING:
-    import numpy as np
-
-    from janus_eval.metrics.inception import FeatureStats, FidProtocol, InceptionExtractor
+    from janus_eval.metrics.fid_images import FidProtocol
+    from janus_eval.metrics.fid_sets import FidSets
+    from janus_eval.metrics.inception import InceptionExtractor
 
 FID_BACKENDS = ("clean-fid", "torch-fidelity")
 FID_METRIC = Metric("fid", form="custom", higher_is_better=False, headline=True, unit=WHOLE_SET)
@@ -133,21 +133,14 @@ class FidTask(GenerationTask):
             return stand_in_inception(self.backend(ctx), ctx.scorer_device(self.fid_device))
         return load_inception(self.weights(ctx), self.backend(ctx), ctx.scorer_device(self.fid_device))
 
-    def generated_features(self, paths: list[Path], extractor: InceptionExtractor, protocol: FidProtocol,
-                           ctx: RunContext) -> np.ndarray:  # fmt: skip
-        """[N, D] features of this run's images, cached in the run's ``features/`` (a re-aggregation reads them)."""
-        from janus_eval.metrics.inception import cached_image_features
+    def fid(self, generated: list[Path], reference: list[Path], protocol: FidProtocol, ctx: RunContext,
+            subsets: dict[str, tuple[list[int], list[int]]] | None = None) -> FidSets:  # fmt: skip
+        """FID of this run's images against the real set: generated features cached in the run's ``features/``
+        (a re-aggregation reads them), the real set's statistics once per data root."""
+        from janus_eval.metrics.fid_sets import fid_between
 
-        return cached_image_features(paths, extractor, protocol, run_folder(self.name, ctx) / "features", "generated",
-                                     self.fid_batch_size, self.fid_workers)  # fmt: skip
-
-    def reference_stats(self, paths: list[Path], extractor: InceptionExtractor, protocol: FidProtocol,
-                        ctx: RunContext, groups: dict[str, list[int]] | None = None) -> dict[str, FeatureStats]:  # fmt: skip
-        """The real set's statistics, computed once per data root (``inception.cached_reference_stats``)."""
-        from janus_eval.metrics.inception import cached_reference_stats
-
-        return cached_reference_stats(paths, extractor, protocol, ctx.data_root, run_folder(self.name, ctx) / "features", groups,
-                                      self.fid_batch_size, self.fid_workers)  # fmt: skip
+        return fid_between(generated, reference, self.extractor(ctx), protocol, run_folder(self.name, ctx) / "features",
+                           ctx.data_root, subsets, self.fid_batch_size, self.fid_workers)  # fmt: skip
 
 
 def run_folder(task: str, ctx: RunContext) -> Path:

@@ -93,32 +93,27 @@ class Mjhq30k(FidTask):
 
     # -- score --------------------------------------------------------------------------------
     def aggregate(self, records: list[dict[str, Any]], ctx: RunContext | None = None) -> dict[str, float]:
-        from janus_eval.metrics import inception
-        from janus_eval.metrics.fid import frechet_distance_to_stats
+        from janus_eval.metrics.fid_images import CLEANFID_DEFAULT, folder_images, generated_paths
 
         ctx = ctx or RunContext()
-        generated = inception.generated_paths(run_folder(self.name, ctx), records, "mjhq30k")
+        generated = generated_paths(run_folder(self.name, ctx), records, "mjhq30k")
         categories = {doc["id"]: doc["category"] for doc in self.load(ctx).docs}
         unknown = [r["id"] for r in records if r["id"] not in categories]
         if unknown:
             raise JanusEvalError(f"mjhq30k: record ids {unknown[:3]} are not in meta_data.json")
         image_root = self.image_root(ctx.data_root)
-        reference = inception.folder_images(image_root)
-        extractor, protocol = self.extractor(ctx), inception.CLEANFID_DEFAULT
-        gen = self.generated_features(generated, extractor, protocol, ctx)
-        ref = self.reference_stats(reference, extractor, protocol, ctx, self._category_members(image_root, reference))
-        result = {"fid": frechet_distance_to_stats(gen, ref["all"].mu, ref["all"].sigma),
-                  "n_generated": float(len(gen)), "n_reference": float(ref["all"].n), **self.stand_in_label(ctx)}  # fmt: skip
-        for category in CATEGORIES:
-            mine = [i for i, r in enumerate(records) if categories[r["id"]] == category]
-            if len(mine) >= 2 and category in ref:
-                result[f"fid/{category}"] = frechet_distance_to_stats(gen[mine], ref[category].mu, ref[category].sigma)
-        return result
+        reference = folder_images(image_root)
+        real = self._category_members(image_root, reference)
+        subsets = {category: ([i for i, r in enumerate(records) if categories[r["id"]] == category], real.get(category, []))
+                   for category in CATEGORIES}  # fmt: skip
+        fid = self.fid(generated, reference, CLEANFID_DEFAULT, ctx, subsets)
+        return {"fid": fid.fid, "n_generated": float(fid.n_generated), "n_reference": float(fid.n_reference),
+                **self.stand_in_label(ctx), **{f"fid/{category}": value for category, value in fid.subsets.items()}}  # fmt: skip
 
     @staticmethod
     def _category_members(image_root: Path, reference: list[Path]) -> dict[str, list[int]]:
         """Each category folder's images as indices into ``reference`` (the per-category real sets)."""
-        from janus_eval.metrics.inception import folder_images
+        from janus_eval.metrics.fid_images import folder_images
 
         by_path = {str(p): i for i, p in enumerate(reference)}
         return {category: [by_path[str(p)] for p in folder_images(image_root / category)]

@@ -112,11 +112,11 @@ from janus_eval.metrics.vlmevalkit_mcq import (
     MMB_ABBREVIATIONS,
     VLMEvalKitMatching,
     choices_of,
-    janus_content,
     mcq_prompt,
     report_acc,
     split_overall,
 )
+from janus_eval.metrics.vlmevalkit_prompt import janus_content
 from janus_eval.protocol import per_group
 from janus_eval.registry import task
 from janus_eval.task import (

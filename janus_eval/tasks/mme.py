@@ -48,7 +48,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, ClassVar
 
-from janus_eval.metrics.vlmevalkit_mcq import janus_content
+from janus_eval.metrics.vlmevalkit_prompt import janus_content
 from janus_eval.metrics.yes_no import vlmevalkit_yes_no
 from janus_eval.protocol import custom, per_group
 from janus_eval.registry import task
@@ -59,7 +59,6 @@ from janus_eval.task import (
     GenerationSettings,
     JanusEvalError,
     LmmsEvalProtocol,
-    Metric,
     UnderstandingTask,
     PaperProtocol,
     VLMEvalKitProtocol,

@@ -98,11 +98,11 @@ from janus_eval.metrics.choice import mmmu_choice, option_letters
 from janus_eval.metrics.vlmevalkit_mcq import (
     VLMEvalKitMatching,
     choices_of,
-    janus_content,
     mcq_prompt,
     report_acc,
     split_overall,
 )
+from janus_eval.metrics.vlmevalkit_prompt import janus_content
 from janus_eval.registry import task
 from janus_eval.task import (
     IMAGE_PLACEHOLDER,

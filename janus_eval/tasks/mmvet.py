@@ -9,20 +9,8 @@ following question: \\n\\n{question}"``. Generation: ``max_new_tokens 1024``, st
 framework default, which cuts multi-paragraph answers), greedy: lmms-eval's yaml says
 ``temperature: 0.2`` but also ``do_sample: false``, so the temperature has no effect.
 
-Judge (lmms-eval's ``mmvet_process_results``): the MM-Vet few-shot grading prompt
-(``janus_eval/data/mmvet_judge_prompt.txt``, byte-identical to lmms-eval's ``MM_VET_PROMPT``, whose
-table header reads ``gpt_query_prompt`` where MM-Vet's own evaluator says ``Question``) + ``"\\n"`` +
-``"{question} | {answer'} | {prediction} |"``, where ``answer'`` has every ``<AND>`` replaced by
-``" <AND> "`` and ``<OR>`` by ``" <OR> "``. One user message, ``temperature 0``, ``max_tokens 128``,
-through any OpenAI-compatible endpoint (``janus_eval.metrics.judge``; lmms-eval's default judge is
-``gpt-4o-2024-11-20``). The reply's text before the first space is read with ``float()``:
-- in [0, 1]: the score;
-- not a number (``"0.7\\nbecause"``, ``"**0.5**"``, ``"0.8,"``): the temperature rises by 0.5, one
-  extra reply is requested and discarded, and the judge is asked again; at temperature 2.0 the
-  score is 0.0 (8 calls for a judge that never answers with a number);
-- empty: asked up to 3 times at the same temperature, then 0.0.
-- outside [0, 1] (or nan): asked again at the same temperature. Divergence: lmms-eval loops forever
-  on a judge that keeps answering so; we stop after ``MAX_OUT_OF_RANGE`` (5) such replies with 0.0.
+Judge: lmms-eval's ``mmvet_process_results`` (``janus_eval.metrics.mmvet.lmms_eval`` says how it asks and
+reads), through any OpenAI-compatible endpoint (``janus_eval.metrics.judge``).
 Divergence: where lmms-eval records 0.0 (never a number, empty, out of range), the record keeps
 ``score`` 0.0 and ``judge_outcome`` but is ``judged: false`` with an ``unjudged_reason``: it is left
 out of every mean and counted in ``mmvet_unjudged``; with no sample judged there is no score. Judged
@@ -50,7 +38,7 @@ Metrics (all judged): ``gpt_eval_score`` (lmms-eval's reported value: mean score
 other combinations are only in the total), both x 100; groups without samples are left out (lmms-eval
 logs 0 for them); ``mmvet_unjudged`` (0); and the paper's number ``mmvet_score`` (= ``gpt_eval_score``).
 
-``--protocol vlmevalkit`` follows VLMEvalKit's ``MMVet`` (PR #541 era; ``janus_eval.metrics.vlmevalkit_mmvet``):
+``--protocol vlmevalkit`` follows VLMEvalKit's ``MMVet`` (PR #541 era; ``janus_eval.metrics.mmvet.vlmevalkit``):
 the Janus wrapper's system prompt ``You are a helpful assistant. Please answer truthfully and write out
 your thinking step by step to be sure you get the right answer.`` and ``<image>\n{question}`` (greedy,
 512 new tokens, no stop string). Judge (default model ``gpt-4-turbo``, ``max_tokens`` 3): VLMEvalKit's
@@ -61,7 +49,7 @@ poison the averages). ``MMVet_acc`` in percent: ``Overall`` (the paper's number,
 per capability (single-capability rows counted twice, VLMEvalKit's quirk) and ``fine/<combination>``.
 VLMEvalKit has no offline MM-Vet path; without a judge we report only ``mmvet_unjudged``, as above.
 
-``--protocol paper`` grades as the MM-Vet authors' evaluator does (``janus_eval.metrics.mmvet_official``,
+``--protocol paper`` grades as the MM-Vet authors' evaluator does (``janus_eval.metrics.mmvet.official``,
 which says what was read in yuweihao/MM-Vet ``mm-vet_evaluator.py``): the Janus paper's MM-Vet was graded
 with it and a GPT-4 judge, not with VLMEvalKit's copy (PR #541's description). The model's side is
 VLMEvalKit's (system prompt, ``<image>\n{question}``, greedy, 512 new tokens, as above). Judge: default
@@ -74,8 +62,10 @@ evaluator's capability table (``rec`` ... ``math``: samples whose capability set
 ``total``, ``std`` (population std of the run totals), ``run/<i>``, all rounded to 1 decimal as it prints
 them, and ``cap_int/<sorted set>``; ``mmvet_score`` is the unrounded mean over runs of ``total``.
 
-Where MM-Vet's grading lives, per protocol: lmms-eval -> this module (``judge_prompt``, ``read_score``,
-``grade``); vlmevalkit -> ``janus_eval.metrics.vlmevalkit_mmvet``; paper -> ``janus_eval.metrics.mmvet_official``.
+This module reads top to bottom: the data, then per protocol its prompt, its scoring (calling the
+grading) and its aggregate, then the task. MM-Vet's grading lives beside each other in
+``janus_eval.metrics.mmvet``: ``lmms_eval``, ``vlmevalkit`` and ``official`` (the paper protocol), with
+what they share in ``common``.
 """
 
 from __future__ import annotations
@@ -86,10 +76,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from janus_eval.io import write_json
-from janus_eval.metrics import mmvet_official, vlmevalkit_mmvet
-from janus_eval.metrics.judge import DEFAULT_JUDGE_URL as DEFAULT_JUDGE_URL  # re-exported: importable from here
-from janus_eval.metrics.judge import DEFAULT_TIMEOUT_S, JudgeClient, JudgeError, JudgeSettings
-from janus_eval.metrics.vlmevalkit_mcq import janus_content
+from janus_eval.metrics.judge import JudgeClient, JudgeError, JudgeSettings
+from janus_eval.metrics.mmvet import lmms_eval, official, vlmevalkit
+from janus_eval.metrics.mmvet.common import CAPABILITIES, judged_flags
+from janus_eval.metrics.vlmevalkit_prompt import MMVET_SYSTEM_PROMPT, janus_content
 from janus_eval.registry import task
 from janus_eval.task import UnscoredMark
 from janus_eval.task import (
@@ -110,28 +100,22 @@ from janus_eval.task import (
 PRE_PROMPT = (
     "First please perform reasoning, and think step by step to provide best answer to the following question: \n\n"
 )
-JUDGE_PROMPT_FILE = Path(__file__).resolve().parent.parent / "data" / "mmvet_judge_prompt.txt"
-DEFAULT_JUDGE_MODEL = "gpt-4o-2024-11-20"
-"""lmms-eval's default judge; VLMEvalKit's is ``vlmevalkit_mmvet.DEFAULT_JUDGE_MODEL``."""
-DEFAULT_JUDGE_TIMEOUT_S = DEFAULT_TIMEOUT_S
-"""Seconds per judge request."""
-JUDGE_TEMPERATURE = 0.0
-JUDGE_MAX_TOKENS = 128
-EMPTY_ATTEMPTS = 3
-"""lmms-eval's ``patience``: asks per judge call while the reply is empty."""
-TEMPERATURE_STEP, TEMPERATURE_LIMIT = 0.5, 2.0
-MAX_OUT_OF_RANGE = 5
-"""Our cap on re-asks after an out-of-range score (lmms-eval has none)."""
-CAPABILITIES = ("rec", "ocr", "know", "gen", "spat", "math")
-COMBINATIONS = ("rec_gen_know", "rec", "spat_ocr", "spat_math_ocr", "rec_spat", "ocr", "math_ocr", "rec_know",
-                "rec_spat_gen_ocr", "rec_gen_ocr_know", "rec_spat_ocr", "rec_ocr", "know_spat_ocr", "rec_spat_know",
-                "spat_gen_ocr", "rec_spat_math_ocr")  # fmt: skip
 SUBMISSION_HELP = (
     "grade it with MM-Vet's official evaluator: the Hugging Face Space whyu/MM-Vet_Evaluator "
     "(upload the JSON), or mm-vet_evaluator.py from github.com/yuweihao/MM-Vet with your own GPT-4 key"
 )
 UNJUDGED = Metric("mmvet_unjudged", form="custom", higher_is_better=False)
 """Samples without a judge's score (no judge, or no usable reply); both protocols report it."""
+JUDGE_FAILED = "judge_failed"
+"""``judge_outcome`` of a sample whose judge request failed (as opposed to a judge that answered unusably)."""
+
+
+# -- data ---------------------------------------------------------------------------------------
+DATASET = DatasetSpec(
+    repo="MMVet", split="test", fixture="MMVet", columns=("question_id", "question", "answer", "capability", "image"),
+    types=(("question_id", "id"), ("image", "image")),
+    nullable=("image",),  # lmms-eval's mmvet_doc_to_visual asks a row without an image as a text-only question
+)
 
 
 # -- both: the judge, the unjudged, the aggregate ---------------------------------------------------
@@ -262,7 +246,7 @@ class MMVetLmmsEval(MMVetJudged, LmmsEvalProtocol):
 
     generation = GenerationSettings(max_new_tokens=1024)
     prompt_template = PRE_PROMPT + "{question}"
-    default_judge_model = DEFAULT_JUDGE_MODEL
+    default_judge_model = lmms_eval.DEFAULT_JUDGE_MODEL
     metrics = (
         Metric("mmvet_score", form="custom", headline=True),
         Metric("gpt_eval_score", form="custom"),
@@ -275,81 +259,20 @@ class MMVetLmmsEval(MMVetJudged, LmmsEvalProtocol):
         return PRE_PROMPT + doc["question"]
 
     def judge_prompt(self, doc: dict[str, Any], prediction: str) -> str:
-        return judge_prompt(doc["question"], doc["answer"], prediction)
+        return lmms_eval.judge_prompt(doc["question"], doc["answer"], prediction)
 
     def grade(self, client: JudgeClient, prompt: str) -> dict[str, Any]:
-        return grade(client, prompt)
+        return lmms_eval.grade(client, prompt)
 
     def grading_card(self) -> dict[str, Any]:
-        return {"temperature": JUDGE_TEMPERATURE, "max_tokens": JUDGE_MAX_TOKENS, "prompt_file": JUDGE_PROMPT_FILE.name,
-                "prompt_sha256": _sha256(JUDGE_PROMPT_FILE.read_bytes())}  # fmt: skip
+        prompt_file = lmms_eval.JUDGE_PROMPT_FILE
+        return {"temperature": lmms_eval.JUDGE_TEMPERATURE, "max_tokens": lmms_eval.JUDGE_MAX_TOKENS,
+                "prompt_file": prompt_file.name, "prompt_sha256": _sha256(prompt_file.read_bytes())}  # fmt: skip
 
     def judged_metrics(self, scored: list[dict[str, Any]]) -> dict[str, float]:
-        result = {"gpt_eval_score": 100.0 * _mean([s["score"] for s in scored])}
-        for cap in CAPABILITIES:
-            values = [s["score"] for s in scored if cap in s["capabilities"]]
-            if values:
-                result[f"capability/{cap}"] = 100.0 * _mean(values)
-        for combo in COMBINATIONS:
-            wanted = set(combo.split("_"))
-            values = [s["score"] for s in scored if set(s["capabilities"].split(",")) == wanted]
-            if values:
-                result[f"combination/{combo}"] = 100.0 * _mean(values)
+        result = lmms_eval.gpt_eval_scores(scored)
         result["mmvet_score"] = result["gpt_eval_score"]
         return result
-
-
-def judge_prompt(question: str, answer: str, prediction: str) -> str:
-    """The grading prompt for one sample, exactly as lmms-eval builds it."""
-    spaced = answer.replace("<AND>", " <AND> ").replace("<OR>", " <OR> ")
-    return f"{JUDGE_PROMPT_FILE.read_text(encoding='utf-8')}\n{question} | {spaced} | {prediction} |"
-
-
-def read_score(reply: str) -> float | None:
-    """lmms-eval's parse: ``float`` of the text before the first space; None when it is not a number."""
-    try:
-        return float(reply.split(" ")[0].strip())
-    except ValueError:
-        return None
-
-
-def grade(client: JudgeClient, prompt: str) -> dict[str, Any]:
-    """Ask the judge as lmms-eval does until it gives a score in [0, 1] or the rules give up (then 0.0)."""
-    temperature = JUDGE_TEMPERATURE
-    calls: list[float] = []
-    asked: dict[float, int] = {}
-
-    def ask() -> tuple[str, str]:
-        """One lmms-eval judge call: up to EMPTY_ATTEMPTS requests while the reply is empty."""
-        for _ in range(EMPTY_ATTEMPTS):
-            attempt = asked.get(temperature, 0)
-            asked[temperature] = attempt + 1
-            calls.append(temperature)
-            reply = client.complete(prompt, temperature, JUDGE_MAX_TOKENS, attempt=attempt)
-            if reply.content:
-                return reply.content, reply.model
-        return "", ""
-
-    def outcome(score: float, how: str, reply: str, model: str) -> dict[str, Any]:
-        return {"score": score, "judge_outcome": how, "judge_reply": reply, "judge_model": model, "judge_calls": calls}
-
-    out_of_range = 0
-    while True:
-        reply, model = ask()
-        if not reply:
-            return outcome(0.0, "empty", reply, model)
-        score = read_score(reply)
-        if score is None:
-            temperature += TEMPERATURE_STEP
-            ask()  # lmms-eval requests one more reply here and never reads it
-            if temperature >= TEMPERATURE_LIMIT:
-                return outcome(0.0, "unparseable", reply, model)
-            continue
-        if 0.0 <= score <= 1.0:
-            return outcome(score, "scored", reply, model)
-        out_of_range += 1
-        if out_of_range >= MAX_OUT_OF_RANGE:
-            return outcome(0.0, "out_of_range", reply, model)
 
 
 # -- VLMEvalKit ---------------------------------------------------------------------------------
@@ -357,12 +280,12 @@ class MMVetVLMEvalKit(MMVetJudged, VLMEvalKitProtocol):
     """VLMEvalKit's ``MMVet`` (PR #541 era): its system prompt, its grading prefix and retries, ``MMVet_acc``."""
 
     prompt_template = IMAGE_PLACEHOLDER + "\n{question}"
-    system_prompt = vlmevalkit_mmvet.SYSTEM_PROMPT
-    default_judge_model = vlmevalkit_mmvet.DEFAULT_JUDGE_MODEL
+    system_prompt = MMVET_SYSTEM_PROMPT
+    default_judge_model = vlmevalkit.DEFAULT_JUDGE_MODEL
     metrics = (
         Metric("mmvet_score", form="custom", headline=True),
         Metric("Overall", form="custom"),
-        *(Metric(cap, form="custom") for cap in vlmevalkit_mmvet.CAPABILITIES),  # single-capability rows twice
+        *(Metric(cap, form="custom") for cap in CAPABILITIES),  # single-capability rows twice
         Metric("fine/{combination}", form="custom", group="combination"),
         UNJUDGED,
     )
@@ -371,18 +294,18 @@ class MMVetVLMEvalKit(MMVetJudged, VLMEvalKitProtocol):
         return janus_content("\n" + doc["question"], int(doc.get("image") is not None))
 
     def judge_prompt(self, doc: dict[str, Any], prediction: str) -> str:
-        return vlmevalkit_mmvet.judge_prompt(doc["question"], doc["answer"], prediction)
+        return vlmevalkit.judge_prompt(doc["question"], doc["answer"], prediction)
 
     def grade(self, client: JudgeClient, prompt: str) -> dict[str, Any]:
-        return vlmevalkit_mmvet.grade(client, prompt)
+        return vlmevalkit.grade(client, prompt)
 
     def grading_card(self) -> dict[str, Any]:
-        return {"temperatures": list(vlmevalkit_mmvet.TEMPERATURES), "max_tokens": vlmevalkit_mmvet.JUDGE_MAX_TOKENS,
+        return {"temperatures": list(vlmevalkit.TEMPERATURES), "max_tokens": vlmevalkit.JUDGE_MAX_TOKENS,
                 "prompt": "VLMEvalKit build_mmvet_gpt4_prompt",
-                "prompt_sha256": vlmevalkit_mmvet.JUDGE_PREFIX_SHA256}  # fmt: skip
+                "prompt_sha256": vlmevalkit.JUDGE_PREFIX_SHA256}  # fmt: skip
 
     def judged_metrics(self, scored: list[dict[str, Any]]) -> dict[str, float]:
-        result = vlmevalkit_mmvet.mmvet_acc([{"category": s["capabilities"], "score": s["score"]} for s in scored])
+        result = vlmevalkit.mmvet_acc([{"category": s["capabilities"], "score": s["score"]} for s in scored])
         return {**result, "mmvet_score": result.get("Overall", 0.0)}
 
 
@@ -390,34 +313,34 @@ class MMVetVLMEvalKit(MMVetJudged, VLMEvalKitProtocol):
 class MMVetPaper(PaperProtocol, MMVetVLMEvalKit):
     """VLMEvalKit's MM-Vet prompt and generation; grading and averaging of MM-Vet's own evaluator."""
 
-    default_judge_model = mmvet_official.DEFAULT_JUDGE_MODEL
-    num_runs: int = mmvet_official.DEFAULT_RUNS
+    default_judge_model = official.DEFAULT_JUDGE_MODEL
+    num_runs: int = official.DEFAULT_RUNS
     """The evaluator's ``--num_run``: independent gradings per sample (the reply cache keys each run apart)."""
     metrics = (
         Metric("mmvet_score", form="custom", headline=True),  # mean over runs of total, not rounded
         Metric("total", form="custom"),
         Metric("std", form="custom", higher_is_better=False),
-        *(Metric(cap, form="custom") for cap in mmvet_official.CAPABILITIES),
+        *(Metric(cap, form="custom") for cap in CAPABILITIES),
         Metric("run/{run}", form="custom", group="run"),
         Metric("cap_int/{capability_set}", form="custom", group="capability_set"),
         UNJUDGED,
     )
 
     def judge_prompt(self, doc: dict[str, Any], prediction: str) -> str:
-        return mmvet_official.judge_prompt(doc["question"], doc["answer"], prediction)
+        return official.judge_prompt(doc["question"], doc["answer"], prediction)
 
     def grade(self, client: JudgeClient, prompt: str) -> dict[str, Any]:
-        return mmvet_official.grade(client, prompt, self.num_runs)
+        return official.grade(client, prompt, self.num_runs)
 
     def grading_card(self) -> dict[str, Any]:
-        return {"temperatures": list(mmvet_official.TEMPERATURES), "max_tokens": mmvet_official.JUDGE_MAX_TOKENS,
-                "retry_suffix": mmvet_official.RETRY_SUFFIX, "runs": self.num_runs,
+        return {"temperatures": list(official.TEMPERATURES), "max_tokens": official.JUDGE_MAX_TOKENS,
+                "retry_suffix": official.RETRY_SUFFIX, "runs": self.num_runs,
                 "prompt": "MM-Vet mm-vet_evaluator.py prompt (yuweihao/MM-Vet acde843)",
-                "prompt_sha256": mmvet_official.JUDGE_PREFIX_SHA256}  # fmt: skip
+                "prompt_sha256": official.JUDGE_PREFIX_SHA256}  # fmt: skip
 
     def judged_metrics(self, scored: list[dict[str, Any]]) -> dict[str, float]:
         rows = [{"capabilities": s["capabilities"], "run_scores": s.get("run_scores") or [s["score"]]} for s in scored]
-        result = mmvet_official.export_result(rows)
+        result = official.export_result(rows)
         result["mmvet_score"] = result.pop("total_unrounded")
         return result
 
@@ -426,11 +349,7 @@ class MMVetPaper(PaperProtocol, MMVetVLMEvalKit):
 @task("mmvet")
 class MMVet(UnderstandingTask):
     headline: ClassVar[str] = "mmvet_score"
-    dataset: ClassVar[DatasetSpec] = DatasetSpec(
-        repo="MMVet", split="test", fixture="MMVet", columns=("question_id", "question", "answer", "capability", "image"),
-        types=(("question_id", "id"), ("image", "image")),
-        nullable=("image",),  # lmms-eval's mmvet_doc_to_visual asks a row without an image as a text-only question
-    )
+    dataset: ClassVar[DatasetSpec] = DATASET
     protocols = {"lmms-eval": MMVetLmmsEval, "vlmevalkit": MMVetVLMEvalKit, "paper": MMVetPaper}
     protocol_rules: MMVetJudged
     unscored: ClassVar[UnscoredMark | None] = UnscoredMark(flag="judged", count_metric=UNJUDGED.name)
@@ -466,35 +385,13 @@ class MMVet(UnderstandingTask):
         return {**super().card(ctx), "judge": self.protocol_rules.judge_card(ctx)}
 
 
-JUDGE_FAILED = "judge_failed"
-"""``judge_outcome`` of a sample whose judge request failed (as opposed to a judge that answered unusably)."""
-
-
 def _sample_fields(doc: dict[str, Any], prediction: str) -> dict[str, Any]:
     return {"question_id": str(doc["question_id"]), "capabilities": str(doc["capability"]), "pred_answer": prediction}
-
-
-def judged_flags(graded: dict[str, Any]) -> dict[str, Any]:
-    """``judged``, and why not: a judge that never gave a usable number leaves the sample unjudged.
-
-    lmms-eval (and VLMEvalKit) record 0.0 for such a sample and average it in; that 0 measures
-    the judge, not the model, so we keep the reference's 0.0 in ``score`` for inspection but leave
-    the sample out of every mean and count it in ``mmvet_unjudged`` instead.
-    """
-    if graded.get("judge_outcome") == "scored":
-        return {"judged": True}
-    reply = str(graded.get("judge_reply", ""))[:80]
-    return {"judged": False, "unjudged_reason": f"judge gave no usable score ({graded.get('judge_outcome')}; last reply {reply!r})"}
 
 
 def _never_asked(scored: dict[str, Any]) -> bool:
     """A record scored while no judge was configured (as opposed to one the judge failed on)."""
     return not scored.get("judged", False) and "judge_outcome" not in scored
-
-
-def _mean(values: list[float]) -> float:
-    """Plain left-to-right sum / count, as lmms-eval (``fsum`` could differ in the last bit)."""
-    return sum(values) / len(values) if values else 0.0
 
 
 def _sha256(data: bytes) -> str:

@@ -50,7 +50,8 @@ from PIL import Image
 
 from janus_eval.hfdata import DocSet, decode_image
 from janus_eval.metrics.answer_judge import JudgeMatchedTask
-from janus_eval.metrics.vlmevalkit_mcq import VLMEvalKitMatching, choices_of, janus_content, mcq_prompt, report_acc
+from janus_eval.metrics.vlmevalkit_mcq import VLMEvalKitMatching, choices_of, mcq_prompt, report_acc
+from janus_eval.metrics.vlmevalkit_prompt import janus_content
 from janus_eval.registry import task
 from janus_eval.task import (
     IMAGE_PLACEHOLDER,

@@ -140,7 +140,7 @@ def test_reference_statistics_cached_under_the_data_root(tmp_path, tiny_weights,
     """A second run on the same data root reads the real set's statistics (only its own images go through
     Inception), and the FID is the one from both feature sets, as before the cache."""
     from janus_eval.hfdata import FIXTURES
-    from janus_eval.metrics import inception
+    from janus_eval.metrics import fid_cache, fid_images, inception
     from janus_eval.metrics.fid import frechet_distance
 
     data = tmp_path / "data"
@@ -153,12 +153,12 @@ def test_reference_statistics_cached_under_the_data_root(tmp_path, tiny_weights,
         records = fake_generation(task, tmp_path / run / "coco30k", task.load(ctx).docs[:6])
         results.append(task.aggregate(records, ctx))
     assert len(inception_calls) == 6 + 10 + 6  # run1: generated + val2014; run2: generated only
-    assert len(list((data / inception.REFERENCE_CACHE).glob("fid-ref-*.npz"))) == 1
+    assert len(list((data / fid_cache.REFERENCE_CACHE).glob("fid-ref-*.npz"))) == 1
     assert results[0] == results[1]
     extractor = inception.load_inception(tiny_weights)
-    gen = inception.image_features(inception.generated_paths(tmp_path / "run2" / "coco30k", records, "coco30k"),
-                                   extractor, inception.GIGAGAN_COCO)  # fmt: skip
-    ref = inception.image_features(inception.folder_images(data / "coco2014" / "val2014"), extractor, inception.GIGAGAN_COCO)
+    gen = fid_images.image_features(fid_images.generated_paths(tmp_path / "run2" / "coco30k", records, "coco30k"),
+                                   extractor, fid_images.GIGAGAN_COCO)  # fmt: skip
+    ref = fid_images.image_features(fid_images.folder_images(data / "coco2014" / "val2014"), extractor, fid_images.GIGAGAN_COCO)
     assert results[1]["fid"] == frechet_distance(gen, ref)
 
 

@@ -84,7 +84,7 @@ def test_aggregate_overall_and_per_category(tmp_path, tiny_weights):
 
 
 def test_per_category_statistics_come_from_the_cache_and_match_the_features(tmp_path, tiny_weights, inception_calls):
-    from janus_eval.metrics import inception
+    from janus_eval.metrics import fid_images, inception
     from janus_eval.metrics.fid import frechet_distance
 
     data = tmp_path / "data"
@@ -103,11 +103,11 @@ def test_per_category_statistics_come_from_the_cache_and_match_the_features(tmp_
         results.append(task.aggregate(records, ctx))
     assert len(inception_calls) == 12 + 12 + 12 and results[0] == results[1]
     extractor = inception.load_inception(tiny_weights)
-    gen = inception.image_features(inception.generated_paths(task_dir, records, "mjhq30k"), extractor,
-                                   inception.CLEANFID_DEFAULT)  # fmt: skip
+    gen = fid_images.image_features(fid_images.generated_paths(task_dir, records, "mjhq30k"), extractor,
+                                   fid_images.CLEANFID_DEFAULT)  # fmt: skip
     image_root = task.image_root(data)
-    ref = inception.image_features(inception.folder_images(image_root), extractor, inception.CLEANFID_DEFAULT)
+    ref = fid_images.image_features(fid_images.folder_images(image_root), extractor, fid_images.CLEANFID_DEFAULT)
     assert results[1]["fid"] == frechet_distance(gen, ref)
     mine = [i for i, r in enumerate(records) if r["prediction"].startswith("images/food/")]
-    real = [i for i, p in enumerate(inception.folder_images(image_root)) if p.parent.name == "food"]
+    real = [i for i, p in enumerate(fid_images.folder_images(image_root)) if p.parent.name == "food"]
     assert results[1]["fid/food"] == frechet_distance(gen[mine], ref[real])

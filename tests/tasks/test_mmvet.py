@@ -14,7 +14,8 @@ from fake_chat_server import serve
 from janus_eval.metrics.judge import JudgeClient, JudgeSettings
 from janus_eval.registry import get_task
 from janus_eval.task import JanusEvalError, RunContext, split_scores
-from janus_eval.tasks.mmvet import JUDGE_PROMPT_FILE, MMVet, judge_prompt, read_score, write_submission
+from janus_eval.metrics.mmvet.lmms_eval import JUDGE_PROMPT_FILE, judge_prompt, read_score
+from janus_eval.tasks.mmvet import MMVet, write_submission
 
 PROMPT_SHA256 = "4d9b806e960fcd3f25997104017744653443fb17f907aa0712b5efecea78438c"
 """sha256 of lmms-eval 0.7.3's MM_VET_PROMPT; any edit to the prompt file changes every judged score."""
@@ -247,7 +248,7 @@ def test_run_without_judge_then_with_one_judges_the_stored_predictions(tmp_path:
 
 
 # -- --protocol vlmevalkit ------------------------------------------------------------------------
-from janus_eval.metrics import vlmevalkit_mmvet  # noqa: E402
+from janus_eval.metrics.mmvet import vlmevalkit as vlmevalkit_mmvet  # noqa: E402
 
 
 def vlm_task() -> MMVet:

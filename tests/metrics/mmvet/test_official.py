@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fake_chat_server import serve
 
-from janus_eval.metrics import mmvet_official
+from janus_eval.metrics.mmvet import official as mmvet_official
 from janus_eval.metrics.judge import JudgeSettings
 from janus_eval.registry import get_task
 from janus_eval.task import RunContext

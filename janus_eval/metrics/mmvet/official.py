@@ -33,11 +33,11 @@ Divergences, each documented where it happens: ``nan`` is accepted by the evalua
 again with the suffix. The evaluator names a capability set by ``"_".join`` of a Python ``set``,
 whose order depends on string hashing: here its members are sorted (``ocr_rec``). A sample whose
 judge never gave a number keeps the evaluator's 0.0 in its record but is left out of the means
-(``janus_eval.tasks.mmvet.judged_flags``), as under every protocol.
+(``common.judged_flags``), as under every protocol.
 
-Beside it: ``vlmevalkit_mmvet`` (VLMEvalKit's copy: a re-wrapped prompt with a leading newline, judge
+Beside it: ``vlmevalkit`` (VLMEvalKit's copy: a re-wrapped prompt with a leading newline, judge
 ``gpt-4-turbo``, ``float`` of the whole reply, five calls at 0, 0.5, 1.0, 1.5, 2.0 without a suffix,
-single-capability rows counted twice) and lmms-eval's rules in ``janus_eval.tasks.mmvet``.
+single-capability rows counted twice) and ``lmms_eval`` (lmms-eval's rules).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from janus_eval.metrics.judge import JudgeClient
+from janus_eval.metrics.mmvet.common import CAPABILITIES, spaced_answer
 
 DEFAULT_JUDGE_MODEL = "gpt-4-0613"
 JUDGE_MAX_TOKENS = 3
@@ -57,7 +58,6 @@ TEMPERATURES = (0.0, 0.0, 0.5, 1.0, 1.5, 2.0)
 """The evaluator's calls for one sample and run; the first without the suffix, the last never read."""
 DECIMAL_PLACES = 1
 DEFAULT_RUNS = 1
-CAPABILITIES = ("rec", "ocr", "know", "gen", "spat", "math")
 
 PROMPT = (
     "Compare the ground truth and prediction from AI models, to give a correctness score for the prediction. "
@@ -95,8 +95,7 @@ PROMPT_SHA256 = "d1b3e0a5b4e72c888b77164489d705bba4dd149934fff564dfba6443d81afe3
 
 def judge_prompt(question: str, answer: str, prediction: str) -> str:
     """The first message for one sample; a retry sends it with ``RETRY_SUFFIX`` appended."""
-    spaced = str(answer).replace("<AND>", " <AND> ").replace("<OR>", " <OR> ")
-    return PROMPT + "\n" + " | ".join([question, spaced, str(prediction), ""])
+    return PROMPT + "\n" + " | ".join([question, spaced_answer(answer), str(prediction), ""])
 
 
 def read_score(reply: str | None) -> float | None:

@@ -1,9 +1,9 @@
 """MM-Vet grading as VLMEvalKit (PR #541 era) does it, for ``--protocol vlmevalkit``.
 
-Why separate from the lmms-eval rules in ``janus_eval.tasks.mmvet``: VLMEvalKit uses its own copy of
+Why separate from its sibling ``lmms_eval``: VLMEvalKit uses its own copy of
 MM-Vet's few-shot prompt (line-wrapped, header ``Question | ...``, starting with a newline), parses
 the **whole** reply with ``float`` and retries at fixed temperatures, and its ``MMVet_acc`` counts
-single-capability rows twice in their capability. Only the judge client is shared.
+single-capability rows twice in their capability. Only the judge client and ``common`` are shared.
 """
 
 from __future__ import annotations
@@ -13,18 +13,13 @@ import math
 from typing import Any
 
 from janus_eval.metrics.judge import JudgeClient
+from janus_eval.metrics.mmvet.common import CAPABILITIES, spaced_answer
 
-SYSTEM_PROMPT = (
-    "You are a helpful assistant. Please answer truthfully and write out your thinking step by step to be sure "
-    "you get the right answer."
-)
-"""The Janus wrapper's system prompt when ``'MMVet' in dataset`` (the only one it ever sends)."""
 DEFAULT_JUDGE_MODEL = "gpt-4-turbo"
 JUDGE_MAX_TOKENS = 3
 """PR #541 era (2048 at HEAD)."""
 TEMPERATURES = (0.0, 0.5, 1.0, 1.5, 2.0)
 """One judge call per temperature until a reply parses to a score in [0, 1]; then 0.0."""
-CAPABILITIES = ("rec", "ocr", "know", "gen", "spat", "math")
 
 JUDGE_PREFIX = """
 Compare the ground truth and prediction from AI models, to give a correctness score for the prediction.
@@ -64,8 +59,7 @@ JUDGE_PREFIX_SHA256 = hashlib.sha256(JUDGE_PREFIX.encode("utf-8")).hexdigest()
 
 def judge_prompt(question: str, answer: str, prediction: str) -> str:
     """The prefix, a newline, then ``question | answer' | prediction | `` (``<AND>``/``<OR>`` spaced)."""
-    spaced = str(answer).replace("<AND>", " <AND> ").replace("<OR>", " <OR> ")
-    return JUDGE_PREFIX + "\n" + " | ".join([question, spaced, str(prediction), ""])
+    return JUDGE_PREFIX + "\n" + " | ".join([question, spaced_answer(answer), str(prediction), ""])
 
 
 def read_score(reply: str) -> float | None:
