@@ -104,13 +104,13 @@ def test_tiny_janus_with_the_tiny_geneval_scorers_beside_generation_equals_scori
     from janus_eval.generation import GenerationPipeline
     from janus_eval.runner import Runner
 
-    score_group, threads = Runner._score_group, []
+    score_group, threads = GenerationPipeline._score_group, []
 
     def recorded(self, *args):
         threads.append(threading.current_thread().name.startswith("scorer"))
         return score_group(self, *args)
 
-    monkeypatch.setattr(Runner, "_score_group", recorded)
+    monkeypatch.setattr(GenerationPipeline, "_score_group", recorded)
 
     def run(out: Path, overlap: bool) -> list[bool]:
         monkeypatch.setattr(GenerationPipeline, "overlap_scoring", lambda self, task: overlap)
