@@ -88,13 +88,14 @@ def check_pinned_copies(adapter: JanusAdapter, cuda: bool) -> Row:
 
 def _geneval_run(adapter: Any, out: Path, device: str, overlap: bool | None, batch_size: int | None) -> Path:
     """A small GenEval run (4 prompts x 2 images, tiny scorers) of ``adapter`` on ``device``."""
-    from janus_eval.runner import RunConfig, Runner
+    from janus_eval.runner import Runner
+    from janus_eval.run_options import RunOptions
 
-    config = RunConfig(tasks=["geneval"], out=out, batch_size=batch_size, workers=2, limit=4, show_progress=False,
-                       device=device, task_options={"geneval": {"images_per_prompt": "2"}})  # fmt: skip
+    config = RunOptions(tasks=["geneval"], out=out, batch_size=batch_size, workers=2, limit=4, show_progress=False,
+                        device=device, task_options={"geneval": {"images_per_prompt": "2"}})  # fmt: skip
     runner = Runner(config, model_factory=lambda: adapter)
     if overlap is not None:
-        runner._overlap_scoring = lambda task: overlap  # type: ignore[method-assign]
+        runner.generation.overlap_scoring = lambda task: overlap  # type: ignore[method-assign]
     runner.run()
     return out
 

@@ -351,7 +351,8 @@ def run_geneval_bench(shape: str | None, device: str, dtype: str | None, batch_s
     from pathlib import Path
 
     from janus_eval.registry import get_task
-    from janus_eval.runner import RunConfig, Runner
+    from janus_eval.runner import Runner
+    from janus_eval.run_options import RunOptions
 
     shape, dtype_name, adapter = random_adapter(shape, device, dtype)
     clock = _GenerationClock(adapter, device)
@@ -359,8 +360,8 @@ def run_geneval_bench(shape: str | None, device: str, dtype: str | None, batch_s
     task.configure(images_per_prompt=str(images_per_prompt))
     task._models = official_sized_scorers(device)
     with tempfile.TemporaryDirectory() as tmp:
-        config = RunConfig(tasks=["geneval"], out=Path(tmp) / "run", data_root=Path(tmp), limit=prompts,
-                           batch_size=batch_size, device=device, show_progress=False)  # fmt: skip
+        config = RunOptions(tasks=["geneval"], out=Path(tmp) / "run", data_root=Path(tmp), limit=prompts,
+                            batch_size=batch_size, device=device, show_progress=False)  # fmt: skip
         runner = Runner(config, model_factory=lambda: clock, tasks=[task])  # type: ignore[arg-type, return-value]
         total = _timed(runner.run, device)
         images = json.loads((Path(tmp) / "run" / "run.json").read_text())["tasks"]["geneval"]["samples"]

@@ -77,10 +77,11 @@ def write_pope_layout(root: Path, n: int, size: tuple[int, int] = (640, 480)) ->
 
 def _run(tasks: list[str], out: Path, data_root: Path | None, workers: int, limit: int | None = None,
          task_objects: list[Any] | None = None) -> float:  # fmt: skip
-    from janus_eval.runner import RunConfig, Runner
+    from janus_eval.runner import Runner
+    from janus_eval.run_options import RunOptions
 
-    config = RunConfig(tasks=tasks, out=out, data_root=data_root, batch_size=32, workers=workers, limit=limit,
-                       show_progress=False)  # fmt: skip
+    config = RunOptions(tasks=tasks, out=out, data_root=data_root, batch_size=32, workers=workers, limit=limit,
+                        show_progress=False)  # fmt: skip
     start = time.perf_counter()
     Runner(config, model_factory=NullModel, tasks=task_objects).run()  # type: ignore[arg-type]
     return time.perf_counter() - start

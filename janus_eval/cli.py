@@ -105,14 +105,15 @@ def run_command(
 ) -> None:
     """Evaluate a checkpoint on tasks and write a run directory."""
     from janus_eval.results.report import TINY_WARNING, summary_rows, unjudged_notes
-    from janus_eval.runner import RunConfig, Runner
+    from janus_eval.runner import Runner
+    from janus_eval.run_options import RunOptions
 
     from janus_eval.registry import PRESETS, expand_presets
 
     out = _run_dir(out_option)
     names = _split_tasks(tasks)
     tables = [name.removeprefix("table") for name in names if name in PRESETS]
-    config = RunConfig(
+    config = RunOptions(
         tasks=expand_presets(names), out=out, ckpt=ckpt, data_root=data_root, limit=limit, batch_size=_parse_batch_size(batch_size),
         seed=seed, device=device, dtype=dtype, protocol=protocol, task_options=_parse_task_options(task_option or []),
         on_bad_image=on_bad_image, overwrite=overwrite, inception_weights=inception_weights, fid_backend=fid_backend,
@@ -124,6 +125,8 @@ def run_command(
     runner.on_plan = lambda plan: out_console.print(
         "this run: " + ", ".join(f"{name} {count:,} {unit}" for name, (count, unit) in plan.items()), highlight=False
     )
+    runner.on_submission = lambda name, path: out_console.print(f"{name}: submission for its evaluation server: {path}",
+                                                                highlight=False, soft_wrap=True)  # fmt: skip
     results = runner.run()
     if not runner.world.is_main:
         return  # rank 0 reports for everyone
@@ -180,6 +183,20 @@ def score_command(
 
 # -- reading run directories: tables, gate, leaderboard ------------------------------------------
 Runs = Annotated[Optional[list[Path]], typer.Argument(help="Run directories written by janus-eval run.", show_default=False)]
+
+
+@app.command("rescore")
+def rescore_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (janus-eval run --out).")],
+) -> None:
+    """Recompute a run directory's results and reports from its records with this janus-eval (no model)."""
+    from janus_eval.rescore import rescore
+
+    if not run_dir.is_dir():
+        raise JanusEvalError(f"run directory {run_dir} does not exist")
+    results = rescore(run_dir)
+    out_console.print(f"rescored {', '.join(results)} in {run_dir}: results.json, run.json and reports rewritten",
+                      highlight=False, soft_wrap=True)  # fmt: skip
 
 
 @app.command("table")

@@ -28,7 +28,8 @@ from typing import Any, Callable, ClassVar, Literal
 from janus_eval.contract import RunContext
 
 MetricForm = Literal["mean", "grouped", "custom"]
-UnitKind = Literal["sample", "group", "set"]
+ResampledBy = Literal["sample", "group", "set"]
+"""What one bootstrap draw picks: a sample, a group of records, or nothing (a set-level metric)."""
 VLMEVALKIT_REFERENCE = "VLMEvalKit b3a2f81 (PR #541, Oct 2024), exact_matching (no LLM judge)"
 LMMS_EVAL_REFERENCE = "lmms-eval 0.7.3"
 PAPER_REFERENCE = (
@@ -52,7 +53,7 @@ class Unit:
     ``int(value) % modulo`` (MMBench: copy k of question i has index ``i + k * 10**6``).
     """
 
-    kind: UnitKind = "sample"
+    kind: ResampledBy = "sample"
     key: str | None = None
     modulo: int | None = None
 

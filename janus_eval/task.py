@@ -44,8 +44,7 @@ GENERATION_PROTOCOL = "official"
 is also the paper's."""
 SHORT_ANSWER_PROMPT = "\nAnswer the question using a single word or phrase."
 """The post-prompt lmms-eval and VLMEvalKit append to short-answer questions (POPE, MME, GQA, VQAv2)."""
-Kind = Literal["understanding", "generation"]
-
+TaskKind = Literal["understanding", "generation"]
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ class Task(ABC):
     """Base of every benchmark. Subclasses set the class attributes and implement the hooks."""
 
     name: ClassVar[str]
-    kind: ClassVar[Kind]
+    kind: ClassVar[TaskKind]
     headline: ClassVar[str]
     """Key in ``aggregate()``'s result holding the paper's number on the paper's scale."""
     dataset: ClassVar[DatasetSpec]
@@ -170,6 +169,11 @@ class Task(ABC):
         else None. The records stay: the run fails after writing them, and a rerun only scores what is missing."""
         return None
 
+    def write_submission(self, records: list[dict[str, Any]], ctx: RunContext) -> Path | None:
+        """Write the file a split without public answers is sent to its benchmark's server in (under
+        ``<task>/submission/``) and return its path; None when this split is scored here alone."""
+        return None
+
     def check_prerequisites(self, ctx: RunContext) -> None:
         """Raise ``JanusEvalError`` naming what this task needs besides its rows (scorer weights, a runtime) and
         lacks. Cheap (no weights loaded): the runner asks every task before the model loads or anything is
@@ -215,52 +219,53 @@ class UnderstandingTask(Task):
     """A question-answering benchmark: doc -> (images, question) -> text -> score.
 
     The module holds the data (``dataset``, ``doc_id``, ``images``) once and one
-    ``UnderstandingProtocol`` class per framework in ``protocols``; the chosen one is ``self.rules``.
+    ``UnderstandingProtocol`` class per framework in ``protocols``; the chosen one is ``self.protocol_rules``
+    (``self.protocol`` is its name, as run.json records it).
     """
 
-    kind: ClassVar[Kind] = "understanding"
+    kind: ClassVar[TaskKind] = "understanding"
     protocols: ClassVar[dict[str, type[UnderstandingProtocol]]]  # type: ignore[assignment]
 
     def __init__(self, protocol: str = "lmms-eval") -> None:
         super().__init__(protocol)
-        self.rules: UnderstandingProtocol = self.protocols[protocol]()
+        self.protocol_rules: UnderstandingProtocol = self.protocols[protocol]()
 
     # -- the chosen protocol ------------------------------------------------------------------
     @property
     def metrics(self) -> tuple[Metric, ...]:
-        return self.rules.metrics
+        return self.protocol_rules.metrics
 
     @property
     def reference_version(self) -> str:
-        return self.rules.reference
+        return self.protocol_rules.reference
 
     @property
     def generation(self) -> GenerationSettings:
-        return self.rules.generation
+        return self.protocol_rules.generation
 
     @property
     def system_prompt(self) -> str | None:
-        return self.rules.system_prompt
+        return self.protocol_rules.system_prompt
 
     @property
     def prompt_template(self) -> str:
-        return self.rules.prompt_template
+        return self.protocol_rules.prompt_template
 
     def prompt(self, doc: dict[str, Any]) -> str:
-        return self.rules.prompt(doc)
+        return self.protocol_rules.prompt(doc)
 
     def postprocess(self, prediction: str) -> str:
-        return self.rules.postprocess(prediction)
+        return self.protocol_rules.postprocess(prediction)
 
     def score_sample(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
-        return self.rules.score_sample(doc, prediction)
+        return self.protocol_rules.score_sample(doc, prediction)
 
     def score_samples(self, docs: list[dict[str, Any]], predictions: list[str],
                       ctx: RunContext | None = None) -> list[dict[str, Any]]:  # fmt: skip
-        return self.rules.score_samples(docs, predictions, ctx)
+        return self.protocol_rules.score_samples(docs, predictions, ctx)
 
     def aggregate(self, records: list[dict[str, Any]], ctx: RunContext | None = None) -> dict[str, float]:
-        return self.rules.aggregate(records)
+        return self.protocol_rules.aggregate(records)
 
     # -- data ---------------------------------------------------------------------------------
     def images(self, doc: dict[str, Any]) -> list[Image.Image]:
@@ -313,7 +318,7 @@ class GenerationTask(Task):
     each with the run's ``RunContext``. One protocol: the paper's own.
     """
 
-    kind: ClassVar[Kind] = "generation"
+    kind: ClassVar[TaskKind] = "generation"
     protocols: ClassVar[tuple[str, ...]] = (GENERATION_PROTOCOL,)
     metrics: ClassVar[tuple[Metric, ...]]  # type: ignore[misc]
     reference_version: ClassVar[str]  # type: ignore[misc]

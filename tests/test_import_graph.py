@@ -19,7 +19,8 @@ METRICS_MAY_IMPORT = ("janus_eval.metrics", "janus_eval.io", "janus_eval.errors"
 ``contract``: the shared types, which import nothing of ours)."""
 METRICS_EXCEPTIONS = {("janus_eval.metrics.geneval_models", "janus_eval.model.tiny")}
 """The untrained stand-in CLIP (GenEval without weights) reuses the tiny Janus's offline byte tokenizer."""
-RESULTS_MUST_NOT_IMPORT = ("janus_eval.tasks", "janus_eval.registry", "janus_eval.model", "janus_eval.runner", "janus_eval.task",
+RESULTS_MUST_NOT_IMPORT = ("janus_eval.tasks", "janus_eval.registry", "janus_eval.model", "janus_eval.runner", "janus_eval.run_options",
+                           "janus_eval.work", "janus_eval.understanding", "janus_eval.generation", "janus_eval.task",
                            "janus_eval.protocol", "torch")  # fmt: skip
 """``janus_eval.results`` reads run directories only."""
 
@@ -181,3 +182,18 @@ def test_no_module_of_the_package_imports_itself_through_others():
 def test_the_contract_imports_nothing_of_ours():
     """``janus_eval.contract`` is the bottom of the graph: everything may import it, so it may import nothing."""
     assert [str(e) for e in imports("janus_eval.contract") if within(e.target, "janus_eval")] == []
+
+
+def test_the_two_pipelines_stand_apart():
+    """A run hands each task to one pipeline; neither knows the other, nor the run that drives it."""
+    pipelines = ("janus_eval.understanding", "janus_eval.generation")
+    for pipeline in pipelines:
+        others = [p for p in pipelines if p != pipeline] + ["janus_eval.runner"]
+        assert breaches(pipeline, lambda e: any(within(e.target, o) for o in others)) == []
+
+
+def test_the_pipelines_reach_the_model_only_for_its_errors():
+    """Pipelines call the model through their typed protocols; they load nothing of ``janus_eval.model``."""
+    for module in ("janus_eval.understanding", "janus_eval.generation", "janus_eval.work"):
+        names = [n for e in imports(module) if within(e.target, "janus_eval.model") for n in e.names]
+        assert set(names) <= {"NonFiniteLogits", "ModelCall"}, (module, names)

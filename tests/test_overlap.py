@@ -1,7 +1,7 @@
 """GenEval's scorers beside generation: each prompt scored once, whole, after its PNGs are written;
 the run's records are the same as when scoring waits for the last image.
 
-The runner scores beside generation only on CUDA (``Runner._overlap_scoring``); here it is forced on, on
+The runner scores beside generation only on CUDA (``GenerationPipeline.overlap_scoring``); here it is forced on, on
 CPU, with the embedded tiny Janus and GenEval's real tiny scorers (the labelled random Mask2Former and
 CLIP stand-ins). On a GPU, where the scorer runs on the same device as the model, ``bench/gpu_check.sh``
 runs it.
@@ -80,12 +80,14 @@ def test_overlapped_scoring_gives_the_same_run_directory(tmp_path: Path, monkeyp
     """The runner with the scorer beside generation (as on a GPU) writes the records and results it writes
     when scoring after the last image. A numpy stand-in generates, so no CPU matmul shares the cores."""
     from janus_eval.bench_pipeline import NullModel
-    from janus_eval.runner import RunConfig, Runner
+    from janus_eval.run_options import RunOptions
+    from janus_eval.generation import GenerationPipeline
+    from janus_eval.runner import Runner
 
     def run(out: Path, overlap: bool) -> None:
-        monkeypatch.setattr(Runner, "_overlap_scoring", lambda self, task: overlap)
-        config = RunConfig(tasks=["geneval"], out=out, batch_size=3, workers=2, limit=5, show_progress=False,
-                           task_options={"geneval": {"images_per_prompt": "2"}})  # fmt: skip
+        monkeypatch.setattr(GenerationPipeline, "overlap_scoring", lambda self, task: overlap)
+        config = RunOptions(tasks=["geneval"], out=out, batch_size=3, workers=2, limit=5, show_progress=False,
+                            task_options={"geneval": {"images_per_prompt": "2"}})  # fmt: skip
         Runner(config, model_factory=NullModel).run()
 
     run(tmp_path / "after", overlap=False)
@@ -98,20 +100,22 @@ def test_tiny_janus_with_the_tiny_geneval_scorers_beside_generation_equals_scori
     """The real path: the embedded Janus generates (batches of 3 across prompts of 2 images), PNGs are written on
     threads, the tiny detector and CLIP score each finished prompt on the scorer thread; records and results
     equal a run that scores after the last image."""
-    from janus_eval.runner import RunConfig, Runner
+    from janus_eval.run_options import RunOptions
+    from janus_eval.generation import GenerationPipeline
+    from janus_eval.runner import Runner
 
-    score_group, threads = Runner._score_group, []
+    score_group, threads = GenerationPipeline._score_group, []
 
     def recorded(self, *args):
         threads.append(threading.current_thread().name.startswith("scorer"))
         return score_group(self, *args)
 
-    monkeypatch.setattr(Runner, "_score_group", recorded)
+    monkeypatch.setattr(GenerationPipeline, "_score_group", recorded)
 
     def run(out: Path, overlap: bool) -> list[bool]:
-        monkeypatch.setattr(Runner, "_overlap_scoring", lambda self, task: overlap)
-        config = RunConfig(tasks=["geneval"], out=out, batch_size=3, workers=2, limit=4, show_progress=False,
-                           task_options={"geneval": {"images_per_prompt": "2"}})  # fmt: skip
+        monkeypatch.setattr(GenerationPipeline, "overlap_scoring", lambda self, task: overlap)
+        config = RunOptions(tasks=["geneval"], out=out, batch_size=3, workers=2, limit=4, show_progress=False,
+                            task_options={"geneval": {"images_per_prompt": "2"}})  # fmt: skip
         threads.clear()
         Runner(config).run()
         return list(threads)

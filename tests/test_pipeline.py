@@ -5,16 +5,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from janus_eval import runner as runner_module
+from janus_eval import generation as generation_module
 from janus_eval.io import read_jsonl
 from janus_eval.pipeline import PngWriter
-from janus_eval.runner import RunConfig, Runner
+from janus_eval.run_options import RunOptions
+from janus_eval.runner import Runner
 from janus_eval.errors import JanusEvalError
 from test_runner import _corrupt_dataset
 
 
 def run(out: Path, adapter, **overrides):
-    config = RunConfig(**{"tasks": ["pope"], "out": out, "batch_size": 3, "show_progress": False, **overrides})
+    config = RunOptions(**{"tasks": ["pope"], "out": out, "batch_size": 3, "show_progress": False, **overrides})
     return Runner(config, model_factory=lambda: adapter).run()
 
 
@@ -59,9 +60,9 @@ def test_negative_workers_is_an_error(tmp_path, tiny_adapter):
 
 def test_png_writer_threads_write_the_same_images(tmp_path, tiny_adapter, monkeypatch):
     options = {"geneval": {"images_per_prompt": "2"}}
-    monkeypatch.setattr(runner_module, "PNG_THREADS", 0)
+    monkeypatch.setattr(generation_module, "PNG_THREADS", 0)
     run(tmp_path / "serial", tiny_adapter, tasks=["geneval"], task_options=options, limit=2)
-    monkeypatch.setattr(runner_module, "PNG_THREADS", 3)
+    monkeypatch.setattr(generation_module, "PNG_THREADS", 3)
     run(tmp_path / "pool", tiny_adapter, tasks=["geneval"], task_options=options, limit=2)
     pngs = sorted((tmp_path / "serial" / "geneval" / "images").rglob("*.png"))
     assert len(pngs) == 4

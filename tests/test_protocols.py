@@ -112,9 +112,11 @@ def test_run_json_records_each_task_s_declared_metrics(tmp_path, tiny_adapter):
     """results/ reads forms and directions from here instead of importing the tasks."""
     import json
 
-    from janus_eval.runner import RunConfig, Runner
+    from janus_eval.run_options import RunOptions
 
-    config = RunConfig(tasks=["pope"], out=tmp_path, limit=2, batch_size=2, show_progress=False)
+    from janus_eval.runner import Runner
+
+    config = RunOptions(tasks=["pope"], out=tmp_path, limit=2, batch_size=2, show_progress=False)
     Runner(config, model_factory=lambda: tiny_adapter).run()
     card = json.loads((tmp_path / "run.json").read_text())["tasks"]["pope"]
     declared = {m["name"]: m for m in card["metrics"]}
@@ -221,7 +223,7 @@ def test_aggregate_only_applies_the_declarations(name: str, protocol: str):
     """No protocol hand-writes ``aggregate``: its metrics say how they are computed, and custom ones carry the code."""
     from janus_eval.protocol import UnderstandingProtocol
 
-    rules = get_task(name, protocol).rules
+    rules = get_task(name, protocol).protocol_rules
     assert type(rules).aggregate is UnderstandingProtocol.aggregate, f"{name}/{protocol} overrides aggregate"
     assert all(m.compute is not None for m in rules.metrics if m.form == "custom"), (name, protocol)
 
@@ -282,7 +284,7 @@ def test_every_understanding_task_has_the_paper_protocol():
     for name in UNDERSTANDING:
         task = get_task(name, protocol="paper")
         card = task.card()
-        assert card["protocol"] == "paper" and type(task.rules).name == "paper"
+        assert card["protocol"] == "paper" and type(task.protocol_rules).name == "paper"
     vqav2 = get_task("vqav2", protocol="paper").card()
     assert "test-dev" in vqav2["protocol_note"] and vqav2["reference"] == "lmms-eval 0.7.3"
     assert "PR #541" in get_task("pope", protocol="paper").card()["reference"]

@@ -216,12 +216,13 @@ def test_scorers_follow_the_rank_device(tmp_path, monkeypatch, cuda_available, e
 
 
 def test_runner_device_is_the_local_rank(monkeypatch, tmp_path):
-    from janus_eval.runner import RunConfig, Runner
+    from janus_eval.run_options import RunOptions
+    from janus_eval.runner import Runner
 
     monkeypatch.setenv("WORLD_SIZE", "4")
     monkeypatch.setenv("RANK", "2")
     monkeypatch.setenv("LOCAL_RANK", "2")
-    runner = Runner(RunConfig(tasks=["pope"], out=tmp_path, device="cuda"))
+    runner = Runner(RunOptions(tasks=["pope"], out=tmp_path, device="cuda"))
     assert runner.device == "cuda:2"
 
 
@@ -239,10 +240,11 @@ def test_throughput_options_are_not_part_of_the_identity():
 
 def test_every_data_file_counts_even_when_two_share_a_name(tmp_path):
     """GQA's questions and images are both ``testdev-00000-of-00001.parquet``: both hashes are kept."""
-    from janus_eval.runner import RunConfig, Runner
+    from janus_eval.run_options import RunOptions
+    from janus_eval.runner import Runner
 
     out = tmp_path / "run"
-    Runner(RunConfig(tasks=["gqa"], out=out, limit=1, batch_size=1, show_progress=False)).run()
+    Runner(RunOptions(tasks=["gqa"], out=out, limit=1, batch_size=1, show_progress=False)).run()
     data = json.loads((out / "gqa" / "identity.json").read_text())["inputs"]["data_sha256"]
     assert sorted(data) == ["testdev_balanced_images/testdev-00000-of-00001.parquet",
                             "testdev_balanced_instructions/testdev-00000-of-00001.parquet"]  # fmt: skip

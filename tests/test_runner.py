@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from janus_eval.io import read_jsonl
-from janus_eval.runner import RunConfig, Runner
+from janus_eval.run_options import RunOptions
+from janus_eval.runner import Runner
 from janus_eval.errors import JanusEvalError
 
 
@@ -24,7 +25,7 @@ class CrashAfter:
 
 
 def run(out: Path, adapter, **overrides):
-    config = RunConfig(**{"tasks": ["pope"], "out": out, "batch_size": 3, "show_progress": False, **overrides})
+    config = RunOptions(**{"tasks": ["pope"], "out": out, "batch_size": 3, "show_progress": False, **overrides})
     return Runner(config, model_factory=lambda: adapter).run()
 
 
@@ -65,7 +66,7 @@ def test_rerun_of_finished_run_loads_no_model(tmp_path, tiny_adapter):
 def test_predictions_do_not_depend_on_batch_size(tmp_path, tiny_adapter):
     def predictions(batch: int) -> dict:
         out = tmp_path / f"b{batch}"
-        Runner(RunConfig(tasks=["pope"], out=out, batch_size=batch, show_progress=False), lambda: tiny_adapter).run()
+        Runner(RunOptions(tasks=["pope"], out=out, batch_size=batch, show_progress=False), lambda: tiny_adapter).run()
         return {r["id"]: r["prediction"] for r in read_jsonl(out / "pope" / "samples.jsonl")}
 
     assert predictions(1) == predictions(5) == predictions(12)
@@ -87,7 +88,7 @@ def test_other_checkpoint_does_not_clobber_run(tmp_path, tiny_adapter):
     tiny_adapter.model.save_pretrained(ckpt)
     build_tokenizer().save_pretrained(ckpt)
     with pytest.raises(JanusEvalError, match="different checkpoint"):
-        Runner(RunConfig(tasks=["pope"], out=tmp_path / "r", ckpt=str(ckpt)), lambda: tiny_adapter).run()
+        Runner(RunOptions(tasks=["pope"], out=tmp_path / "r", ckpt=str(ckpt)), lambda: tiny_adapter).run()
     assert (tmp_path / "r" / "results.json").read_text() == before
 
 
@@ -104,7 +105,7 @@ def test_other_checkpoint_does_not_clobber_run(tmp_path, tiny_adapter):
 def test_bad_config(tmp_path, overrides, message):
     config = {"tasks": ["pope"], "out": tmp_path / "r", **overrides}
     with pytest.raises(JanusEvalError, match=message):
-        RunConfig(**config).validate()
+        RunOptions(**config).validate()
 
 
 def test_nan_logits_name_the_samples(tmp_path, tiny_adapter):

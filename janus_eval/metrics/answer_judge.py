@@ -242,10 +242,10 @@ class JudgeMatchedTask:
     so every record is re-scored. Contexts are duck-typed (``judge``): metrics never import the runner.
     """
 
-    rules: Any
+    protocol_rules: Any
 
     def _matcher(self) -> AnswerMatcher | None:
-        return getattr(self.rules, "answer_matcher", None)
+        return getattr(self.protocol_rules, "answer_matcher", None)
 
     def scoring_identity(self, ctx: Any) -> dict[str, Any]:
         base = super().scoring_identity(ctx)  # type: ignore[misc]

@@ -139,7 +139,7 @@ class JanusAdapter:
         self._level_table = level_values().to(self.device, dtype)
         """Encoder input per 8-bit level, in the model's dtype on its device (``preprocess.normalise``)."""
 
-    def batch_size_for(self, kind: memory.Kind, prompt: str, n_images: int = 0, new_tokens: int = 0,
+    def batch_size_for(self, kind: memory.ModelCall, prompt: str, n_images: int = 0, new_tokens: int = 0,
                        system_prompt: str | None = None) -> int:  # fmt: skip
         """A batch size that fits free memory for prompts up to this one (``--batch-size auto``)."""
         free = memory.free_bytes(self.device)
@@ -174,6 +174,22 @@ class JanusAdapter:
     def prompt_length(self, question: str, n_images: int, system_prompt: str | None = None) -> int:
         """Tokens of the full understanding prompt, image tokens included."""
         return len(self.understanding_ids(question, n_images, system_prompt))
+
+    def prompt_overflow(self, question: str, n_images: int, new_tokens: int, system_prompt: str | None = None) -> int | None:
+        """The prompt's length in tokens when it and ``new_tokens`` exceed the context, else None.
+
+        A token covers at most 4 characters' worth of bytes... or more: only prompts that could be too long
+        are tokenised.
+        """
+        if 4 * len(question) + n_images * (self.num_image_tokens + 2) + new_tokens + 64 <= self.context_length:
+            return None
+        length = self.prompt_length(question, n_images, system_prompt)
+        return length if length + new_tokens > self.context_length else None
+
+    @property
+    def loader_image_size(self) -> int:
+        """The encoder's square input: loader workers resize, pad and quantise images to it (``preprocess.pixel_levels``)."""
+        return self.image_size
 
     def _row_levels(self, images: ImageArg) -> torch.Tensor:
         """One row's images as uint8 [n, S, S, 3] encoder input (``preprocess.pixel_levels``), on the CPU.

@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 import torch
 
-Kind = Literal["understand", "generate"]
+ModelCall = Literal["understand", "generate"]
+"""Which of the model's two jobs a batch is for: their memory per sample differs."""
 
 CPU_BATCH_SIZE = 8
 """On CPU memory is not the limit and larger batches do not run faster."""
@@ -81,7 +82,7 @@ def free_bytes(device: torch.device) -> int | None:
     return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
 
 
-def auto_batch_size(config: Any, dtype: torch.dtype, kind: Kind, seq_len: int, n_images: int, free_bytes: int) -> int:
+def auto_batch_size(config: Any, dtype: torch.dtype, kind: ModelCall, seq_len: int, n_images: int, free_bytes: int) -> int:
     """The largest power of two whose estimated peak fits in ``free_bytes`` (at least 1).
 
     ``kind="generate"`` counts two rows per image (conditional and unconditional) and no vision

@@ -38,8 +38,8 @@ class OldRunDir(JanusEvalError):
 
     def __init__(self, where: str, missing: str) -> None:
         super().__init__(
-            f"{where}: written by an older janus-eval (run.json has no {missing}); rescore it by rerunning "
-            "the `janus-eval run` command that made it, with the same --out: finished records are kept, not recomputed"
+            f"{where}: written by an older janus-eval (run.json has no {missing}); rerun `janus-eval rescore DIR` "
+            "on its run directory to upgrade it from its records (no model needed)"
         )
 
 

@@ -58,6 +58,19 @@ FID_OPTIONS: dict[str, Option] = {
 }
 
 
+
+
+def check_fid_flags(fid_backend: str | None, inception_weights: Path | None, task_options: dict[str, dict[str, str]]) -> None:
+    """``--fid-backend`` is a known backend, and neither FID flag is also given as a ``-T`` option of some task."""
+    if fid_backend is not None and fid_backend not in FID_BACKENDS:
+        raise JanusEvalError(f"unknown --fid-backend {fid_backend!r}; expected one of: {', '.join(FID_BACKENDS)}")
+    flags = {"inception_weights": ("--inception-weights", inception_weights), "fid_backend": ("--fid-backend", fid_backend)}
+    for task_name, options in task_options.items():
+        for option, (flag, value) in flags.items():
+            if option in options and value is not None:
+                raise JanusEvalError(f"-T {task_name}.{option} and {flag} both given; pass one of them")
+
+
 STAND_IN_NOTE = "FID from a tiny random stand-in Inception (the bundled demo), non-comparable"
 
 

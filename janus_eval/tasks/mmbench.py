@@ -406,5 +406,12 @@ class MMBench(JudgeMatchedTask, UnderstandingTask):
     )
     protocols = {"lmms-eval": MMBenchLmmsEval, "vlmevalkit": MMBenchVLMEvalKit, "paper": MMBenchPaper}
 
+    def write_submission(self, records: list[dict[str, Any]], ctx: RunContext) -> Path | None:
+        """The test split's answers are private: write the table its evaluation server grades."""
+        if self.dataset.split != "test":
+            return None
+        assert ctx.task_dir is not None
+        return write_submission(submission(records), ctx.task_dir / "submission" / f"mmbench_{self.dataset.config}_test.xlsx")
+
     def doc_id(self, doc: dict[str, Any]) -> str:
         return str(doc["index"])

@@ -318,7 +318,7 @@ class MMMU(JudgeMatchedTask, UnderstandingTask):
         repo="MMMU", split="validation", fixture="MMMU", columns=("id", "question", "options", "answer", "question_type")
     )
     protocols = {"lmms-eval": MMMULmmsEval, "vlmevalkit": MMMUVLMEvalKit, "paper": MMMUPaper}
-    rules: MMMULmmsEval | MMMUVLMEvalKit
+    protocol_rules: MMMULmmsEval | MMMUVLMEvalKit
 
     def doc_id(self, doc: dict[str, Any]) -> str:
         return str(doc["id"])
@@ -326,12 +326,12 @@ class MMMU(JudgeMatchedTask, UnderstandingTask):
     def scoring_identity(self, ctx: RunContext) -> dict[str, Any]:
         """Plus how fallback guesses are drawn (lmms-eval protocol): records guessed another way are re-scored."""
         base = super().scoring_identity(ctx)
-        replay = getattr(self.rules, "fallback_replay", None)
+        replay = getattr(self.protocol_rules, "fallback_replay", None)
         return {**base, "mmmu_fallback": replay} if replay else base
 
     def images(self, doc: dict[str, Any]) -> list[Image.Image]:
         """The images the protocol puts before the text (``image_columns``), in its order."""
-        return [self._image(doc, column) for column in self.rules.image_columns(doc)]
+        return [self._image(doc, column) for column in self.protocol_rules.image_columns(doc)]
 
     def _image(self, doc: dict[str, Any], column: str) -> Image.Image:
         where = f"{self.name} sample {self.doc_id(doc)} {column}"

@@ -349,16 +349,23 @@ class MMVet(UnderstandingTask):
     headline: ClassVar[str] = "mmvet_score"
     dataset: ClassVar[DatasetSpec] = DATASET
     protocols = {"lmms-eval": MMVetLmmsEval, "vlmevalkit": MMVetVLMEvalKit, "paper": MMVetPaper}
-    rules: MMVetJudged
+    protocol_rules: MMVetJudged
     unscored: ClassVar[UnscoredMark | None] = UnscoredMark(flag="judged", count_metric=UNJUDGED.name)
     """A record without a judge's verdict keeps score 0.0 and ``judged: false``: neither averaged nor a failure."""
+
+    def write_submission(self, records: list[dict[str, Any]], ctx: RunContext) -> Path | None:
+        """MM-Vet's answers are public only to its evaluator: every run writes the JSON it grades."""
+        assert ctx.task_dir is not None
+        path = ctx.task_dir / "submission" / "mmvet_submission.json"
+        write_json(path, submission(records))
+        return path
 
     def doc_id(self, doc: dict[str, Any]) -> str:
         return str(doc["question_id"])
 
     def scoring_identity(self, ctx: RunContext) -> dict[str, Any]:
         """Verdicts depend on the judge: another endpoint or model re-judges every stored prediction."""
-        return {"judge": self.rules.judge_identity(ctx)}
+        return {"judge": self.protocol_rules.judge_identity(ctx)}
 
     def scoring_failure(self, records: list[dict[str, Any]]) -> str | None:
         """Predictions the judge failed on are kept unjudged; the run still fails, saying a rerun only judges."""
@@ -373,7 +380,7 @@ class MMVet(UnderstandingTask):
         return ctx.judge is not None and not record_scores(record).get("judged", False)
 
     def card(self, ctx: RunContext | None = None) -> dict[str, Any]:
-        return {**super().card(ctx), "judge": self.rules.judge_card(ctx)}
+        return {**super().card(ctx), "judge": self.protocol_rules.judge_card(ctx)}
 
 
 def _sample_fields(doc: dict[str, Any], prediction: str) -> dict[str, Any]:

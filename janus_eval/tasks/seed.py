@@ -169,7 +169,7 @@ class SEEDBench(JudgeMatchedTask, UnderstandingTask):
     def load(self, ctx: RunContext | Path | None = None) -> DocSet:
         """The rows of the data types the protocol holds (``data_types``; None: every row)."""
         docs = super().load(ctx)
-        data_types = self.rules.data_types  # type: ignore[attr-defined]
+        data_types = self.protocol_rules.data_types  # type: ignore[attr-defined]
         if data_types is None:
             return docs
         keep = [i for i, doc in enumerate(docs.docs) if doc.get("data_type") in data_types]

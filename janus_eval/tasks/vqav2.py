@@ -146,9 +146,18 @@ class VQAv2(UnderstandingTask):
 
     def card(self, ctx: RunContext | None = None) -> dict[str, Any]:
         card = super().card(ctx)
-        if note := getattr(self.rules, "note", None):
+        if note := getattr(self.protocol_rules, "note", None):
             card["protocol_note"] = note
         return card
+
+    def write_submission(self, records: list[dict[str, Any]], ctx: RunContext) -> Path | None:
+        """A test split (test-dev: the paper's column) is scored by EvalAI only: write the file to upload there."""
+        if not self.dataset.split.startswith("test"):
+            return None
+        assert ctx.task_dir is not None
+        path = ctx.task_dir / "submission" / f"vqav2-{self.dataset.split}.json"
+        write_evalai_submission(records, path)
+        return path
 
     def submission(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """EvalAI's VQA result format: ``[{"question_id": int, "answer": str}]``, in record order."""

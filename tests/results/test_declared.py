@@ -92,7 +92,7 @@ def test_an_old_run_directory_gets_one_line_naming_the_rescore(run_factory, synt
     for command in (("table", str(path)), ("gate", "--baseline", str(path), "--candidate", str(path))):
         code, _, err = cli_invoke(*command)
         assert code == 2 and err.strip().count("\n") == 0, err
-        assert "written by an older janus-eval" in err and "rerunning the `janus-eval run` command" in err
+        assert "written by an older janus-eval" in err and "rerun `janus-eval rescore DIR`" in err
 
 
 def test_a_declared_direction_is_the_only_direction(run_factory, synth):

@@ -96,11 +96,12 @@ def test_headless_screenshot(full_run, tmp_path):
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory, tiny_adapter) -> Path:
     """What ``janus-eval run`` writes (tiny model, bundled fixtures): POPE, MM-Vet without a judge, GenEval."""
-    from janus_eval.runner import RunConfig, Runner
+    from janus_eval.run_options import RunOptions
+    from janus_eval.runner import Runner
 
     out = tmp_path_factory.mktemp("html") / "run"
-    config = RunConfig(tasks=["pope", "mmvet", "geneval"], out=out, limit=4, batch_size=4, show_progress=False,
-                       task_options={"geneval": {"images_per_prompt": "1"}})  # fmt: skip
+    config = RunOptions(tasks=["pope", "mmvet", "geneval"], out=out, limit=4, batch_size=4, show_progress=False,
+                        task_options={"geneval": {"images_per_prompt": "1"}})  # fmt: skip
     Runner(config, model_factory=lambda: tiny_adapter).run()
     return out
 

@@ -7,7 +7,8 @@ import pytest
 
 from janus_eval.io import read_jsonl
 from janus_eval.registry import get_task
-from janus_eval.runner import RunConfig, Runner
+from janus_eval.run_options import RunOptions
+from janus_eval.runner import Runner
 from janus_eval.errors import JanusEvalError
 
 TASK = get_task("geneval")
@@ -32,8 +33,8 @@ def test_requests_ids_paths_and_seeds():
 
 
 def run(out, adapter, batch_size=5, options=None, **kw):
-    config = RunConfig(tasks=["geneval"], out=out, batch_size=batch_size, show_progress=False,
-                       task_options={"geneval": {"images_per_prompt": "2", **(options or {})}}, **kw)  # fmt: skip
+    config = RunOptions(tasks=["geneval"], out=out, batch_size=batch_size, show_progress=False,
+                        task_options={"geneval": {"images_per_prompt": "2", **(options or {})}}, **kw)  # fmt: skip
     return Runner(config, model_factory=lambda: adapter).run()
 
 

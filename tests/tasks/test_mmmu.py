@@ -128,10 +128,12 @@ def test_resumed_runs_replay_the_same_letters(tmp_path, tiny_adapter):
     """Batch size, interruption and the order records were written in never change the replayed letters."""
     import json
 
-    from janus_eval.runner import RunConfig, Runner
+    from janus_eval.run_options import RunOptions
+
+    from janus_eval.runner import Runner
 
     def run(out, batch_size):
-        config = RunConfig(tasks=["mmmu"], out=out, batch_size=batch_size, show_progress=False)
+        config = RunOptions(tasks=["mmmu"], out=out, batch_size=batch_size, show_progress=False)
         return Runner(config, model_factory=lambda: tiny_adapter).run()["mmmu"]
 
     whole = run(tmp_path / "a", 8)

@@ -45,7 +45,7 @@ def judged_task(url: str, task_dir: Path, protocol: str = "lmms-eval", **setting
     task = get_task("mmvet", protocol=protocol)
     assert isinstance(task, MMVet)
     ctx = judge_ctx(url, task_dir, **settings)
-    judge = task.rules.judge_client(ctx)
+    judge = task.protocol_rules.judge_client(ctx)
     assert judge is not None
     judge.sleep = lambda s: None  # no real backoff waits in tests
     return task, ctx
@@ -96,7 +96,7 @@ def test_score_then_cache_hit_on_rerun(tmp_path: Path):
         assert seen[0]["messages"][0]["content"].endswith("\nWhat is x? | -1 <AND> -5 | x = -1 |")
         rerun, ctx = judged_task(url, tmp_path)
         assert rerun.score_samples([DOC], ["x = -1"], ctx)[0] == scored
-        judge = rerun.rules.judge_client(ctx)
+        judge = rerun.protocol_rules.judge_client(ctx)
         assert len(seen) == 1 and judge is not None and judge.requests_sent == 0
     assert scored["score"] == 0.5 and scored["judged"] is True and scored["judge_outcome"] == "scored"
     assert scored["judge_model"] == "judge-x" and scored["judge_calls"] == [0.0]
@@ -212,13 +212,13 @@ def test_fixture_has_an_image_less_row():
 def test_judge_defaults(tmp_path: Path):
     task = get_task("mmvet")
     ctx = RunContext(task_dir=tmp_path, judge=JudgeSettings.from_flags(None, "my-model", "MY_KEY"))
-    judge = task.rules.judge_client(ctx)  # type: ignore[attr-defined]
+    judge = task.protocol_rules.judge_client(ctx)  # type: ignore[attr-defined]
     assert isinstance(judge, JudgeClient) and judge.url == "https://api.openai.com/v1/chat/completions"
     assert judge.key_env == "MY_KEY" and judge.model == "my-model"
-    assert judge.cache_dir == tmp_path / "judge_cache" and task.rules.judge_client(ctx) is judge  # built once
+    assert judge.cache_dir == tmp_path / "judge_cache" and task.protocol_rules.judge_client(ctx) is judge  # built once
     assert task.scoring_identity(ctx) == {"judge": {"endpoint": judge.url, "model": "my-model"}}
     default = RunContext(task_dir=tmp_path, judge=JudgeSettings.from_flags("http://127.0.0.1:1/v1", None))
-    assert task.rules.judge_client(default).model == "gpt-4o-2024-11-20"  # type: ignore[attr-defined]
+    assert task.protocol_rules.judge_client(default).model == "gpt-4o-2024-11-20"  # type: ignore[attr-defined]
     assert get_task("mmvet", "vlmevalkit").card(default)["judge"]["model"] == "gpt-4-turbo"
     with pytest.raises(JanusEvalError, match="task folder"):
         task.score_samples([DOC], ["x"], RunContext(judge=ctx.judge))  # nowhere to cache replies
@@ -226,14 +226,15 @@ def test_judge_defaults(tmp_path: Path):
 
 def test_run_without_judge_then_with_one_judges_the_stored_predictions(tmp_path: Path, tiny_adapter):
     """A rerun with --judge-url scores the recorded predictions; the model is not called again."""
-    from janus_eval.runner import RunConfig, Runner
+    from janus_eval.run_options import RunOptions
+    from janus_eval.runner import Runner
 
     class NoModel:
         def understand(self, *args: Any, **kwargs: Any) -> list[str]:
             raise AssertionError("the rerun must not generate")
 
     def run(adapter: Any, **judge: Any) -> dict[str, dict[str, float]]:
-        config = RunConfig(tasks=["mmvet"], out=tmp_path / "r", show_progress=False, limit=3, batch_size=4, **judge)
+        config = RunOptions(tasks=["mmvet"], out=tmp_path / "r", show_progress=False, limit=3, batch_size=4, **judge)
         return Runner(config, model_factory=lambda: adapter).run()
 
     class ShortAnswers:  # MM-Vet allows 1024 tokens; 4 are enough to have predictions to judge
@@ -347,10 +348,10 @@ def test_report_says_how_many_are_unjudged(tmp_path: Path):
 def test_judge_settings_timeout_and_concurrency(tmp_path: Path):
     task = get_task("mmvet")
     ctx = RunContext(task_dir=tmp_path, judge=JudgeSettings("http://127.0.0.1:1/v1", "m", "K"))  # positional
-    assert task.rules.judge_client(ctx).timeout_s == 60.0 and ctx.judge.concurrency == 1
+    assert task.protocol_rules.judge_client(ctx).timeout_s == 60.0 and ctx.judge.concurrency == 1
     settings = JudgeSettings("http://127.0.0.1:1/v1", "m", "K", timeout_s=5, concurrency=4)
     ctx = RunContext(task_dir=tmp_path, judge=settings)
-    assert task.rules.judge_client(ctx).timeout_s == 5.0 and ctx.judge.concurrency == 4
+    assert task.protocol_rules.judge_client(ctx).timeout_s == 5.0 and ctx.judge.concurrency == 4
     with pytest.raises(JanusEvalError, match="concurrency"):
         JudgeSettings("http://127.0.0.1:1/v1", "m", "K", concurrency=0)
     with pytest.raises(JanusEvalError, match="concurrency"):

@@ -30,7 +30,7 @@ def grade(replies: list[str | None], task_dir: Path, model: str | None = None, p
     reply = lambda request, n: (200, replies[min(n, len(replies) - 1)])  # noqa: E731
     with serve(reply, record=lambda request: request["body"], model="gpt-4-0613-fake") as (url, seen):
         task = get_task("mmvet", protocol="paper")
-        task.rules.num_runs = runs  # type: ignore[attr-defined]
+        task.protocol_rules.num_runs = runs  # type: ignore[attr-defined]
         ctx = RunContext(task_dir=task_dir, judge=JudgeSettings(url, model))
         scored = task.score_samples([DOC], [prediction], ctx)[0]
     return scored, seen
