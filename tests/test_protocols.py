@@ -211,14 +211,7 @@ def test_today_s_keywords_still_declare_a_metric():
     assert metric.unit == SAMPLE and metric.compute is None and metric.card()["unit"]["kind"] == "sample"
 
 
-NOT_YET_DECLARATIVE = ("mmvet",)
-"""MM-Vet's base protocol still hand-writes ``aggregate`` (judged samples only, the unjudged count): #23.1 remainder."""
-
-
-@pytest.mark.parametrize(("name", "protocol"), [
-    pytest.param(name, protocol, marks=pytest.mark.xfail(strict=True, reason="#23.1: MM-Vet not converted yet"))
-    if name in NOT_YET_DECLARATIVE else (name, protocol) for name, protocol in CASES
-])  # fmt: skip
+@pytest.mark.parametrize(("name", "protocol"), CASES)
 def test_aggregate_only_applies_the_declarations(name: str, protocol: str):
     """No protocol hand-writes ``aggregate``: its metrics say how they are computed, and custom ones carry the code."""
     from janus_eval.protocol import UnderstandingProtocol

@@ -73,7 +73,8 @@ from __future__ import annotations
 import threading
 from abc import abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from dataclasses import replace
+from typing import Any, Callable, ClassVar
 
 from janus_eval.io import write_json
 from janus_eval.metrics.judge import JudgeClient, JudgeError, JudgeSettings
@@ -102,8 +103,8 @@ SUBMISSION_HELP = (
     "grade it with MM-Vet's official evaluator: the Hugging Face Space whyu/MM-Vet_Evaluator "
     "(upload the JSON), or mm-vet_evaluator.py from github.com/yuweihao/MM-Vet with your own GPT-4 key"
 )
-UNJUDGED = Metric("mmvet_unjudged", form="custom", higher_is_better=False)
-"""Samples without a judge's score (no judge, or no usable reply); both protocols report it."""
+UNJUDGED = "mmvet_unjudged"
+"""Samples without a judge's score (no judge, or no usable reply); every protocol reports it."""
 JUDGE_FAILED = "judge_failed"
 """``judge_outcome`` of a sample whose judge request failed (as opposed to a judge that answered unusably)."""
 
@@ -121,9 +122,8 @@ class MMVetJudged(UnderstandingProtocol):
     """What both protocols share: the judge of ``ctx.judge`` grades each sample; without one nothing is scored.
 
     A protocol adds its prompt and generation, its judge prompt (``judge_prompt``), grading rules
-    (``grade``, ``grading_card``), default judge model and judged metrics (``judged_metrics``).
-    Every metric is a mean over the *judged* samples only, so none has a closed form over all records
-    (``custom``).
+    (``grade``, ``grading_card``), default judge model and its metrics, declared with ``over_judged``:
+    every metric is computed over the *judged* samples only, so none has a closed form over all records.
     """
 
     default_judge_model: ClassVar[str]
@@ -145,10 +145,6 @@ class MMVetJudged(UnderstandingProtocol):
     @abstractmethod
     def grading_card(self) -> dict[str, Any]:
         """What ``run.json`` records about the grading request besides the judge's model and endpoint."""
-
-    @abstractmethod
-    def judged_metrics(self, scored: list[dict[str, Any]]) -> dict[str, float]:
-        """The protocol's metrics over the judged samples (each scored exactly as the reference does)."""
 
     # -- the judge ----------------------------------------------------------------------------
     def judge_client(self, ctx: RunContext | None) -> JudgeClient | None:
@@ -228,14 +224,40 @@ class MMVetJudged(UnderstandingProtocol):
         return {"score": 0.0, "judged": False, "judge_outcome": JUDGE_FAILED, "judge_error": failure,
                 "unjudged_reason": f"the judge failed: {failure}", **base}  # fmt: skip
 
-    # -- aggregate ----------------------------------------------------------------------------
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, float]:
+
+def _lmms_eval_metrics(scored: list[dict[str, Any]]) -> dict[str, float]:
+    result = lmms_eval.gpt_eval_scores(scored)
+    result["mmvet_score"] = result["gpt_eval_score"]
+    return result
+
+
+def _vlmevalkit_metrics(scored: list[dict[str, Any]]) -> dict[str, float]:
+    result = vlmevalkit.mmvet_acc([{"category": s["capabilities"], "score": s["score"]} for s in scored])
+    return {**result, "mmvet_score": result.get("Overall", 0.0)}
+
+
+def _official_metrics(scored: list[dict[str, Any]]) -> dict[str, float]:
+    rows = [{"capabilities": s["capabilities"], "run_scores": s.get("run_scores") or [s["score"]]} for s in scored]
+    result = official.export_result(rows)
+    result["mmvet_score"] = result.pop("total_unrounded")
+    return result
+
+
+def over_judged(judged_metrics: Callable[[list[dict[str, Any]]], dict[str, float]],
+                *declared: Metric) -> tuple[Metric, ...]:
+    """A protocol's metrics, all computed by one call: ``judged_metrics`` over the judged samples, plus the
+    unjudged count. Without a judge, or with no sample judged, only the count: never a fake score."""
+
+    def compute(records: list[dict[str, Any]]) -> dict[str, float]:
         every = [record_scores(r) for r in records]
         scored = [s for s in every if s.get("judged", False)]
-        unjudged = {"mmvet_unjudged": float(len(every) - len(scored))}
+        unjudged = {UNJUDGED: float(len(every) - len(scored))}
         if not scored or any(_never_asked(s) for s in every):
-            return unjudged  # no fake score: without a judge, or with no sample judged, only the count
-        return {**self.judged_metrics(scored), **unjudged}
+            return unjudged
+        return {**judged_metrics(scored), **unjudged}
+
+    count = Metric(UNJUDGED, form="custom", higher_is_better=False)
+    return tuple(replace(metric, compute=compute) for metric in (*declared, count))
 
 
 # -- lmms-eval ----------------------------------------------------------------------------------
@@ -245,12 +267,12 @@ class MMVetLmmsEval(MMVetJudged, LmmsEvalProtocol):
     generation = GenerationSettings(max_new_tokens=1024)
     prompt_template = PRE_PROMPT + "{question}"
     default_judge_model = lmms_eval.DEFAULT_JUDGE_MODEL
-    metrics = (
+    metrics = over_judged(
+        _lmms_eval_metrics,
         Metric("mmvet_score", form="custom", headline=True),
         Metric("gpt_eval_score", form="custom"),
         Metric("capability/{capability}", form="custom", group="capability"),  # capability string *contains* the name
         Metric("combination/{combination}", form="custom", group="combination"),  # capability set equals the combination's
-        UNJUDGED,
     )
 
     def prompt(self, doc: dict[str, Any]) -> str:
@@ -267,11 +289,6 @@ class MMVetLmmsEval(MMVetJudged, LmmsEvalProtocol):
         return {"temperature": lmms_eval.JUDGE_TEMPERATURE, "max_tokens": lmms_eval.JUDGE_MAX_TOKENS,
                 "prompt_file": prompt_file.name, "prompt_sha256": _sha256(prompt_file.read_bytes())}  # fmt: skip
 
-    def judged_metrics(self, scored: list[dict[str, Any]]) -> dict[str, float]:
-        result = lmms_eval.gpt_eval_scores(scored)
-        result["mmvet_score"] = result["gpt_eval_score"]
-        return result
-
 
 # -- VLMEvalKit ---------------------------------------------------------------------------------
 class MMVetVLMEvalKit(MMVetJudged, VLMEvalKitProtocol):
@@ -280,12 +297,12 @@ class MMVetVLMEvalKit(MMVetJudged, VLMEvalKitProtocol):
     prompt_template = IMAGE_PLACEHOLDER + "\n{question}"
     system_prompt = MMVET_SYSTEM_PROMPT
     default_judge_model = vlmevalkit.DEFAULT_JUDGE_MODEL
-    metrics = (
+    metrics = over_judged(
+        _vlmevalkit_metrics,
         Metric("mmvet_score", form="custom", headline=True),
         Metric("Overall", form="custom"),
         *(Metric(cap, form="custom") for cap in CAPABILITIES),  # single-capability rows twice
         Metric("fine/{combination}", form="custom", group="combination"),
-        UNJUDGED,
     )
 
     def prompt(self, doc: dict[str, Any]) -> str:
@@ -302,10 +319,6 @@ class MMVetVLMEvalKit(MMVetJudged, VLMEvalKitProtocol):
                 "prompt": "VLMEvalKit build_mmvet_gpt4_prompt",
                 "prompt_sha256": vlmevalkit.JUDGE_PREFIX_SHA256}  # fmt: skip
 
-    def judged_metrics(self, scored: list[dict[str, Any]]) -> dict[str, float]:
-        result = vlmevalkit.mmvet_acc([{"category": s["capabilities"], "score": s["score"]} for s in scored])
-        return {**result, "mmvet_score": result.get("Overall", 0.0)}
-
 
 # -- the paper: VLMEvalKit's generation, the official MM-Vet evaluator's grading --------------------
 class MMVetPaper(PaperProtocol, MMVetVLMEvalKit):
@@ -314,14 +327,14 @@ class MMVetPaper(PaperProtocol, MMVetVLMEvalKit):
     default_judge_model = official.DEFAULT_JUDGE_MODEL
     num_runs: int = official.DEFAULT_RUNS
     """The evaluator's ``--num_run``: independent gradings per sample (the reply cache keys each run apart)."""
-    metrics = (
+    metrics = over_judged(
+        _official_metrics,
         Metric("mmvet_score", form="custom", headline=True),  # mean over runs of total, not rounded
         Metric("total", form="custom"),
         Metric("std", form="custom", higher_is_better=False),
         *(Metric(cap, form="custom") for cap in CAPABILITIES),
         Metric("run/{run}", form="custom", group="run"),
         Metric("cap_int/{capability_set}", form="custom", group="capability_set"),
-        UNJUDGED,
     )
 
     def judge_prompt(self, doc: dict[str, Any], prediction: str) -> str:
@@ -336,12 +349,6 @@ class MMVetPaper(PaperProtocol, MMVetVLMEvalKit):
                 "prompt": "MM-Vet mm-vet_evaluator.py prompt (yuweihao/MM-Vet acde843)",
                 "prompt_sha256": official.JUDGE_PREFIX_SHA256}  # fmt: skip
 
-    def judged_metrics(self, scored: list[dict[str, Any]]) -> dict[str, float]:
-        rows = [{"capabilities": s["capabilities"], "run_scores": s.get("run_scores") or [s["score"]]} for s in scored]
-        result = official.export_result(rows)
-        result["mmvet_score"] = result.pop("total_unrounded")
-        return result
-
 
 # -- the task -----------------------------------------------------------------------------------
 @task("mmvet")
@@ -350,7 +357,7 @@ class MMVet(UnderstandingTask):
     dataset: ClassVar[DatasetSpec] = DATASET
     protocols = {"lmms-eval": MMVetLmmsEval, "vlmevalkit": MMVetVLMEvalKit, "paper": MMVetPaper}
     protocol_rules: MMVetJudged
-    unscored: ClassVar[UnscoredMark | None] = UnscoredMark(flag="judged", count_metric=UNJUDGED.name)
+    unscored: ClassVar[UnscoredMark | None] = UnscoredMark(flag="judged", count_metric=UNJUDGED)
     """A record without a judge's verdict keeps score 0.0 and ``judged: false``: neither averaged nor a failure."""
 
     def write_submission(self, records: list[dict[str, Any]], ctx: RunContext) -> Path | None:
