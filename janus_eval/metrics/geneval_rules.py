@@ -154,7 +154,7 @@ def evaluate(metadata: dict[str, Any], detections: Detections, options: Options 
     return correct, "\n".join(reasons)
 
 
-def judge(metadata: dict[str, Any], detections: Detections) -> bool:
+def verdict(metadata: dict[str, Any], detections: Detections) -> bool:
     return evaluate(metadata, detections)[0]
 
 

@@ -45,8 +45,9 @@ CLIP_FILE = "ViT-L-14.pt"  # OpenAI's checkpoint, the file open_clip's pretraine
 
 
 def judge(metadata: dict[str, Any], detections: dict[str, list[dict[str, Any]]]) -> bool:
-    """GenEval's verdict for one image's detections (``{"box", "score", "color"}`` per object)."""
-    return geneval_rules.judge(metadata, detections)
+    """GenEval's verdict for one image's detections (``{"box", "score", "color"}`` per object); the name is the
+    public contract's, and "judge" elsewhere means the LLM judge only."""
+    return geneval_rules.verdict(metadata, detections)
 
 
 def _metadata_file(ctx: RunContext) -> Path:
@@ -118,7 +119,7 @@ def _per_tag(records: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def _official_detector(records: list[dict[str, Any]]) -> dict[str, float]:
-    """1.0 when every image was judged by the official Mask2Former detector, else 0.0 (a non-official score)."""
+    """1.0 when every image was scored by the official Mask2Former detector, else 0.0 (a non-official score)."""
     return {"geneval_official_detector": float(all(record_scores(r).get("official") for r in records))}
 
 
