@@ -104,7 +104,7 @@ def run_command(
     workers: Annotated[Optional[int], typer.Option("--workers", help="Processes decoding understanding images ahead of the model; default min(8, CPUs - 1); 0: in-process.")] = None,
 ) -> None:
     """Evaluate a checkpoint on tasks and write a run directory."""
-    from janus_eval.results.report import TINY_WARNING, summary_rows, unjudged_notes
+    from janus_eval.results.report import TINY_WARNING, result_notes, summary_rows
     from janus_eval.runner import Runner
     from janus_eval.run_options import RunOptions
 
@@ -125,8 +125,8 @@ def run_command(
     runner.on_plan = lambda plan: out_console.print(
         "this run: " + ", ".join(f"{name} {count:,} {unit}" for name, (count, unit) in plan.items()), highlight=False
     )
-    runner.on_submission = lambda name, path: out_console.print(f"{name}: submission for its evaluation server: {path}",
-                                                                highlight=False, soft_wrap=True)  # fmt: skip
+    runner.on_submission = lambda name, path, grader: out_console.print(f"{name}: wrote {path} for {grader}",
+                                                                        highlight=False, soft_wrap=True)  # fmt: skip
     results = runner.run()
     if not runner.world.is_main:
         return  # rank 0 reports for everyone
@@ -142,7 +142,7 @@ def run_command(
 
         for which in ["all"] if "paper" in tables else tables:
             sys.stdout.write(render_tables(load_runs([out]), fmt="md", which=which))
-    for note in unjudged_notes(results, card):
+    for note in result_notes(results, card):
         out_console.print(f"[yellow]{note}[/yellow]")
     if ckpt is None:
         out_console.print(f"[yellow]{TINY_WARNING}[/yellow]")
@@ -265,11 +265,12 @@ def download_command(
     weights: Annotated[bool, typer.Option("--weights", help="Also fetch the weights: Janus (--models), Inception, Mask2Former, CLIP.")] = False,
     models: Annotated[Optional[str], typer.Option("--models", help="Janus-1.3B (default), Janus-Pro-1B, Janus-Pro-7B, or all.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print what would be fetched, from where, to where.")] = False,
+    task_option: Annotated[Optional[list[str]], typer.Option("-T", "--task-option", help="TASK.split=SPLIT: another split than the task's default, e.g. vqav2.split=testdev.")] = None,
 ) -> None:
     """Fetch datasets (and with --weights the weight files) into the --data-root layout; resumable and verified."""
     from janus_eval.download import build_plan, fetch, plan_rows
 
-    plan = build_plan(tasks, weights=weights, models=models)
+    plan = build_plan(tasks, weights=weights, models=models, task_options=_parse_task_options(task_option or []))
     header, rows = ("for", "source", "size", "destination", "status"), plan_rows(plan, data_root)
     if out_console.is_terminal:
         table = Table(title=f"download plan for {data_root}")

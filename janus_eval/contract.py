@@ -37,6 +37,11 @@ class DatasetSpec:
     types: tuple[tuple[str, ColumnType], ...] = ()
     """The type of each column in ``columns`` that is not text: (column, type). Checked before the model
     loads, so an integer ``answer`` is refused instead of scored as the string "1"."""
+    splits: tuple[str, ...] = ()
+    """Every split a run may choose with ``-T <task>.split=`` (``split`` is the default); empty: ``split`` only."""
+    private: tuple[str, ...] = ()
+    """Of ``splits``, those whose answers are private (MMBench test, VQAv2 test-dev): only the benchmark's
+    server scores them, from the submission file a run writes."""
 
     def column_type(self, column: str) -> ColumnType:
         """What ``column`` must hold: its declared type, else text."""
@@ -45,6 +50,10 @@ class DatasetSpec:
     @property
     def dataset_id(self) -> str:
         return f"{self.orgs[-1]}/{self.repo}"
+
+    @property
+    def answers_private(self) -> bool:
+        return self.split in self.private
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from typing import Any
 
 from janus_eval.errors import JanusEvalError
 from janus_eval.transfer import (
-    DONE_MARKER,
     Extract,
     HttpFile,
     HubRepo,
@@ -24,6 +23,7 @@ from janus_eval.transfer import (
     extracted,
     fetch_http,
     fetch_hub,
+    hub_snapshot_done,
     part_path,
     placed_by_hand,
     size_text,
@@ -36,13 +36,14 @@ from janus_eval.transfer import (
 # (mmdetection's and torch.hub's convention), checked as a prefix of the file's sha256.
 CATALOGUE: dict[str, dict[str, Any]] = {
     # Understanding benchmarks: lmms-lab Hugging Face dataset repos, only the split the task reads.
-    "vqav2": {"items": [{"hub": "lmms-lab/VQAv2", "dest": "VQAv2", "allow": ["data/validation-*.parquet"]}]},
+    # "{split}": the task's split, or the one `download -T vqav2.split=testdev` names.
+    "vqav2": {"items": [{"hub": "lmms-lab/VQAv2", "dest": "VQAv2", "allow": ["data/{split}-*.parquet"]}]},
     "gqa": {"items": [{"hub": "lmms-lab/GQA", "dest": "GQA", "allow": [
         "testdev_balanced_instructions/testdev-*.parquet", "testdev_balanced_images/testdev-*.parquet"]}]},
     "pope": {"items": [{"hub": "lmms-lab/POPE", "dest": "POPE", "allow": ["data/test-*.parquet"]}]},
     "mme": {"items": [{"hub": "lmms-lab/MME", "dest": "MME", "allow": ["data/test-*.parquet"]}]},
     "seed": {"items": [{"hub": "lmms-lab/SEED-Bench", "dest": "SEED-Bench", "allow": ["data/test-*.parquet"]}]},
-    "mmbench": {"items": [{"hub": "lmms-lab/MMBench", "dest": "MMBench", "allow": ["en/dev-*.parquet"]}]},
+    "mmbench": {"items": [{"hub": "lmms-lab/MMBench", "dest": "MMBench", "allow": ["en/{split}-*.parquet"]}]},
     "mmvet": {"items": [{"hub": "lmms-lab/MMVet", "dest": "MMVet", "allow": ["data/test-*.parquet"]}]},
     "mmmu": {"items": [{"hub": "lmms-lab/MMMU", "dest": "MMMU", "allow": ["data/validation-*.parquet"]}]},
     # Generation benchmarks.
@@ -95,7 +96,7 @@ JANUS_MODELS: dict[str, dict[str, Any]] = {
 DEFAULT_MODELS = ("Janus-1.3B",)
 
 
-def _parse(purpose: str, entry: dict[str, Any]) -> HttpFile | HubRepo:
+def _parse(purpose: str, entry: dict[str, Any], split: str | None = None) -> HttpFile | HubRepo:
     extract = entry.get("extract")
     if extract is not None:
         extract = Extract(
@@ -103,7 +104,7 @@ def _parse(purpose: str, entry: dict[str, Any]) -> HttpFile | HubRepo:
             members=tuple(extract.get("members", ())), remove_archive="archive" not in extract,
         )  # fmt: skip
     if "hub" in entry:
-        allow = entry.get("allow")
+        allow = [pattern.format(split=split) for pattern in entry.get("allow") or ()]
         return HubRepo(purpose=purpose, repo_id=entry["hub"], dest=entry["dest"], repo_type=entry.get("repo_type", "dataset"),
                        allow=tuple(allow) if allow else None, size_hint=entry.get("size_hint"), extract=extract)  # fmt: skip
     return HttpFile(purpose=purpose, url=entry["url"], dest=entry["dest"], size=entry.get("size"), md5=entry.get("md5"),
@@ -115,11 +116,13 @@ def _split(names: str | None) -> list[str]:
     return [n.strip() for n in (names or "").split(",") if n.strip()]
 
 
-def build_plan(tasks: str | None, weights: bool = False, models: str | None = None) -> list[Item]:
+def build_plan(tasks: str | None, weights: bool = False, models: str | None = None,
+               task_options: dict[str, dict[str, str]] | None = None) -> list[Item]:  # fmt: skip
     """What to fetch for ``tasks`` (comma-separated or ``all``), plus weights with ``weights``/``models``.
 
     ``weights`` adds the evaluation weights the tasks need and the Janus checkpoints in ``models``
-    (default Janus-1.3B); naming ``models`` alone fetches just those checkpoints.
+    (default Janus-1.3B); naming ``models`` alone fetches just those checkpoints. ``task_options`` may
+    choose a task's split (``{"vqav2": {"split": "testdev"}}``, from ``-T``), as ``run`` does.
     """
     from janus_eval.registry import SUITE, check_name
 
@@ -132,19 +135,37 @@ def build_plan(tasks: str | None, weights: bool = False, models: str | None = No
             raise JanusEvalError(f"unknown model {name!r} for --models; expected one of: {', '.join(JANUS_MODELS)}, all")
     if not names and not weights and not model_names:
         raise JanusEvalError("nothing to download: pass --tasks (e.g. pope,coco30k or all) and/or --weights")
+    splits = _splits(names, task_options or {})
     plan: list[Item] = []
     weight_keys: list[str] = []
     for name in names:
         entry = CATALOGUE[name]
         if not entry["items"]:
             plan.append(Nothing(purpose=name, note=entry.get("note", "nothing to fetch")))
-        plan.extend(_parse(name, item) for item in entry["items"])
+        plan.extend(_parse(name, item, splits[name]) for item in entry["items"])
         weight_keys += [k for k in entry.get("weights", ()) if k not in weight_keys]
     if weights:
         plan.extend(_parse(f"weights:{key}", WEIGHTS[key]) for key in weight_keys)
     for name in model_names or (list(DEFAULT_MODELS) if weights else []):
         plan.append(_parse(f"weights:{name}", JANUS_MODELS[name]))
     return plan
+
+
+def _splits(names: list[str], task_options: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Each task's split: its default, or the one ``-T <task>.split=`` chose (checked as ``run`` checks it)."""
+    from janus_eval.registry import get_task
+
+    for name, options in task_options.items():
+        if name not in names:
+            raise JanusEvalError(f"-T option for task {name!r}, which is not in --tasks {','.join(names)}")
+        if set(options) - {"split"}:
+            raise JanusEvalError(f"-T {name}.{next(iter(set(options) - {'split'}))}: download takes only -T TASK.split=SPLIT")
+    splits = {}
+    for name in names:
+        task = get_task(name)
+        task.configure(**task_options.get(name, {}))
+        splits[name] = task.split
+    return splits
 
 
 # -- status and the dry-run table ------------------------------------------------------------------
@@ -154,7 +175,7 @@ def status(item: Item, data_root: Path) -> str:
         return "bundled"
     if isinstance(item, HubRepo):
         dest = data_root / item.dest
-        if (dest / DONE_MARKER).is_file() and (item.extract is None or extracted(item.extract, data_root)):
+        if hub_snapshot_done(item, data_root) and (item.extract is None or extracted(item.extract, data_root)):
             return "done"
         return "unverified" if dest.is_dir() and any(dest.iterdir()) else "missing"
     if item.extract is not None:

@@ -65,6 +65,29 @@ def write_json(path: Path, obj: Any) -> None:
     write_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
+def write_xlsx(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """One sheet: a header row of ``columns``, then each row's values in that order (an evaluation server's upload).
+
+    Control characters XML cannot hold (a model's reply may contain them) are dropped, as VLMEvalKit does
+    before its own ``.xlsx`` dumps; anything else is written as given."""
+    import io
+
+    from openpyxl import Workbook  # type: ignore[import-untyped]
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE  # type: ignore[import-untyped]
+
+    def cell(value: Any) -> Any:
+        return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(list(columns))
+    for row in rows:
+        sheet.append([cell(row.get(column)) for column in columns])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
 def read_json_file(path: Path) -> dict[str, Any]:
     """A JSON object written by janus-eval; anything else is a one-line error naming the file."""
     from janus_eval.errors import JanusEvalError

@@ -71,8 +71,8 @@ class Runner:
         """The run's lock file once held: loader workers close their inherited copy of it."""
         self.on_plan: Callable[[dict[str, tuple[int, str]]], None] | None = None
         """Called once the tasks are loaded with {task: (count, "samples" | "images")}: the work ahead."""
-        self.on_submission: Callable[[str, Path], None] | None = None
-        """Called with (task, folder) for every submission file a task wrote for its benchmark's server."""
+        self.on_submission: Callable[[str, Path, str | None], None] | None = None
+        """Called with (task, file, who grades it) for every submission file a task wrote."""
         batching = Batching(options.batch_size, self.model)
         self.understanding = UnderstandingPipeline(options, self.world, self.device, self.model, batching,
                                                    lambda: self._lock_path)  # fmt: skip
@@ -208,9 +208,9 @@ class Runner:
         from janus_eval.results.report import write_reports
 
         write_reports(self.out)
-        for name, path in submissions.items():
-            if self.on_submission is not None:
-                self.on_submission(name, path)
+        for work in works:
+            if work.task.name in submissions and self.on_submission is not None:
+                self.on_submission(work.task.name, submissions[work.task.name], work.task.submission_server)
         if failures:  # after every record and summary is written: a rerun continues from them
             raise JanusEvalError(" | ".join(failures))
         return results

@@ -9,7 +9,7 @@ task one ``RunContext``; the model adapter never sees a task.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal
 
@@ -70,7 +70,8 @@ class Option:
     kind: Callable[[str], Any]
     help: str
     affects_results: bool = True
-    """False for pure throughput knobs (batch sizes, worker counts): resuming with another value is fine."""
+    """False for pure throughput knobs (batch sizes, worker counts), where resuming with another value is fine,
+    and where the identity already tells values apart (a split: its data files' hashes)."""
 
 
 def choice(values: tuple[str, ...]) -> Callable[[str], str]:
@@ -82,6 +83,13 @@ def choice(values: tuple[str, ...]) -> Callable[[str], str]:
         return raw
 
     return parse
+
+
+def split_option(dataset: DatasetSpec) -> dict[str, Option]:
+    """The ``split`` option of a task whose data has several splits (``-T vqav2.split=testdev``)."""
+    private = f"; {', '.join(dataset.private)}: answers private, the run writes a submission file" if dataset.private else ""
+    help = f"dataset split, one of {', '.join(dataset.splits)} (default {dataset.split}){private}"
+    return {"split": Option(choice(dataset.splits), help, affects_results=False)}
 
 
 def record_scores(record: dict[str, Any]) -> dict[str, Any]:
@@ -113,6 +121,8 @@ class Task(ABC):
 
     options: ClassVar[dict[str, Option]] = {}
     """Task parameters settable with ``-T task.name=value``; each is an attribute of the task."""
+    submission_server: ClassVar[str | None] = None
+    """Who grades the file ``write_submission`` writes (an evaluation server, an official script)."""
 
     def __init__(self, protocol: str = "lmms-eval") -> None:
         if protocol not in PROTOCOLS:
@@ -139,6 +149,16 @@ class Task(ABC):
         """Every option that can change a result: records are resumed only into a run with the same ones."""
         values = {name: getattr(self, name, None) for name, option in self.options.items() if option.affects_results}
         return {name: None if value is None else str(value) for name, value in values.items()}
+
+    @property
+    def split(self) -> str:
+        """The dataset split this task instance reads (``dataset.split`` unless ``-T <task>.split=`` chose another)."""
+        return self.dataset.split
+
+    @split.setter
+    def split(self, value: str) -> None:
+        # the instance's spec shadows the class's, so the choice lives and dies with this task object
+        setattr(self, "dataset", replace(type(self).dataset, split=value))
 
     @property
     @abstractmethod
@@ -170,8 +190,8 @@ class Task(ABC):
         return None
 
     def write_submission(self, records: list[dict[str, Any]], ctx: RunContext) -> Path | None:
-        """Write the file a split without public answers is sent to its benchmark's server in (under
-        ``<task>/submission/``) and return its path; None when this split is scored here alone."""
+        """Write the file ``submission_server`` grades (under ``<task>/submission/``) and return its path;
+        None when this split is scored here alone. Every split with private answers has one."""
         return None
 
     def check_prerequisites(self, ctx: RunContext) -> None:
@@ -212,6 +232,7 @@ class Task(ABC):
             "headline": self.headline,
             "metrics": [m.card() for m in self.metrics],
             "unscored": None if self.unscored is None else self.unscored.card(),
+            **({"answers": "private", "graded_by": self.submission_server} if self.dataset.answers_private else {}),
         }
 
 
@@ -265,7 +286,9 @@ class UnderstandingTask(Task):
         return self.protocol_rules.score_samples(docs, predictions, ctx)
 
     def aggregate(self, records: list[dict[str, Any]], ctx: RunContext | None = None) -> dict[str, float]:
-        return self.protocol_rules.aggregate(records)
+        """The protocol's metrics; none on a split with private answers, whose records score against no answer
+        (the submission file's grader gives the number)."""
+        return {} if self.dataset.answers_private else self.protocol_rules.aggregate(records)
 
     # -- data ---------------------------------------------------------------------------------
     def images(self, doc: dict[str, Any]) -> list[Image.Image]:

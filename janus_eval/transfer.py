@@ -344,12 +344,18 @@ def _snapshot_download() -> Callable[..., Any]:
     return snapshot_download
 
 
+def hub_snapshot_done(item: HubRepo, data_root: Path) -> bool:
+    """Whether the marker says this repo was fetched with these very patterns (another split's are other files)."""
+    marker = data_root / item.dest / DONE_MARKER
+    recorded = json.loads(marker.read_text()) if marker.is_file() else {}
+    return recorded.get("repo_id") == item.repo_id and recorded.get("allow") == list(item.allow or [])
+
+
 def fetch_hub(item: HubRepo, data_root: Path, log: Log = print) -> str:
     """Snapshot the repo's allowed files into place; a marker makes reruns skip it without the network."""
     dest = data_root / item.dest
     marker = dest / DONE_MARKER
-    recorded = json.loads(marker.read_text()) if marker.is_file() else None
-    if recorded is None or recorded.get("repo_id") != item.repo_id or recorded.get("allow") != list(item.allow or []):
+    if not hub_snapshot_done(item, data_root):
         snapshot_download = _snapshot_download()
         dest.mkdir(parents=True, exist_ok=True)
         log(f"  snapshot {item.repo_id} -> {dest}")

@@ -153,7 +153,11 @@ def compare_metric(
     """One metric's verdict; ``references`` recomputes custom metrics by the task's aggregate."""
     b_val, c_val = base.value(task, metric), cand.value(task, metric)
     if b_val is None or c_val is None:
-        raise CannotCompare(f"{task}: metric {metric!r} is missing from the {'baseline' if b_val is None else 'candidate'}'s results")
+        which, run = ("baseline", base) if b_val is None else ("candidate", cand)
+        if run.task_card(task).get("answers") == "private":
+            raise CannotCompare(f"{task}: the {which} ran the {run.task_card(task).get('split')} split, whose answers are "
+                                "private (no local score); gate runs on a split with public answers")  # fmt: skip
+        raise CannotCompare(f"{task}: metric {metric!r} is missing from the {which}'s results")
     spec = _declaration(base, cand, task, metric)
     hib = spec.higher_is_better
     if spec.unit.kind == "set":

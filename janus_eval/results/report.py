@@ -27,6 +27,8 @@ def summary_rows(results: dict[str, dict[str, float]], card: dict[str, Any]) -> 
         value = metrics.get(headline)
         samples = f"{task_card.get('samples', '?')}/{task_card.get('dataset_size', '?')}"
         shown = "-" if value is None else format_value(value)
+        if value is None and task_card.get("answers") == "private":
+            shown = "graded by its server"
         unjudged = unjudged_count(task_card, metrics)
         if unjudged:
             shown += f" ({unjudged} unjudged)"
@@ -42,11 +44,16 @@ def unjudged_count(task_card: dict[str, Any], metrics: dict[str, float]) -> int:
     return int(metrics.get(str(mark["count_metric"]), 0) or 0)
 
 
-def unjudged_notes(results: dict[str, dict[str, float]], card: dict[str, Any]) -> list[str]:
-    """One line per task with unjudged samples, saying whether its score leaves them out or is absent."""
+def result_notes(results: dict[str, dict[str, float]], card: dict[str, Any]) -> list[str]:
+    """One line per task whose number is incomplete or made elsewhere: unjudged samples (whether its score
+    leaves them out or is absent), a split with private answers (where its submission file goes)."""
     notes = []
     for name, metrics in results.items():
         task_card = card.get("tasks", {}).get(name, {})
+        if task_card.get("answers") == "private":
+            subset = " It holds a subset (--limit); the server expects every question." if task_card.get("subset") else ""
+            notes.append(f"{name}: {task_card.get('split')} answers are private, so no score is computed here; upload "
+                         f"{task_card.get('submission')} to {task_card.get('graded_by')}.{subset}")  # fmt: skip
         count = unjudged_count(task_card, metrics)
         if not count:
             continue
@@ -73,7 +80,7 @@ def markdown_report(out: Path) -> str:
         "| --- | --- | --- | --- |",
     ]
     lines += [f"| {t} | {h} | {v} | {n} |" for t, h, v, n in summary_rows(results, card)]
-    notes = unjudged_notes(results, card)
+    notes = result_notes(results, card)
     if notes:
         lines += [""] + [f"> {note}" for note in notes]
     for name, metrics in results.items():

@@ -93,6 +93,14 @@ def _split_mark(spec_column: Column, run: RunDir) -> str | None:
     return short
 
 
+def _graded_elsewhere(run: RunDir, task: str, label: str) -> str | None:
+    """Why a task's cell is empty when the run chose a split whose answers only its server holds, else None."""
+    card = run.task_card(task)
+    if card.get("answers") != "private":
+        return None
+    return f"{label}: {task} ran the {run_split(run, task)} split, whose answers are private: {card.get('graded_by')} grades its submission file"
+
+
 def table_numbers(which: str) -> list[str]:
     if which == "all":
         return list(TABLES)
@@ -139,6 +147,9 @@ def build_table(spec: TableSpec, runs: list[RunDir], paper: bool = True, papers:
             value = run.value(column.task, column.metric) if column.task else None
             if value is None:
                 row.cells.append("-")
+                note = _graded_elsewhere(run, column.task, label) if column.task else None
+                if note and note not in split_notes:
+                    split_notes.append(note)
                 continue
             reason = run.subset_reason(column.task)
             if reason:

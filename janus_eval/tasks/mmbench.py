@@ -46,10 +46,10 @@ Metrics: ``gpt_eval_score`` (lmms-eval's reported value: accuracy x 100), ``over
 results file), the counts above, and the paper's number ``mmbench_accuracy`` (percent). Each
 record's own ``score`` is that row's heuristic verdict (1 if read and right), not its group's.
 
-Test split (no public answers): ``submission(records)`` builds the rows of the official submission
-table and ``write_submission(rows, path)`` writes them (``.xlsx`` when openpyxl is installed, else
-CSV); upload the file to the MMBench evaluation server (https://mmbench.opencompass.org.cn), which
-scores it with its own judge.
+Test split (6,666 rows, answers private): ``-T mmbench.split=test`` runs it, reports no local metric,
+and writes ``<out>/mmbench/submission/mmbench_en_test.xlsx``, the rows of lmms-eval's submission table
+(``submission(records)``), for the MMBench evaluation server (https://mmbench.opencompass.org.cn),
+which scores it with its own judge.
 
 ``--protocol vlmevalkit`` scores as VLMEvalKit's ``MMBench_DEV_EN`` did for the paper (no LLM judge):
 lmms-lab's ``"nan"`` hint/options are empty cells; the Janus wrapper's MCQ prompt
@@ -91,7 +91,6 @@ accuracy (which stays, as ``mmbench_circular_accuracy``).
 
 from __future__ import annotations
 
-import csv
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -120,13 +119,16 @@ from janus_eval.metrics.vlmevalkit_prompt import janus_content
 from janus_eval.protocol import SAMPLE, Compute, Metric, Unit, custom, per_group
 from janus_eval.registry import task
 from janus_eval.contract import DatasetSpec, IMAGE_PLACEHOLDER, RunContext
+from janus_eval.io import write_xlsx
 from janus_eval.task import (
     GenerationSettings,
+    Option,
     LmmsEvalProtocol,
     UnderstandingTask,
     PaperProtocol,
     VLMEvalKitProtocol,
     record_scores,
+    split_option,
 )
 
 HEADLINE = "mmbench_accuracy"
@@ -360,41 +362,19 @@ def _missing(value: Any) -> bool:
 
 
 # -- test split: submission file ----------------------------------------------------------------
-def submission(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The official submission table's rows (lmms-eval's ``submission`` columns), sorted by index."""
+def submission(records: list[dict[str, Any]], docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The official submission table's rows, sorted by index: lmms-eval's ``submission`` columns, from each
+    record's doc (whatever the protocol kept in its records) and its prediction.
+
+    A sample skipped for a corrupt image keeps its row with an empty prediction, so the server sees every index."""
+    by_id = {str(doc["index"]): doc for doc in docs}
     rows = []
     for record in records:
-        scored = record_scores(record)
-        row = {column: scored.get(column, "nan") for column in SUBMISSION_COLUMNS}
-        row["index"] = int(row["index"])
+        doc = by_id[str(record["id"])]
+        row = {column: doc.get(column, "nan") for column in SUBMISSION_COLUMNS}
+        row["index"], row["prediction"] = int(doc["index"]), record.get("prediction") or ""
         rows.append(row)
     return sorted(rows, key=lambda r: r["index"])
-
-
-def write_submission(rows: list[dict[str, Any]], path: Path) -> Path:
-    """Write the table as ``.xlsx`` (openpyxl installed) or ``.csv``; returns the path written.
-
-    Upload it to the MMBench evaluation server (https://mmbench.opencompass.org.cn).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        from openpyxl import Workbook  # type: ignore[import-untyped]
-    except ImportError:
-        path = path.with_suffix(".csv")
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(SUBMISSION_COLUMNS))
-            writer.writeheader()
-            writer.writerows(rows)
-        return path
-    path = path.with_suffix(".xlsx")
-    book = Workbook()
-    sheet = book.active
-    sheet.append(list(SUBMISSION_COLUMNS))
-    for row in rows:
-        sheet.append([row.get(column) for column in SUBMISSION_COLUMNS])
-    book.save(path)
-    return path
 
 
 @task("mmbench")
@@ -402,16 +382,20 @@ class MMBench(JudgeMatchedTask, UnderstandingTask):
     headline: ClassVar[str] = HEADLINE
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
         repo="MMBench", split="dev", config="en", fixture="MMBench", columns=("index", "question", "A", "B", "image"),
-        types=(("index", "id"), ("image", "image")),
+        types=(("index", "id"), ("image", "image")), splits=("dev", "test"), private=("test",),
     )
     protocols = {"lmms-eval": MMBenchLmmsEval, "vlmevalkit": MMBenchVLMEvalKit, "paper": MMBenchPaper}
+    options: ClassVar[dict[str, Option]] = split_option(dataset)
+    submission_server: ClassVar[str | None] = "the MMBench evaluation server (https://mmbench.opencompass.org.cn)"
 
     def write_submission(self, records: list[dict[str, Any]], ctx: RunContext) -> Path | None:
         """The test split's answers are private: write the table its evaluation server grades."""
-        if self.dataset.split != "test":
+        if not self.dataset.answers_private:
             return None
         assert ctx.task_dir is not None
-        return write_submission(submission(records), ctx.task_dir / "submission" / f"mmbench_{self.dataset.config}_test.xlsx")
+        path = ctx.task_dir / "submission" / f"mmbench_{self.dataset.config}_{self.dataset.split}.xlsx"
+        write_xlsx(path, SUBMISSION_COLUMNS, submission(records, self.load(ctx).docs))
+        return path
 
     def doc_id(self, doc: dict[str, Any]) -> str:
         return str(doc["index"])

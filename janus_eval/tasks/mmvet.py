@@ -29,8 +29,8 @@ protocols share (client, concurrent grading, unjudged bookkeeping, aggregate); `
 No judge (``ctx.judge`` None: no ``--judge-url``/``--judge-model``; and ``score_sample``, which has no
 context, never judges): every record gets
 ``score`` 0.0 with ``judged: false``, and ``aggregate`` reports only ``mmvet_unjudged`` (the count),
-never an MM-Vet score: a number without a judge would be fake. Write the official submission with
-``write_submission`` and grade it with MM-Vet's evaluator (``SUBMISSION_HELP``).
+never an MM-Vet score: a number without a judge would be fake. Every run writes the official submission
+(``<out>/mmvet/submission/mmvet_submission.json``) to grade with MM-Vet's evaluator (``official.GRADER``).
 
 Metrics (all judged): ``gpt_eval_score`` (lmms-eval's reported value: mean score x 100),
 ``capability/<cap>`` for the six capabilities (samples whose capability string *contains* the name),
@@ -98,10 +98,6 @@ from janus_eval.task import (
 
 PRE_PROMPT = (
     "First please perform reasoning, and think step by step to provide best answer to the following question: \n\n"
-)
-SUBMISSION_HELP = (
-    "grade it with MM-Vet's official evaluator: the Hugging Face Space whyu/MM-Vet_Evaluator "
-    "(upload the JSON), or mm-vet_evaluator.py from github.com/yuweihao/MM-Vet with your own GPT-4 key"
 )
 UNJUDGED = "mmvet_unjudged"
 """Samples without a judge's score (no judge, or no usable reply); every protocol reports it."""
@@ -359,12 +355,13 @@ class MMVet(UnderstandingTask):
     protocol_rules: MMVetJudged
     unscored: ClassVar[UnscoredMark | None] = UnscoredMark(flag="judged", count_metric=UNJUDGED)
     """A record without a judge's verdict keeps score 0.0 and ``judged: false``: neither averaged nor a failure."""
+    submission_server: ClassVar[str | None] = official.GRADER
 
     def write_submission(self, records: list[dict[str, Any]], ctx: RunContext) -> Path | None:
         """MM-Vet's answers are public only to its evaluator: every run writes the JSON it grades."""
         assert ctx.task_dir is not None
         path = ctx.task_dir / "submission" / "mmvet_submission.json"
-        write_json(path, submission(records))
+        write_json(path, official.submission(records))
         return path
 
     def doc_id(self, doc: dict[str, Any]) -> str:
@@ -403,21 +400,3 @@ def _sha256(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()
-
-
-# -- official submission ------------------------------------------------------------------------
-def submission(records: list[dict[str, Any]]) -> dict[str, str]:
-    """``{question_id: prediction}``: the JSON MM-Vet's evaluator grades."""
-    out = {}
-    for record in records:
-        scored = record_scores(record)
-        prediction = record.get("prediction", scored.get("pred_answer"))
-        out[str(scored.get("question_id", record.get("id")))] = "" if prediction is None else str(prediction)
-    return out
-
-
-def write_submission(records: list[dict[str, Any]], path: Path) -> str:
-    """Write the submission JSON; returns a one-line message saying how to grade it."""
-    write_json(Path(path), submission(records))
-    return f"wrote MM-Vet submission {path} ({len(records)} answers); {SUBMISSION_HELP}"
-

@@ -1,10 +1,10 @@
 """VQAv2: open-ended visual questions (Goyal et al., 2017), scored as lmms-eval 0.7.3 scores `vqav2_val`.
 
 Data: ``lmms-lab/VQAv2`` (now ``lmms-lab-encoder/VQAv2``), default config, split ``validation``
-(214,354 questions, 10 human answers each). The paper reports **test-dev**, whose answers are
-private: run this task on a test-dev snapshot's predictions and upload ``submission(records)``
-(``write_evalai_submission``) to eval.ai, challenge "VQA Challenge", phase test-dev. Locally the
-validation split is scored with the VQA accuracy below.
+(214,354 questions, 10 human answers each). The paper reports **test-dev** (107,394 questions), whose
+answers are private: ``-T vqav2.split=testdev`` (or ``test``) runs that split, reports no local metric,
+and writes ``<out>/vqav2/submission/vqav2-testdev.json`` to upload to eval.ai, challenge "VQA Challenge",
+phase test-dev. Locally the validation split is scored with the VQA accuracy below.
 
 Scoring (``janus_eval.metrics.vqa_normalize``): prediction and every human answer are normalised
 (punctuation, number words, articles, contractions), then the leave-one-out accuracy
@@ -28,8 +28,8 @@ tokens, the .xlsx round trip before scoring). ``card()`` says so under ``protoco
 ``--protocol paper``: the paper's VQAv2 column is **test-dev**, scored by the EvalAI server, not by
 VLMEvalKit (which has no VQAv2 at b3a2f81; PR #541 does not mention it). So under ``paper`` VQAv2 is
 the vlmevalkit variant above (VLMEvalKit's Janus generation settings, lmms-eval's local scoring of a
-split with answers), and the paper's number comes from uploading ``write_evalai_submission`` of a
-test-dev run; ``protocol_note`` in the card says so.
+split with answers), and the paper's number comes from uploading the submission file of a
+``-T vqav2.split=testdev`` run; ``protocol_note`` in the card says so.
 """
 
 from __future__ import annotations
@@ -45,18 +45,20 @@ from janus_eval.registry import task
 from janus_eval.contract import DatasetSpec, RunContext
 from janus_eval.task import (
     SHORT_ANSWER_PROMPT,
+    Option,
     GenerationSettings,
     LmmsEvalProtocol,
     UnderstandingTask,
     PaperProtocol,
     VLMEvalKitProtocol,
     record_scores,
+    split_option,
 )
 
 POST_PROMPT = SHORT_ANSWER_PROMPT
 VLMEVALKIT_NOTE = "VQAv2 is not in VLMEvalKit: scored with lmms-eval's rules"
 PAPER_NOTE = (
-    "the paper's VQAv2 is test-dev, scored by the EvalAI server (write_evalai_submission); VQAv2 is not in "
+    "the paper's VQAv2 is test-dev, scored by the EvalAI server (-T vqav2.split=testdev writes the file); VQAv2 is not in "
     "VLMEvalKit, so a local score uses lmms-eval's rules with VLMEvalKit's Janus generation settings"
 )
 
@@ -137,9 +139,12 @@ class VQAv2(UnderstandingTask):
     headline: ClassVar[str] = "vqav2_accuracy"
     dataset: ClassVar[DatasetSpec] = DatasetSpec(
         repo="VQAv2", split="validation", fixture="VQAv2", columns=("question_id", "question", "image"),
-        types=(("question_id", "id"), ("image", "image")),
+        types=(("question_id", "id"), ("image", "image")), splits=("validation", "testdev", "test"),
+        private=("testdev", "test"),
     )
     protocols = {"lmms-eval": VQAv2LmmsEval, "vlmevalkit": VQAv2VLMEvalKit, "paper": VQAv2Paper}
+    options: ClassVar[dict[str, Option]] = split_option(dataset)
+    submission_server: ClassVar[str | None] = "eval.ai, VQA Challenge (phase test-dev or test-standard)"
 
     def doc_id(self, doc: dict[str, Any]) -> str:
         return str(doc["question_id"])
@@ -152,7 +157,7 @@ class VQAv2(UnderstandingTask):
 
     def write_submission(self, records: list[dict[str, Any]], ctx: RunContext) -> Path | None:
         """A test split (test-dev: the paper's column) is scored by EvalAI only: write the file to upload there."""
-        if not self.dataset.split.startswith("test"):
+        if not self.dataset.answers_private:
             return None
         assert ctx.task_dir is not None
         path = ctx.task_dir / "submission" / f"vqav2-{self.dataset.split}.json"
@@ -160,9 +165,18 @@ class VQAv2(UnderstandingTask):
         return path
 
     def submission(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """EvalAI's VQA result format: ``[{"question_id": int, "answer": str}]``, in record order."""
-        scored = [record_scores(r) for r in records]
-        return [{"question_id": int(s["question_id"]), "answer": str(s["answer"])} for s in scored]
+        """EvalAI's VQA result format: ``[{"question_id": int, "answer": str}]``, in record order.
+
+        A sample skipped for a corrupt image answers "": the server grades a file only when it answers every
+        question, and the run's card counts the skipped ones."""
+        rows = []
+        for record in records:
+            if record.get("skipped"):
+                rows.append({"question_id": int(record["id"]), "answer": ""})
+                continue
+            scored = record_scores(record)
+            rows.append({"question_id": int(scored["question_id"]), "answer": str(scored["answer"])})
+        return rows
 
 
 def write_evalai_submission(records: list[dict[str, Any]], path: Path) -> None:

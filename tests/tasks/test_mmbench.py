@@ -1,6 +1,5 @@
 """MMBench-EN dev scoring checked against lmms-eval 0.7.3's rules (mmbench_doc_to_text + MMBench_Evaluator.eval_result)."""
 
-import csv
 from pathlib import Path
 
 import pytest
@@ -9,7 +8,8 @@ from fake_chat_server import serve
 from janus_eval.metrics.vlmevalkit_mcq import MMB_ABBREVIATIONS
 from janus_eval.registry import get_task
 from janus_eval.task import split_scores
-from janus_eval.tasks.mmbench import submission, write_submission
+from janus_eval.io import write_xlsx
+from janus_eval.tasks.mmbench import SUBMISSION_COLUMNS, submission
 
 TASK = get_task("mmbench")
 POST = "\n\nAnswer with the option's letter from the given choices directly."
@@ -146,15 +146,20 @@ def test_fixture_has_circular_copies_and_nan_cells():
 
 
 def test_submission_table(tmp_path: Path):
-    scored = [TASK.score_sample(d, right(d)) for d in reversed(rotations(0, ["red", "blue"], "red", 1))]
-    rows = submission(scored)
-    assert [r["index"] for r in rows] == [0, 1_000_000]
+    docs = rotations(0, ["red", "blue"], "red", 1)
+    records = [{"id": str(docs[1]["index"]), "prediction": "B\x07 because\x00"},  # control characters XML cannot hold
+               {"id": str(docs[0]["index"]), "skipped": True}]  # fmt: skip
+    rows = submission(records, docs)
+    assert [r["index"] for r in rows] == [0, 1_000_000] and [r["prediction"] for r in rows] == ["", "B\x07 because\x00"]
     assert list(rows[0])[:4] == ["index", "question", "answer", "prediction"] and rows[0]["E"] == "nan"
-    path = write_submission(rows, tmp_path / "mmbench_en_test.xlsx")
-    assert path.exists()
-    if path.suffix == ".csv":
-        with path.open() as handle:
-            assert [r["prediction"] for r in csv.DictReader(handle)] == [r["prediction"] for r in rows]
+    assert rows[1]["A"] == docs[1]["A"] and rows[1]["answer"] == docs[1]["answer"]
+    write_xlsx(tmp_path / "mmbench_en_test.xlsx", SUBMISSION_COLUMNS, rows)
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(tmp_path / "mmbench_en_test.xlsx").active
+    header, *cells = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert tuple(header) == SUBMISSION_COLUMNS and [c[0] for c in cells] == [0, 1_000_000]
+    assert [c[3] for c in cells] == [None, "B because"]  # openpyxl reads an empty string back as an empty cell
 
 
 # -- --protocol vlmevalkit ------------------------------------------------------------------------

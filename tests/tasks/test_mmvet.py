@@ -14,9 +14,10 @@ from fake_chat_server import serve
 from janus_eval.metrics.judge import JudgeClient, JudgeSettings
 from janus_eval.registry import get_task
 from janus_eval.contract import RunContext
+from janus_eval.metrics.mmvet import official
 from janus_eval.metrics.mmvet.lmms_eval import JUDGE_PROMPT_FILE, judge_prompt, read_score
 from janus_eval.task import JanusEvalError, split_scores
-from janus_eval.tasks.mmvet import MMVet, write_submission
+from janus_eval.tasks.mmvet import MMVet
 
 PROMPT_SHA256 = "4d9b806e960fcd3f25997104017744653443fb17f907aa0712b5efecea78438c"
 """sha256 of lmms-eval 0.7.3's MM_VET_PROMPT; any edit to the prompt file changes every judged score."""
@@ -193,12 +194,11 @@ def test_card_records_the_judge(tmp_path: Path):
     assert judge["prompt_sha256"] == PROMPT_SHA256
 
 
-def test_submission_file(tmp_path: Path):
-    records = [{"id": "v1_0", "prediction": "two", "scores": {"score": 0.0},
-                "score_info": {"question_id": "v1_0", "judged": False}}]  # fmt: skip
-    message = write_submission(records, tmp_path / "mmvet_submission.json")
-    assert json.loads((tmp_path / "mmvet_submission.json").read_text()) == {"v1_0": "two"}
-    assert "MM-Vet" in message and "evaluator" in message.lower()
+def test_submission_file():
+    records = [{"id": "v1_0", "prediction": "two", "scores": {"score": 0.0}, "score_info": {"question_id": "v1_0", "judged": False}},
+               {"id": "v1_1", "skipped": True}]  # fmt: skip
+    assert official.submission(records) == {"v1_0": "two", "v1_1": ""}
+    assert "MM-Vet" in official.GRADER and "evaluator" in official.GRADER
 
 
 def test_fixture_has_an_image_less_row():
@@ -333,15 +333,15 @@ def test_unjudged_samples_are_left_out_of_the_score_not_zero(tmp_path: Path):
 
 
 def test_report_says_how_many_are_unjudged(tmp_path: Path):
-    from janus_eval.results.report import summary_rows, unjudged_notes
+    from janus_eval.results.report import summary_rows, result_notes
 
     card = {"tasks": {"mmvet": {**get_task("mmvet").card(), "samples": 3, "dataset_size": 3}}}  # names mmvet_unjudged
     partly = {"mmvet": {"mmvet_score": 95.0, "mmvet_unjudged": 1.0}}
     assert summary_rows(partly, card)[0][2] == "95.00 (1 unjudged)"
-    assert "1 samples unjudged" in unjudged_notes(partly, card)[0] and "leaves them out" in unjudged_notes(partly, card)[0]
+    assert "1 samples unjudged" in result_notes(partly, card)[0] and "leaves them out" in result_notes(partly, card)[0]
     wholly = {"mmvet": {"mmvet_unjudged": 3.0}}
-    assert summary_rows(wholly, card)[0][2] == "- (3 unjudged)" and "no score is reported" in unjudged_notes(wholly, card)[0]
-    assert unjudged_notes({"mmvet": {"mmvet_score": 50.0, "mmvet_unjudged": 0.0}}, card) == []
+    assert summary_rows(wholly, card)[0][2] == "- (3 unjudged)" and "no score is reported" in result_notes(wholly, card)[0]
+    assert result_notes({"mmvet": {"mmvet_score": 50.0, "mmvet_unjudged": 0.0}}, card) == []
 
 
 # -- judge timeout and concurrency ---------------------------------------------------------------

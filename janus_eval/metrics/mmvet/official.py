@@ -210,3 +210,14 @@ def _round(value: float) -> float:
 
 JUDGE_PREFIX_SHA256 = hashlib.sha256(PROMPT.encode("utf-8")).hexdigest()
 """Recorded in the card; equals ``PROMPT_SHA256`` (a test checks it)."""
+
+
+# -- the evaluator's input ------------------------------------------------------------------------
+GRADER = ("MM-Vet's official evaluator: the Hugging Face Space whyu/MM-Vet_Evaluator (upload the JSON), "
+          "or mm-vet_evaluator.py from github.com/yuweihao/MM-Vet with your own GPT-4 key")  # fmt: skip
+
+
+def submission(records: list[dict[str, Any]]) -> dict[str, str]:
+    """``{question_id: prediction}``, the JSON the evaluator grades (a record's id is its question_id); a sample
+    without a prediction (skipped for a corrupt image) answers ""."""
+    return {str(r["id"]): "" if r.get("prediction") is None else str(r["prediction"]) for r in records}
