@@ -2,9 +2,12 @@
 
 Each task's aggregate is applied again, with the current code's metric declarations, to the records
 the run's results came from (``samples.jsonl`` holds them first, in dataset order, once a run has
-finished), and each task card in ``run.json`` gets the current kind, headline and declarations. So a
-run directory written before the declarations existed becomes readable by ``table``, ``gate`` and
-``leaderboard`` again; everything else in it (records, images, identities) stays as it was.
+finished), and each task card in ``run.json`` gets the current kind, protocol, headline and declarations.
+So a run directory written before the declarations existed becomes readable by ``table``, ``gate`` and
+``leaderboard`` again; everything else in it (records, images, identities) stays as it was, but for one
+label: a generation task recorded by an older janus-eval under the run's ``--protocol`` (its rules were
+always the official ones) gets its own protocol's name, in its task card and in both copies of its
+identity, so ``gate`` compares it with a current run and a later ``run`` resumes into it as before.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from janus_eval.errors import JanusEvalError
+from janus_eval.identity import IDENTITY_FILE, read_identity
 from janus_eval.io import write_json
 from janus_eval.provenance import now
 from janus_eval.records import latest_by_id, read_task_records
@@ -21,7 +25,7 @@ from janus_eval.registry import get_task
 from janus_eval.contract import RunContext
 from janus_eval.task import Task
 
-UPGRADED_FIELDS = ("kind", "headline", "metrics", "unscored")
+UPGRADED_FIELDS = ("kind", "protocol", "headline", "metrics", "unscored")
 """What a task card takes from the current code; the rest of it describes the run and is kept."""
 
 
@@ -64,6 +68,13 @@ def _records(run_dir: Path, name: str, task_card: dict[str, Any]) -> list[dict[s
     return records[:count]
 
 
+def _relabelled(identity: Any, protocol: str) -> Any:
+    """``identity`` (``identity.json`` or its copy in the task card) naming ``protocol``; anything else is kept."""
+    if not isinstance(identity, dict) or not isinstance(identity.get("inputs"), dict):
+        return identity
+    return {**identity, "inputs": {**identity["inputs"], "protocol": protocol}}
+
+
 def _aggregate(task: Task, records: list[dict[str, Any]], ctx: RunContext) -> dict[str, float]:
     scored = [r for r in records if not r.get("skipped")]
     if not scored:
@@ -85,6 +96,7 @@ def rescore(run_dir: Path) -> dict[str, dict[str, float]]:
     config = card.get("config") or {}
     results: dict[str, dict[str, float]] = {}
     cards: dict[str, dict[str, Any]] = {}
+    identities: dict[Path, dict[str, Any]] = {}
     for name, task_card in card["tasks"].items():
         task = get_task(name, task_card.get("protocol") or config.get("protocol") or "lmms-eval")
         task.configure(**_options(config, name))
@@ -92,7 +104,15 @@ def rescore(run_dir: Path) -> dict[str, dict[str, float]]:
         results[name] = _aggregate(task, _records(run_dir, name, task_card), ctx)
         current = task.card(ctx)
         cards[name] = {**task_card, **{key: current[key] for key in UPGRADED_FIELDS if key in current}}
+        if task_card.get("protocol") != task.protocol:  # a generation task under an older janus-eval's label
+            if "identity" in task_card:
+                cards[name]["identity"] = _relabelled(task_card["identity"], task.protocol)
+            stored = read_identity(run_dir / name)
+            if stored is not None and (stored.get("inputs") or {}).get("protocol") != task.protocol:
+                identities[run_dir / name / IDENTITY_FILE] = _relabelled(stored, task.protocol)
     previous = json.loads((run_dir / "results.json").read_text(encoding="utf-8")) if (run_dir / "results.json").is_file() else {}
+    for path, stored in identities.items():
+        write_json(path, stored)
     write_json(run_dir / "results.json", {**previous, **results})
     write_json(run_dir / "run.json", {**card, "tasks": cards, "updated": now()})
     write_reports(run_dir)

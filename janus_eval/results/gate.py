@@ -108,7 +108,11 @@ def _check_comparable(base: RunDir, cand: RunDir) -> None:
         raise CannotCompare("neither run has any task results")
     for task in sorted(b):
         if base.protocol(task) != cand.protocol(task):
-            raise CannotCompare(f"{task}: different protocols (baseline {base.protocol(task)}, candidate {cand.protocol(task)})")
+            reason = f"{task}: different protocols (baseline {base.protocol(task)}, candidate {cand.protocol(task)})"
+            if base.kind(task) == cand.kind(task) == "generation":
+                reason += (f"; {task} has one protocol, which an older janus-eval recorded under the run's --protocol: "
+                           "run `janus-eval rescore DIR` on the older run directory, then gate again")  # fmt: skip
+            raise CannotCompare(reason)
 
 
 def _aligned_records(base: RunDir, cand: RunDir, task: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
