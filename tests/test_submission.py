@@ -45,6 +45,7 @@ def test_a_vqav2_testdev_run_writes_the_evalai_file_and_reports_no_local_score(t
     assert card["graded_by"].startswith("eval.ai") and f"vqav2: wrote {path} for eval.ai" in printed
     assert "graded by its server" in printed and "vqav2: testdev answers are private" in printed
     assert "testdev answers are private" in (out / "report.md").read_text()
+    assert "testdev split's answers are private, so nothing is scored here" in (out / "report.html").read_text()
 
     code, table, err = cli_invoke("table", str(out), "--table", "2")
     assert code == 0, err

@@ -181,6 +181,10 @@ def metrics_section(run: RunDir, task: str) -> str:
         for k, v in flat
     )
     out = [f"<h3>Metrics</h3><table>{rows}</table>"]
+    card = run.task_card(task)
+    if card.get("answers") == "private":
+        out.append(f'<p class="muted">The {_esc(str(card.get("split")))} split\'s answers are private, so nothing is scored '
+                   f'here: {_esc(str(card.get("graded_by")))} grades <code>{_esc(str(card.get("submission")))}</code>.</p>')
     breakdown: dict[str, dict[str, float]] = {}
     for key, value in metrics.items():
         if "/" in key:

@@ -70,6 +70,7 @@ what they share in ``common``.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from abc import abstractmethod
 from pathlib import Path
@@ -283,7 +284,7 @@ class MMVetLmmsEval(MMVetJudged, LmmsEvalProtocol):
     def grading_card(self) -> dict[str, Any]:
         prompt_file = lmms_eval.JUDGE_PROMPT_FILE
         return {"temperature": lmms_eval.JUDGE_TEMPERATURE, "max_tokens": lmms_eval.JUDGE_MAX_TOKENS,
-                "prompt_file": prompt_file.name, "prompt_sha256": _sha256(prompt_file.read_bytes())}  # fmt: skip
+                "prompt_file": prompt_file.name, "prompt_sha256": hashlib.sha256(prompt_file.read_bytes()).hexdigest()}  # fmt: skip
 
 
 # -- VLMEvalKit ---------------------------------------------------------------------------------
@@ -394,9 +395,3 @@ def _sample_fields(doc: dict[str, Any], prediction: str) -> dict[str, Any]:
 def _never_asked(scored: dict[str, Any]) -> bool:
     """A record scored while no judge was configured (as opposed to one the judge failed on)."""
     return not scored.get("judged", False) and "judge_outcome" not in scored
-
-
-def _sha256(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()

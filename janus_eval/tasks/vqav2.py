@@ -161,7 +161,7 @@ class VQAv2(UnderstandingTask):
             return None
         assert ctx.task_dir is not None
         path = ctx.task_dir / "submission" / f"vqav2-{self.dataset.split}.json"
-        write_evalai_submission(records, path)
+        write_json(path, self.submission(records))
         return path
 
     def submission(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -177,8 +177,3 @@ class VQAv2(UnderstandingTask):
             scored = record_scores(record)
             rows.append({"question_id": int(scored["question_id"]), "answer": str(scored["answer"])})
         return rows
-
-
-def write_evalai_submission(records: list[dict[str, Any]], path: Path) -> None:
-    """Write the file to upload at eval.ai (VQA Challenge, test-dev or test-standard phase)."""
-    write_json(Path(path), VQAv2().submission(records))
