@@ -125,14 +125,6 @@ def custom(name: str, compute: Compute | None, **declared: Any) -> Metric:
     return Metric(name, form="custom", compute=compute, **declared)
 
 
-def headline_metric(metrics: tuple[Metric, ...]) -> Metric:
-    """The one metric marked ``headline`` (the paper's number)."""
-    marked = [m for m in metrics if m.headline]
-    if len(marked) != 1:
-        raise ValueError(f"exactly one headline metric expected, got {[m.name for m in marked]}")
-    return marked[0]
-
-
 def _info(record: dict[str, Any]) -> dict[str, Any]:
     """A record's ``score_info`` and scores together (a ``samples.jsonl`` record or a ``score_sample`` result)."""
     if isinstance(record.get("scores"), dict):

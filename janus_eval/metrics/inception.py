@@ -182,10 +182,6 @@ def _load_state_dict(path: Path, device: str) -> nn.Module:
     return module.to(device)
 
 
-def pick_device(device: str | None) -> str:
-    return device or ("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def weights_card(weights: Path | None, backend: str) -> dict[str, str | bool]:
     """What ``run.json`` records about the FID network: backend, file, sha256, whether it is the published file."""
     name, url = BACKENDS[backend]

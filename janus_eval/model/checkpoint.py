@@ -67,15 +67,42 @@ def weight_files(path: Path) -> list[Path]:
 
 def check_weight_files(path: Path) -> None:
     """Fail in one line on an empty, truncated or foreign weight file, or on a config.json whose sizes do not
-    match the weights, before transformers reads them (and before anything is written to a run's --out)."""
-    headers: dict[Path, dict[str, Any]] = {}
+    match the weights, before transformers reads them (and before anything is written to a run's --out).
+
+    Both layouts, both file kinds: safetensors shapes come from the header, ``.bin`` shapes from the
+    pickle alone (memory-mapped onto the meta device, no tensor data read)."""
+    stored: dict[str, tuple[Path, list[int]]] = {}
     for file in weight_files(path):
         if file.stat().st_size == 0:
             raise JanusEvalError(f"weight file {file} is empty; fetch the checkpoint again")
-        if file.suffix == ".safetensors":
-            headers[file] = _safetensors_header(file)
-    if headers and detect_format(path) == "hf":
-        _check_shapes(path, headers)
+        shapes = _header_shapes(file) if file.suffix == ".safetensors" else _pickle_shapes(file)
+        stored.update({name: (file, shape) for name, shape in shapes.items()})
+    expected = _expected_shapes(path)
+    for name, (file, shape) in sorted(stored.items()):
+        if name in expected and shape != expected[name]:
+            raise JanusEvalError(
+                f"checkpoint {path}: config.json and the weights disagree: {name} is {shape} in "
+                f"{file.name} but config.json makes it {expected[name]}; use the config.json that came with these weights"
+            )
+
+
+def _header_shapes(file: Path) -> dict[str, list[int]]:
+    header = _safetensors_header(file)
+    return {name: list(info.get("shape", [])) for name, info in header.items() if name != "__metadata__" and isinstance(info, dict)}
+
+
+def _pickle_shapes(file: Path) -> dict[str, list[int]]:
+    """A torch ``.bin``'s tensor shapes without reading its data (the zip format every release uses)."""
+    import torch
+
+    try:
+        state = torch.load(file, map_location="meta", weights_only=True, mmap=True)
+    except Exception as err:  # noqa: BLE001 - zip, pickle and unpickler errors alike mean an unreadable file
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise JanusEvalError(f"weight file {file} is not a readable torch checkpoint ({reason[:120]}); fetch the checkpoint again") from err
+    if not isinstance(state, dict):
+        raise JanusEvalError(f"weight file {file} holds a {type(state).__name__}, not a state dict; fetch the checkpoint again")
+    return {name: list(tensor.shape) for name, tensor in state.items() if isinstance(tensor, torch.Tensor)}
 
 
 def _safetensors_header(file: Path) -> dict[str, Any]:
@@ -103,31 +130,32 @@ def _safetensors_header(file: Path) -> dict[str, Any]:
     return header
 
 
-def _check_shapes(path: Path, headers: dict[Path, dict[str, Any]]) -> None:
-    """Each stored tensor the config's model also has must have that model's shape.
+def _expected_shapes(path: Path) -> dict[str, list[int]]:
+    """Each tensor's shape in the model config.json describes, under the names this checkpoint's layout uses.
 
     The model is built on the meta device (no memory, about a second even for 7B). Tensors the model does
-    not know are left to transformers (it renames some); only a size the config gets wrong is reported.
+    not know are left to the loader (transformers renames some; the original layout's loader lists them),
+    so only a size the config gets wrong is reported here.
     """
     import torch
     from transformers import JanusConfig
     from transformers.initialization import no_init_weights
 
+    from janus_eval.model.original_format import config_from_original, original_shapes
+
+    original = detect_format(path) == "original"
     try:
         with _quiet_transformers():
-            config = JanusConfig.from_pretrained(path, local_files_only=True)
+            if original:  # the image token's id does not change a shape
+                config = config_from_original(json.loads((path / "config.json").read_text()), image_token_id=0)
+            else:
+                config = JanusConfig.from_pretrained(path, local_files_only=True)
             with torch.device("meta"), no_init_weights():
-                expected = {k: list(v.shape) for k, v in JanusForConditionalGeneration(config).state_dict().items()}
+                shapes = {k: list(v.shape) for k, v in JanusForConditionalGeneration(config).state_dict().items()}
     except (OSError, ValueError, TypeError, KeyError, AttributeError, RuntimeError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise JanusEvalError(f"checkpoint {path}: config.json does not describe a Janus model ({reason})") from err
-    for file, header in headers.items():
-        for name, info in header.items():
-            if name in expected and isinstance(info, dict) and list(info.get("shape", [])) != expected[name]:
-                raise JanusEvalError(
-                    f"checkpoint {path}: config.json and the weights disagree: {name} is {info.get('shape')} in "
-                    f"{file.name} but config.json makes it {expected[name]}; use the config.json that came with these weights"
-                )
+    return original_shapes(shapes) if original else shapes
 
 
 @contextmanager

@@ -69,6 +69,22 @@ def original_key(hf_key: str) -> str:
     raise KeyError(f"no original name for {hf_key}")
 
 
+def original_shapes(hf_shapes: dict[str, list[int]]) -> dict[str, list[int]]:
+    """The shape each original-format tensor has, from the transformers model's shapes: a fused ``qkv`` stacks
+    its three projections' rows, the position table keeps its leading batch axis."""
+    grouped: dict[str, list[list[int]]] = {}
+    for hf_key, shape in hf_shapes.items():
+        grouped.setdefault(original_key(hf_key), []).append(shape)
+    shapes = {}
+    for key, parts in grouped.items():
+        first = parts[0]
+        if len(parts) == 3:  # the SigLIP tower's q, k, v: one fused tensor (the language model keeps three)
+            shapes[key] = [3 * first[0], *first[1:]]
+        else:
+            shapes[key] = [1, *first] if key.endswith("pos_embed") else first
+    return shapes
+
+
 def config_from_original(config: dict[str, Any], image_token_id: int) -> JanusConfig:
     """A transformers JanusConfig from the original ``multi_modality`` config.json."""
     lang = config["language_config"]

@@ -8,7 +8,7 @@ from checkpoint_writers import write_original
 
 from janus_eval.errors import JanusEvalError
 from janus_eval.model import load
-from janus_eval.model.checkpoint import weight_files
+from janus_eval.model.checkpoint import check_weight_files, weight_files
 from janus_eval.model.original_format import load_original, original_key
 from janus_eval.model.tiny import TOKEN_IDS, build_tokenizer, tiny_config
 
@@ -139,3 +139,33 @@ def test_config_that_does_not_match_its_weights_is_one_line_and_writes_nothing(t
     assert "config.json and the weights disagree" in err and "mlp.down_proj.weight is [64, 128]" in err, err
     assert "[64, 96]" in err and "fetch" not in err, err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("weights", ["safetensors", "bin"])
+@pytest.mark.parametrize("edit, tensor", [
+    (lambda c: c["language_config"].update(intermediate_size=96), "language_model.model.layers.0.mlp.down_proj.weight is [64, 128]"),
+    (lambda c: c["vision_config"]["params"]["architecture"].update(hidden_size=48), "aligner.layers.0.weight is [64, 64]"),
+])  # fmt: skip
+def test_an_original_release_whose_config_disagrees_is_refused_before_the_run_starts(
+    tmp_path, untied_model, cli_invoke, model_loads, weights, edit, tensor
+):
+    """The original layout (Janus-1.3B's safetensors, Janus-Pro's .bin) is checked against its config.json as the
+    transformers layout is: one line naming the tensor under the release's own name, nothing written, no load."""
+    ckpt = tmp_path / "ckpt"
+    write_original(untied_model, ckpt, weights=weights)
+    save_tokenizer(ckpt)
+    config = json.loads((ckpt / "config.json").read_text())
+    edit(config)
+    (ckpt / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "out"
+    code, _, err = cli_invoke("run", "--tasks", "pope", "--ckpt", str(ckpt), "--out", str(out), "--limit", "2", "--no-progress")
+    assert code == 2 and err.count("\n") == 1 and "config.json and the weights disagree" in err and tensor in err, err
+    assert not out.exists() and model_loads == []
+
+
+def test_an_unreadable_bin_is_one_line(tmp_path, untied_model):
+    write_original(untied_model, tmp_path, weights="bin")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(JanusEvalError, match="pytorch_model.bin is not a readable torch checkpoint") as info:
+        check_weight_files(tmp_path)
+    assert "\n" not in str(info.value)
