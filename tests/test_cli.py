@@ -55,6 +55,8 @@ def test_list_shows_all_tasks(cli_invoke):
     assert code == 0
     for name in "vqav2 gqa pope mme seed mmbench mmvet mmmu geneval coco30k mjhq30k".split():
         assert name in out
+    rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("│")}
+    assert "split" in rows["vqav2"] and "split" in rows["mmbench"] and rows["pope"].rstrip(" │").endswith("-")
 
 
 def test_score_outside_predictions(cli_invoke, tmp_path: Path):

@@ -14,10 +14,10 @@ from janus_eval.errors import JanusEvalError
 
 
 def list_command(data_root: DataRoot = None) -> None:
-    """Every benchmark: kind, headline metric, data source, and whether its data is found."""
+    """Every benchmark: kind, headline metric, data source, whether its data is found, and its -T options."""
     from janus_eval.registry import SUITE, get_task
 
-    table = Table("task", "kind", "headline", "source", "data")
+    table = Table("task", "kind", "headline", "source", "data", "options (-T task.NAME=VALUE)")
     missing = []
     for name in SUITE:
         task = get_task(name)
@@ -26,7 +26,7 @@ def list_command(data_root: DataRoot = None) -> None:
         except JanusEvalError:
             where = "missing"
             missing.append(name)
-        table.add_row(name, task.kind, task.headline, task.source, where)
+        table.add_row(name, task.kind, task.headline, task.source, where, ", ".join(task.options) or "-")
     out_console.print(table)
     if missing:
         out_console.print(f"To see what to fetch: janus-eval download --tasks {','.join(missing)} --data-root {data_root} --dry-run")
