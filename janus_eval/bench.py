@@ -14,10 +14,9 @@ from __future__ import annotations
 import json
 import platform
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -25,6 +24,7 @@ from PIL import Image
 
 from janus_eval.bench_models import SHAPES, random_adapter  # noqa: F401 - SHAPES: the CLI's --shape choices
 from janus_eval.model.adapter import PROMPT_BUCKET, JanusAdapter
+from janus_eval.model.checkpoint import quiet_transformers
 from janus_eval.model.lm_compat import cache_kwargs, output_cache
 
 GEN_PROMPTS = ["a photo of a bench", "a photo of a red cake and a blue bicycle", "a photo of four giraffes",
@@ -184,19 +184,6 @@ def _questions(workload: Workload, n: int) -> list[str]:
     return [workload.questions[i % len(workload.questions)] for i in range(n)]
 
 
-@contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Janus's ``generate`` warns on every call about arguments it sets itself."""
-    from transformers.utils import logging
-
-    level = logging.get_verbosity()
-    logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        logging.set_verbosity(level)
-
-
 def reference_answer(adapter: JanusAdapter, image: Image.Image, question: str, max_new_tokens: int,
                      exact_length: bool = False) -> list[int]:  # fmt: skip
     """transformers' ``generate`` on one sample: greedy, no padding; token ids before EOS."""
@@ -208,7 +195,7 @@ def reference_answer(adapter: JanusAdapter, image: Image.Image, question: str, m
                               do_sample=False, pad_token_id=adapter.ids.pad, eos_token_id=adapter.ids.eos)  # fmt: skip
     ids = torch.tensor([adapter.understanding_ids(question, 1)], device=adapter.device)
     pv = pixel_values([image], adapter.image_size).to(adapter.device, adapter.dtype)
-    with torch.inference_mode(), _quiet_transformers():
+    with torch.inference_mode(), quiet_transformers():
         out = adapter.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pv,
                                      generation_config=config)  # fmt: skip
     answer = out[0, ids.shape[1] :].tolist()

@@ -145,7 +145,7 @@ def _expected_shapes(path: Path) -> dict[str, list[int]]:
 
     original = detect_format(path) == "original"
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             if original:  # the image token's id does not change a shape
                 config = config_from_original(json.loads((path / "config.json").read_text()), image_token_id=0)
             else:
@@ -159,8 +159,9 @@ def _expected_shapes(path: Path) -> dict[str, list[int]]:
 
 
 @contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """transformers' warnings off for the block (its load report and config notes are not for our users)."""
+def quiet_transformers() -> Iterator[None]:
+    """transformers' warnings off for the block: its load report, config notes and the warning ``generate``
+    prints on every call about arguments it sets itself are not for our users."""
     previous = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
@@ -173,7 +174,7 @@ def load_checkpoint(path: Path) -> tuple[JanusForConditionalGeneration, PreTrain
     fmt = detect_format(path)
     check_weight_files(path)
     try:
-        with _quiet_transformers():  # AutoTokenizer warns about the unknown multi_modality config
+        with quiet_transformers():  # AutoTokenizer warns about the unknown multi_modality config
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as err:
         raise JanusEvalError(f"checkpoint {path} has no usable tokenizer files: {err}") from err
@@ -184,7 +185,7 @@ def load_checkpoint(path: Path) -> tuple[JanusForConditionalGeneration, PreTrain
             image_token_id = tokenizer.convert_tokens_to_ids("<image_placeholder>")
             model = load_original(path, image_token_id=image_token_id, files=weight_files(path))
         else:
-            with _quiet_transformers():  # a size mismatch would print a many-line load report before raising
+            with quiet_transformers():  # a size mismatch would print a many-line load report before raising
                 model = JanusForConditionalGeneration.from_pretrained(path, attn_implementation="sdpa", local_files_only=True)
     except JanusEvalError:
         raise
