@@ -198,7 +198,7 @@ class Runner:
             if len(scored) < len(records):
                 results[work.task.name]["skipped_samples"] = float(len(records) - len(scored))
             sample_counts[work.task.name] = len(records)
-            submission = work.task.write_submission(records, work.ctx)
+            submission = work.task.write_submission(records, work.docset.docs, work.ctx)
             if submission is not None:
                 submissions[work.task.name] = submission
         previous = read_json(self.out / "results.json")

@@ -189,9 +189,11 @@ class Task(ABC):
         else None. The records stay: the run fails after writing them, and a rerun only scores what is missing."""
         return None
 
-    def write_submission(self, records: list[dict[str, Any]], ctx: RunContext) -> Path | None:
+    def write_submission(self, records: list[dict[str, Any]], docs: list[dict[str, Any]],
+                         ctx: RunContext) -> Path | None:  # fmt: skip
         """Write the file ``submission_server`` grades (under ``<task>/submission/``) and return its path;
-        None when this split is scored here alone. Every split with private answers has one."""
+        None when this split is scored here alone. Every split with private answers has one. ``docs``: the
+        split's rows as the run read them (light columns), for a file that repeats them."""
         return None
 
     def check_prerequisites(self, ctx: RunContext) -> None:

@@ -388,13 +388,14 @@ class MMBench(JudgeMatchedTask, UnderstandingTask):
     options: ClassVar[dict[str, Option]] = split_option(dataset)
     submission_server: ClassVar[str | None] = "the MMBench evaluation server (https://mmbench.opencompass.org.cn)"
 
-    def write_submission(self, records: list[dict[str, Any]], ctx: RunContext) -> Path | None:
+    def write_submission(self, records: list[dict[str, Any]], docs: list[dict[str, Any]],
+                         ctx: RunContext) -> Path | None:  # fmt: skip
         """The test split's answers are private: write the table its evaluation server grades."""
         if not self.dataset.answers_private:
             return None
         assert ctx.task_dir is not None
         path = ctx.task_dir / "submission" / f"mmbench_{self.dataset.config}_{self.dataset.split}.xlsx"
-        write_xlsx(path, SUBMISSION_COLUMNS, submission(records, self.load(ctx).docs))
+        write_xlsx(path, SUBMISSION_COLUMNS, submission(records, docs))
         return path
 
     def doc_id(self, doc: dict[str, Any]) -> str:

@@ -358,7 +358,8 @@ class MMVet(UnderstandingTask):
     """A record without a judge's verdict keeps score 0.0 and ``judged: false``: neither averaged nor a failure."""
     submission_server: ClassVar[str | None] = official.GRADER
 
-    def write_submission(self, records: list[dict[str, Any]], ctx: RunContext) -> Path | None:
+    def write_submission(self, records: list[dict[str, Any]], docs: list[dict[str, Any]],
+                         ctx: RunContext) -> Path | None:  # fmt: skip
         """MM-Vet's answers are public only to its evaluator: every run writes the JSON it grades."""
         assert ctx.task_dir is not None
         path = ctx.task_dir / "submission" / "mmvet_submission.json"

@@ -155,7 +155,8 @@ class VQAv2(UnderstandingTask):
             card["protocol_note"] = note
         return card
 
-    def write_submission(self, records: list[dict[str, Any]], ctx: RunContext) -> Path | None:
+    def write_submission(self, records: list[dict[str, Any]], docs: list[dict[str, Any]],
+                         ctx: RunContext) -> Path | None:  # fmt: skip
         """A test split (test-dev: the paper's column) is scored by EvalAI only: write the file to upload there."""
         if not self.dataset.answers_private:
             return None
