@@ -181,6 +181,12 @@ def task_kind(card: dict[str, Any], where: str) -> str:
     return str(kind)
 
 
+def answers_private(card: dict[str, Any]) -> bool:
+    """Whether the task ran a split whose answers only its benchmark's server holds (``answers: private``):
+    it has no local metric, and its card names the submission file and its grader instead."""
+    return card.get("answers") == "private"
+
+
 def _scale(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise JanusEvalError(f"{where}: 'scale' must be a finite number, got {value!r}")

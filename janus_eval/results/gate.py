@@ -25,7 +25,7 @@ from xml.etree import ElementTree as ET
 
 from janus_eval.io import write_atomic
 from janus_eval.results.bootstrap import ReferenceFactory, needed_reference, paired_bootstrap
-from janus_eval.results.declared import MetricSpec
+from janus_eval.results.declared import MetricSpec, answers_private
 from janus_eval.results.rundir import RunDir
 from janus_eval.errors import JanusEvalError
 
@@ -158,7 +158,7 @@ def compare_metric(
     b_val, c_val = base.value(task, metric), cand.value(task, metric)
     if b_val is None or c_val is None:
         which, run = ("baseline", base) if b_val is None else ("candidate", cand)
-        if run.task_card(task).get("answers") == "private":
+        if answers_private(run.task_card(task)):
             raise CannotCompare(f"{task}: the {which} ran the {run.task_card(task).get('split')} split, whose answers are "
                                 "private (no local score); gate runs on a split with public answers")  # fmt: skip
         raise CannotCompare(f"{task}: metric {metric!r} is missing from the {which}'s results")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from janus_eval.io import write_atomic
+from janus_eval.results.declared import answers_private
 from janus_eval.results.layout import TABLES
 from janus_eval.results.rundir import RunDir
 from janus_eval.results.tables import janus_reference
@@ -182,7 +183,7 @@ def metrics_section(run: RunDir, task: str) -> str:
     )
     out = [f"<h3>Metrics</h3><table>{rows}</table>"]
     card = run.task_card(task)
-    if card.get("answers") == "private":
+    if answers_private(card):
         out.append(f'<p class="muted">The {_esc(str(card.get("split")))} split\'s answers are private, so nothing is scored '
                    f'here: {_esc(str(card.get("graded_by")))} grades <code>{_esc(str(card.get("submission")))}</code>.</p>')
     breakdown: dict[str, dict[str, float]] = {}

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from janus_eval.io import write_atomic
+from janus_eval.results.declared import answers_private
 
 TINY_WARNING = (
     "This run used the embedded tiny Janus with random weights: its numbers are meaningless and only show "
@@ -27,7 +28,7 @@ def summary_rows(results: dict[str, dict[str, float]], card: dict[str, Any]) -> 
         value = metrics.get(headline)
         samples = f"{task_card.get('samples', '?')}/{task_card.get('dataset_size', '?')}"
         shown = "-" if value is None else format_value(value)
-        if value is None and task_card.get("answers") == "private":
+        if value is None and answers_private(task_card):
             shown = "graded by its server"
         unjudged = unjudged_count(task_card, metrics)
         if unjudged:
@@ -50,7 +51,7 @@ def result_notes(results: dict[str, dict[str, float]], card: dict[str, Any]) -> 
     notes = []
     for name, metrics in results.items():
         task_card = card.get("tasks", {}).get(name, {})
-        if task_card.get("answers") == "private":
+        if answers_private(task_card):
             subset = " It holds a subset (--limit); the server expects every question." if task_card.get("subset") else ""
             notes.append(f"{name}: {task_card.get('split')} answers are private, so no score is computed here; upload "
                          f"{task_card.get('submission')} to {task_card.get('graded_by')}.{subset}")  # fmt: skip

@@ -23,6 +23,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 
+from janus_eval.results.declared import answers_private
 from janus_eval.results.footnotes import protocol_note
 from janus_eval.results.layout import TABLES, Column, TableSpec
 from janus_eval.results.paper import DEFAULT_PAPER, PAPERS, check_paper_choice, load_paper_table, paper_number, paper_of
@@ -96,7 +97,7 @@ def _split_mark(spec_column: Column, run: RunDir) -> str | None:
 def _graded_elsewhere(run: RunDir, task: str, label: str) -> str | None:
     """Why a task's cell is empty when the run chose a split whose answers only its server holds, else None."""
     card = run.task_card(task)
-    if card.get("answers") != "private":
+    if not answers_private(card):
         return None
     return f"{label}: {task} ran the {run_split(run, task)} split, whose answers are private: {card.get('graded_by')} grades its submission file"
 
