@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import torch
 from transformers import JanusConfig, JanusForConditionalGeneration
@@ -69,16 +69,22 @@ def original_key(hf_key: str) -> str:
     raise KeyError(f"no original name for {hf_key}")
 
 
+def original_groups(hf_keys: Iterable[str]) -> dict[str, list[str]]:
+    """Original name -> the transformers tensors stored under it: three for the SigLIP tower's fused ``qkv``
+    (the language model keeps its three projections apart), one for every other tensor."""
+    groups: dict[str, list[str]] = {}
+    for hf_key in hf_keys:
+        groups.setdefault(original_key(hf_key), []).append(hf_key)
+    return groups
+
+
 def original_shapes(hf_shapes: dict[str, list[int]]) -> dict[str, list[int]]:
     """The shape each original-format tensor has, from the transformers model's shapes: a fused ``qkv`` stacks
     its three projections' rows, the position table keeps its leading batch axis."""
-    grouped: dict[str, list[list[int]]] = {}
-    for hf_key, shape in hf_shapes.items():
-        grouped.setdefault(original_key(hf_key), []).append(shape)
     shapes = {}
-    for key, parts in grouped.items():
-        first = parts[0]
-        if len(parts) == 3:  # the SigLIP tower's q, k, v: one fused tensor (the language model keeps three)
+    for key, hf_keys in original_groups(hf_shapes).items():
+        first = hf_shapes[hf_keys[0]]
+        if len(hf_keys) == 3:
             shapes[key] = [3 * first[0], *first[1:]]
         else:
             shapes[key] = [1, *first] if key.endswith("pos_embed") else first
@@ -132,9 +138,7 @@ def load_original(path: Path, image_token_id: int, files: list[Path]) -> JanusFo
     with no_init_weights():  # every tensor is overwritten below: skip the random init
         model = JanusForConditionalGeneration(config)
     expected = model.state_dict()
-    wanted: dict[str, list[str]] = {}
-    for hf_key in expected:
-        wanted.setdefault(original_key(hf_key), []).append(hf_key)
+    wanted = original_groups(expected)
     unused = sorted(k for k in state if k not in wanted and not _IGNORED.match(k))
     missing = sorted(k for k in wanted if k not in state)
     if unused or missing:
